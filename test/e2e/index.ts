@@ -1,0 +1,26 @@
+/**
+ * Entry point of the end-to-end suite inside VS Code: the `extensionTestsPath` module.
+ * Same shape as `@vscode/test-electron` expects (`run(): Promise<void>`), so the suite also
+ * runs there where VS Code can be downloaded; here scripts/e2e/run.mjs drives it.
+ *
+ * Loads every `*.test.js` next to this file (sorted, so the order is stable), runs the
+ * registered cases, and rejects when any failed — the workbench turns that into exit
+ * code 1 for the driver.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runRegistered } from './harness/runner';
+
+export async function run(): Promise<void> {
+  const files = fs
+    .readdirSync(__dirname)
+    .filter((f) => f.endsWith('.test.js'))
+    .sort();
+  for (const file of files) {
+    require(path.join(__dirname, file));
+  }
+  const { passed, failed } = await runRegistered();
+  if (failed > 0) {
+    throw new Error(`${failed} of ${passed + failed} e2e tests failed`);
+  }
+}
