@@ -1,0 +1,134 @@
+/**
+ * Copy-up as the kernel does it: parents first; the copy is made in the work
+ * directory (data by reflink where possible, else streamed by the kernel through
+ * copy_file_range — never the whole file in memory), then owner, xattrs, mode and
+ * times, then moved into the upper layer in one step. One copy-up per path at a time.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { isErrno } from './errors';
+import type { Entry, Hit, LayerView } from './lookup';
+import type { CopyUpEvent } from './types';
+import type { WorkDir } from './workdir';
+import { getXattr, listXattrs, setXattr } from './xattr';
+
+const IS_ROOT = process.getuid?.() === 0;
+
+/** Copy owner, xattrs (not overlay-private ones), mode and times from `st`/`from` to `to`. */
+export function copyMetadata(from: string, st: fs.Stats, to: string, xattrPrefix: string, times = true): void {
+  const isLink = st.isSymbolicLink();
+  if (IS_ROOT) {
+    try { fs.lchownSync(to, st.uid, st.gid); } catch { /* not permitted here */ }
+  }
+  if (!isLink) {
+    for (const name of listXattrs(from)) {
+      if (name.startsWith(xattrPrefix) || name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+      const value = getXattr(from, name);
+      if (value === undefined) continue;
+      try { setXattr(to, name, value); } catch { /* trusted.* without privilege, or fs without xattrs */ }
+    }
+    fs.chmodSync(to, st.mode & 0o7777);
+  }
+  if (times) fs.lutimesSync(to, st.atime, st.mtime);
+}
+
+export class CopyUp {
+  private readonly inflight = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly view: LayerView,
+    private readonly work: WorkDir,
+    private readonly resolveDir: (comps: string[]) => Entry,
+    private readonly onCopyUp: (e: CopyUpEvent) => void,
+  ) {}
+
+  upperPath(comps: readonly string[]): string {
+    return this.view.realPath(this.view.upper as { ref: 'upper'; root: string }, comps);
+  }
+
+  /** Make sure directory `entry` exists in the upper layer; returns its upper real path. */
+  dir(entry: Entry): string {
+    const top = entry.top as Hit;
+    if (top.layer.ref === 'upper') return top.real;
+    if (entry.comps.length > 0) this.dir(this.resolveDir(entry.comps.slice(0, -1)));
+    const dest = this.upperPath(entry.comps);
+    const tmp = this.work.tempName();
+    fs.mkdirSync(tmp, { mode: 0o700 });
+    copyMetadata(top.real, top.st, tmp, this.view.xattrPrefix);
+    try {
+      fs.renameSync(tmp, dest);
+    } catch (err) {
+      fs.rmdirSync(tmp);
+      // Someone else copied it up first: theirs stands.
+      if (!isErrno(err, 'EEXIST', 'ENOTEMPTY')) throw err;
+    }
+    return dest;
+  }
+
+  /** Copy a non-directory up (data included); returns its upper real path. */
+  file(entry: Entry): Promise<string> {
+    const top = entry.top as Hit;
+    if (top.layer.ref === 'upper') return Promise.resolve(top.real);
+    const key = entry.path;
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.doFile(entry).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  /** Paths with a copy-up in progress. */
+  busy(): string[] {
+    return [...this.inflight.keys()];
+  }
+
+  private async doFile(entry: Entry): Promise<string> {
+    const top = entry.top as Hit;
+    this.dir(this.resolveDir(entry.comps.slice(0, -1)));
+    const dest = this.upperPath(entry.comps);
+    const tmp = this.work.tempName();
+    try {
+      await this.copyData(top, tmp);
+      copyMetadata(top.real, top.st, tmp, this.view.xattrPrefix);
+      if (!this.install(tmp, dest)) return dest;
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+    this.onCopyUp({ path: entry.path, lowerPath: top.real, upperPath: dest, fromLayer: top.layer.ref as number });
+    return dest;
+  }
+
+  private async copyData(top: Hit, tmp: string): Promise<void> {
+    const st = top.st;
+    if (st.isFile()) {
+      await fs.promises.copyFile(top.real, tmp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    } else if (st.isSymbolicLink()) {
+      fs.symlinkSync(fs.readlinkSync(top.real), tmp);
+    } else {
+      const kind = st.isFIFO() ? ['p'] : st.isCharacterDevice() ? ['c', String(st.rdev >> 8 & 0xfff), String(st.rdev & 0xff)]
+        : st.isBlockDevice() ? ['b', String(st.rdev >> 8 & 0xfff), String(st.rdev & 0xff)] : undefined;
+      if (!kind) throw Object.assign(new Error(`cannot copy up a socket: ${top.real}`), { code: 'ENOTSUP' });
+      execFileSync('mknod', [tmp, ...kind], { stdio: 'ignore' });
+    }
+  }
+
+  /**
+   * Move a finished copy into place without replacing what another writer may have
+   * put there meanwhile (link() fails with EEXIST); a whiteout is never at a copied-up
+   * name, so EEXIST means someone else copied up first and theirs stands.
+   */
+  private install(tmp: string, dest: string): boolean {
+    try {
+      fs.linkSync(tmp, dest);
+    } catch (err) {
+      if (isErrno(err, 'EEXIST')) { fs.rmSync(tmp, { force: true }); return false; }
+      if (!isErrno(err, 'EPERM', 'ENOTSUP', 'EMLINK')) throw err;
+      fs.renameSync(tmp, dest);
+      return true;
+    }
+    fs.unlinkSync(tmp);
+    return true;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Changes of the upper layer against the lower ones, in `docker diff` form: the
+ * algorithm of moby's pkg/archive changes() for overlay, with the lower lookup done
+ * through the merged lower layers (whiteouts honoured) instead of raw layer stats.
+ */
+import * as fs from 'node:fs';
+import { lstatOrUndefined, type LayerView } from './lookup';
+import { OCI_OPAQUE } from './markers';
+import { splitRequestPath } from './paths';
+import type { Change } from './types';
+
+function sameFsTime(a: number, b: number): boolean {
+  return a === b || Math.floor(a / 1000) === Math.floor(b / 1000) && (a % 1000 === 0 || b % 1000 === 0);
+}
+
+export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
+  const upper = view.upper;
+  if (!upper) return [];
+  const changes: Change[] = [];
+  const changedDirs = new Set<string>();
+  const lowerStat = (p: string): fs.Stats | undefined => {
+    try { return lowers.resolve(splitRequestPath(p, 'diff'), false, 'diff', p).top?.st; } catch { return undefined; }
+  };
+  const record = (c: Change): void => {
+    if (c.kind === 'A' || c.kind === 'D') {
+      const parent = c.path.slice(0, c.path.lastIndexOf('/')) || '/';
+      if (parent !== '/' && !changedDirs.has(parent)) {
+        changes.push({ kind: 'C', path: parent });
+        changedDirs.add(parent);
+      }
+    }
+    changes.push(c);
+  };
+  const walk = (real: string, p: string): void => {
+    const names = fs.readdirSync(real).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const name of names) {
+      const childReal = real + '/' + name;
+      const st = lstatOrUndefined(childReal);
+      if (!st) continue;
+      const childPath = (p === '/' ? '' : p) + '/' + name;
+      if (view.format === 'oci' && name.startsWith('.wh.')) {
+        if (name === OCI_OPAQUE || name.startsWith('.wh..wh.')) continue;
+        record({ kind: 'D', path: (p === '/' ? '' : p) + '/' + name.slice(4) });
+        continue;
+      }
+      if (st.isCharacterDevice() && st.rdev === 0) { record({ kind: 'D', path: childPath }); continue; }
+      if (st.isDirectory() && view.opaqueValue(childReal) === 'y') {
+        if (lowerStat(childPath)) {
+          record({ kind: 'D', path: childPath });
+          changedDirs.add(childPath);
+        } else {
+          record({ kind: 'A', path: childPath });
+          changedDirs.add(childPath);
+        }
+        walk(childReal, childPath);
+        continue;
+      }
+      const lst = lowerStat(childPath);
+      if (!lst) {
+        record({ kind: 'A', path: childPath });
+      } else if (st.isDirectory() && lst.isDirectory() && st.size === lst.size && (st.mode === lst.mode) && sameFsTime(st.mtimeMs, lst.mtimeMs)) {
+        // Same directory: not a change by itself.
+      } else {
+        record({ kind: 'C', path: childPath });
+      }
+      if (st.isDirectory()) {
+        if (changes.length > 0 && changes[changes.length - 1].path === childPath) changedDirs.add(childPath);
+        walk(childReal, childPath);
+      }
+    }
+  };
+  walk(upper.root, '/');
+  return changes;
+}

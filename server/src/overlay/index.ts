@@ -1,0 +1,6 @@
+/** The overlay engine's public surface. */
+export { Overlay } from './overlay';
+export type { OpenFlags } from './handles';
+export { createError, isErrno, type OverlayError } from './errors';
+export { detectWhiteoutFormat, listOverlayMounts, parseDockerInspect, parseDockerLayerDir, parseMountinfoLine, parseMountOptions, resolveStack, type ResolvedStack } from './stack';
+export * from './types';

@@ -1,0 +1,246 @@
+/**
+ * Lookup and merged readdir, exactly as overlayfs does them: top-down through the
+ * layers, the first hit decides; directories merge with same-named directories
+ * below until an opaque one; a whiteout or a non-directory ends the descent.
+ * Metadata calls are synchronous on purpose: they are short and many.
+ */
+import * as fs from 'node:fs';
+import { createError, isErrno } from './errors';
+import type { ResolvedStack } from './stack';
+import type { DirEntry, EntryType, LayerRef, WhiteoutFormat } from './types';
+import { getXattr } from './xattr';
+
+export interface Layer {
+  ref: LayerRef;
+  root: string;
+}
+
+/** One layer's copy of a name. */
+export interface Hit {
+  layer: Layer;
+  real: string;
+  st: fs.Stats;
+}
+
+/** A looked-up overlay path. */
+export interface Entry {
+  /** Canonical overlay path (symlinks resolved as requested). */
+  path: string;
+  comps: string[];
+  /** Directories that merge to form the parent (top first). Empty for the root. */
+  parent: Hit[];
+  /** The entry as seen, undefined when the name does not exist. */
+  top?: Hit;
+  /** When top is a directory: the directories that merge into it, top first. */
+  merge: Hit[];
+}
+
+export const MAX_SYMLINKS = 40;
+
+export function typeOf(st: fs.Stats | fs.Dirent): EntryType {
+  if (st.isFile()) return 'f';
+  if (st.isDirectory()) return 'd';
+  if (st.isSymbolicLink()) return 'l';
+  if (st.isCharacterDevice()) return 'c';
+  if (st.isBlockDevice()) return 'b';
+  if (st.isFIFO()) return 'p';
+  return 's';
+}
+
+function lstatOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch (err) {
+    // Only "not there" falls through to the next layer; EACCES, EIO... are real answers.
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw err;
+  }
+}
+
+export class LayerView {
+  readonly layers: Layer[];
+  readonly upper?: Layer;
+  readonly format: WhiteoutFormat;
+  readonly xattrPrefix: string;
+
+  constructor(readonly stack: ResolvedStack) {
+    this.upper = stack.upper ? { ref: 'upper', root: stack.upper } : undefined;
+    const lowers = stack.lower.map((root, i): Layer => ({ ref: i, root }));
+    this.layers = this.upper ? [this.upper, ...lowers] : lowers;
+    this.format = stack.whiteouts;
+    this.xattrPrefix = stack.userxattr ? 'user.overlay.' : 'trusted.overlay.';
+  }
+
+  realPath(layer: Layer, comps: readonly string[]): string {
+    return comps.length === 0 ? layer.root : layer.root + '/' + comps.join('/');
+  }
+
+  /** Is this stat (of `real`) a kernel-format whiteout? */
+  isKernelWhiteout(st: fs.Stats, real: string, parentHasXattrWhiteouts: boolean): boolean {
+    if (st.isCharacterDevice() && st.rdev === 0) return true;
+    if (parentHasXattrWhiteouts && st.isFile() && st.size === 0) {
+      return getXattr(real, this.xattrPrefix + 'whiteout') !== undefined;
+    }
+    return false;
+  }
+
+  /** Opaque marker value of a directory: 'y' opaque, 'x' holds xattr whiteouts, '' neither. */
+  opaqueValue(dirReal: string): string {
+    if (this.format === 'oci') {
+      return lstatOrUndefined(dirReal + '/.wh..wh..opq') ? 'y' : '';
+    }
+    const v = getXattr(dirReal, this.xattrPrefix + 'opaque');
+    return v ? v.toString() : '';
+  }
+
+  /** Does layer directory `dirReal` hold a whiteout for `name`? (OCI: `.wh.name`.) */
+  private ociWhiteout(dirReal: string, name: string): boolean {
+    return lstatOrUndefined(dirReal + '/.wh.' + name) !== undefined;
+  }
+
+  /**
+   * Look `name` up in the merged directory formed by `parent` (top first).
+   * Returns the top hit and, for a directory, the merging stack.
+   */
+  lookupChild(parent: Hit[], name: string): { top?: Hit; merge: Hit[] } {
+    let top: Hit | undefined;
+    const merge: Hit[] = [];
+    for (const dir of parent) {
+      const real = dir.real + '/' + name;
+      const st = lstatOrUndefined(real);
+      if (st === undefined) {
+        if (this.format === 'oci' && this.ociWhiteout(dir.real, name)) break;
+        continue;
+      }
+      if (this.format === 'kernel' ? this.isKernelWhiteout(st, real, this.hasXattrWhiteouts(dir)) : (st.isCharacterDevice() && st.rdev === 0)) break;
+      if (top === undefined) {
+        top = { layer: dir.layer, real, st };
+        if (!st.isDirectory()) break;
+        merge.push(top);
+      } else {
+        if (!st.isDirectory()) break; // a non-directory below a directory is hidden and ends the merge
+        merge.push({ layer: dir.layer, real, st });
+      }
+      if (dir === parent[parent.length - 1]) break;
+      const opaque = this.opaqueValue(real);
+      if (opaque === 'y') break;
+      if (this.format === 'oci' && this.ociWhiteout(dir.real, name)) break;
+    }
+    return { top, merge };
+  }
+
+  private xattrWhiteoutDirs = new WeakMap<Hit, boolean>();
+  private hasXattrWhiteouts(dir: Hit): boolean {
+    let v = this.xattrWhiteoutDirs.get(dir);
+    if (v === undefined) {
+      v = this.opaqueValue(dir.real) === 'x';
+      this.xattrWhiteoutDirs.set(dir, v);
+    }
+    return v;
+  }
+
+  rootEntry(): Entry {
+    const merge: Hit[] = [];
+    for (const layer of this.layers) {
+      merge.push({ layer, real: layer.root, st: fs.lstatSync(layer.root) });
+    }
+    return { path: '/', comps: [], parent: [], top: merge[0], merge };
+  }
+
+  /**
+   * Resolve request components. Intermediate symlinks are always followed, the last
+   * one only when `followLast`; targets resolve inside the merged root (absolute
+   * targets start at the overlay root, `..` stops at it), as a container sees them.
+   */
+  resolve(requestComps: readonly string[], followLast: boolean, syscall: string, requestPath: string): Entry {
+    const todo = requestComps.slice();
+    let resolved: string[] = [];
+    let stacks: Hit[][] = [this.rootHits()];
+    let hops = 0;
+    while (todo.length > 0) {
+      const name = todo.shift() as string;
+      if (name === '..') { // only ever from a symlink target: stops at the root
+        if (resolved.length > 0) { resolved.pop(); stacks.pop(); }
+        continue;
+      }
+      const parentStack = stacks[stacks.length - 1];
+      const cur = this.lookupChild(parentStack, name);
+      const isLast = todo.length === 0;
+      if (cur.top === undefined) {
+        if (isLast) return { path: '/' + [...resolved, name].join('/'), comps: [...resolved, name], parent: parentStack, merge: [] };
+        throw createError('ENOENT', syscall, requestPath);
+      }
+      if (cur.top.st.isSymbolicLink() && (!isLast || followLast)) {
+        if (++hops > MAX_SYMLINKS) throw createError('ELOOP', syscall, requestPath);
+        const target = fs.readlinkSync(cur.top.real);
+        if (target.startsWith('/')) { resolved = []; stacks = [stacks[0]]; }
+        todo.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
+        continue;
+      }
+      if (!isLast && !cur.top.st.isDirectory()) throw createError('ENOTDIR', syscall, requestPath);
+      resolved.push(name);
+      stacks.push(cur.merge);
+      if (isLast) return { path: '/' + resolved.join('/'), comps: resolved, parent: parentStack, top: cur.top, merge: cur.merge };
+    }
+    if (resolved.length === 0) return this.rootEntry();
+    const merge = stacks[stacks.length - 1];
+    return { path: '/' + resolved.join('/'), comps: resolved, parent: stacks[stacks.length - 2], top: merge[0], merge };
+  }
+
+  private cachedRoot?: Hit[];
+  /** Root directories of every layer (stats may be old: use rootEntry() for fresh ones). */
+  rootHits(): Hit[] {
+    if (!this.cachedRoot) this.cachedRoot = this.rootEntry().merge;
+    return this.cachedRoot;
+  }
+
+  /** Does `name` exist (not whited out) in a lower layer of the parent merge? The kernel's ovl_lower_positive. */
+  lowerPositive(entry: Entry): boolean {
+    if (entry.comps.length === 0) return true;
+    const lowers = entry.parent.filter((h) => h.layer.ref !== 'upper');
+    if (lowers.length === 0) return false;
+    return this.lookupChild(lowers, entry.comps[entry.comps.length - 1]).top !== undefined;
+  }
+
+  /** Merged listing of a directory entry: upper first, then each lower; whiteouts never listed. */
+  readdir(entry: Entry): DirEntry[] {
+    const out: DirEntry[] = [];
+    const seen = new Set<string>();
+    const hidden = new Set<string>();
+    for (const dir of entry.merge) {
+      const xwh = this.format === 'kernel' && this.hasXattrWhiteouts(dir);
+      const whiteoutsHere: string[] = [];
+      for (const d of fs.readdirSync(dir.real, { withFileTypes: true })) {
+        const name = d.name;
+        if (this.format === 'oci' && name.startsWith('.wh.')) {
+          if (name !== '.wh..wh..opq' && !name.startsWith('.wh..wh.')) whiteoutsHere.push(name.slice(4));
+          continue;
+        }
+        if (seen.has(name) || hidden.has(name)) continue;
+        let type: EntryType;
+        if (d.isCharacterDevice() || (xwh && d.isFile())) {
+          const real = dir.real + '/' + name;
+          const st = lstatOrUndefined(real);
+          if (!st) continue;
+          if (this.format === 'kernel' ? this.isKernelWhiteout(st, real, xwh) : st.rdev === 0 && st.isCharacterDevice()) {
+            whiteoutsHere.push(name);
+            continue;
+          }
+          type = typeOf(st);
+        } else if (d.isFile() || d.isDirectory() || d.isSymbolicLink() || d.isBlockDevice() || d.isFIFO() || d.isSocket()) {
+          type = typeOf(d);
+        } else {
+          const st = lstatOrUndefined(dir.real + '/' + name);
+          if (!st) continue;
+          type = typeOf(st);
+        }
+        seen.add(name);
+        out.push({ name, type });
+      }
+      for (const w of whiteoutsHere) hidden.add(w);
+    }
+    return out;
+  }
+}
+
+export { lstatOrUndefined };

@@ -1,0 +1,236 @@
+/**
+ * Stacks: parse them from what users have (directories, mount options, mountinfo,
+ * Docker overlay2 layer dirs, `docker inspect` JSON) and validate them the way
+ * the kernel's mount would, with messages that name the problem.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createError } from './errors';
+import type { StackSpec, WhiteoutFormat } from './types';
+
+/** A validated stack: absolute real paths, a decided whiteout format. */
+export interface ResolvedStack {
+  lower: string[];
+  upper?: string;
+  work?: string;
+  whiteouts: WhiteoutFormat;
+  userxattr: boolean;
+  merged?: string;
+}
+
+function unescapeOctal(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** Split on `sep` not preceded by a backslash; `\<c>` becomes `<c>`. */
+function splitEscaped(s: string, sep: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === '\\' && i + 1 < s.length) { cur += s[++i]; continue; }
+    if (ch === sep) { out.push(cur); cur = ''; continue; }
+    cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** Parse a lowerdir value: `a:b`, with `\:` escapes; `::` starts data-only layers, which are ignored. */
+function parseLowerdir(value: string): string[] {
+  const dataOnly = value.search(/(?<!\\)::/);
+  const visible = dataOnly >= 0 ? value.slice(0, dataOnly) : value;
+  return splitEscaped(visible, ':').filter((d) => d !== '');
+}
+
+/** `lowerdir=a:b,upperdir=u,workdir=w[,userxattr]` as given to mount(8). */
+export function parseMountOptions(opts: string): StackSpec {
+  const spec: StackSpec = { lower: [] };
+  for (const opt of splitEscaped(opts.replace(/\\:/g, '\\\\:'), ',')) {
+    const eq = opt.indexOf('=');
+    const key = eq < 0 ? opt : opt.slice(0, eq);
+    const value = eq < 0 ? '' : opt.slice(eq + 1);
+    switch (key) {
+      case 'lowerdir': spec.lower = parseLowerdir(value); break;
+      case 'lowerdir+': spec.lower.push(value.replace(/\\(.)/g, '$1')); break;
+      case 'upperdir': spec.upper = value.replace(/\\(.)/g, '$1'); break;
+      case 'workdir': spec.work = value.replace(/\\(.)/g, '$1'); break;
+      case 'userxattr': spec.userxattr = true; break;
+      default: break; // redirect_dir, index, metacopy, ... do not change lookup of existing layers
+    }
+  }
+  if (spec.lower.length === 0) throw createError('EINVAL', 'parse', opts, 'mount options name no lowerdir');
+  return spec;
+}
+
+/** One line of /proc/self/mountinfo for an overlay mount. */
+export function parseMountinfoLine(line: string): StackSpec {
+  const fields = line.trim().split(' ');
+  const dash = fields.indexOf('-');
+  if (dash < 0 || fields.length < dash + 4) throw createError('EINVAL', 'parse', line, 'not a mountinfo line');
+  const fstype = fields[dash + 1];
+  if (fstype !== 'overlay') throw createError('EINVAL', 'parse', line, `not an overlay mount (type ${fstype})`);
+  const mountPoint = unescapeOctal(fields[4]);
+  const superOpts = fields[dash + 3];
+  const spec: StackSpec = { lower: [] };
+  for (const opt of superOpts.split(',')) {
+    const eq = opt.indexOf('=');
+    const key = eq < 0 ? opt : opt.slice(0, eq);
+    const value = eq < 0 ? '' : opt.slice(eq + 1);
+    if (key === 'lowerdir') {
+      const dataOnly = value.indexOf('::');
+      spec.lower = (dataOnly >= 0 ? value.slice(0, dataOnly) : value).split(':').filter(Boolean).map((d) => unescapeOctal(d.replace(/\\:/g, ':')));
+    } else if (key === 'lowerdir+') spec.lower.push(unescapeOctal(value));
+    else if (key === 'upperdir') spec.upper = unescapeOctal(value);
+    else if (key === 'workdir') spec.work = unescapeOctal(value);
+    else if (key === 'userxattr') spec.userxattr = true;
+  }
+  if (spec.lower.length === 0) throw createError('EINVAL', 'parse', line, 'overlay mount shows no lowerdir');
+  spec.merged = mountPoint;
+  return spec;
+}
+
+/** All overlay mounts from a mountinfo text (default: this process's). */
+export function listOverlayMounts(text?: string): StackSpec[] {
+  const content = text ?? fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  const out: StackSpec[] = [];
+  for (const line of content.split('\n')) {
+    if (!line.includes(' - overlay ')) continue;
+    try { out.push(parseMountinfoLine(line)); } catch { /* not parseable: skip */ }
+  }
+  return out;
+}
+
+/**
+ * A Docker overlay2 layer directory (`/var/lib/docker/overlay2/<id>`): `diff/` is the
+ * layer, `lower` lists `l/<short>` links uppermost first. A layer with `work/` is a
+ * container layer and becomes the upper; otherwise `diff/` is the top-most lower.
+ */
+export function parseDockerLayerDir(dir: string): StackSpec {
+  const root = path.dirname(path.resolve(dir));
+  const diff = path.join(dir, 'diff');
+  if (!fs.existsSync(diff)) throw createError('ENOENT', 'parse', dir, 'not a Docker overlay2 layer directory (no diff/)');
+  let lowers: string[] = [];
+  try {
+    const text = fs.readFileSync(path.join(dir, 'lower'), 'utf8').trim();
+    lowers = text ? text.split(':').map((l) => {
+      const link = path.join(root, l);
+      try { return path.resolve(path.dirname(link), fs.readlinkSync(link)); } catch { return link; }
+    }) : [];
+  } catch { /* base layer: no lower file */ }
+  const isContainer = fs.existsSync(path.join(dir, 'work'));
+  const spec: StackSpec = isContainer
+    ? { lower: lowers, upper: diff, work: path.join(dir, 'work') }
+    : { lower: [diff, ...lowers] };
+  if (spec.lower.length === 0) throw createError('EINVAL', 'parse', dir, 'container layer has no lower layers');
+  const merged = path.join(dir, 'merged');
+  if (isContainer && isMountPoint(merged)) spec.merged = merged;
+  return spec;
+}
+
+/** `docker inspect` output (array or object): GraphDriver.Data. */
+export function parseDockerInspect(json: string | object): StackSpec {
+  let data: unknown = typeof json === 'string' ? JSON.parse(json) : json;
+  if (Array.isArray(data)) data = data[0];
+  const gd = (data as { GraphDriver?: { Name?: string; Data?: Record<string, string> } })?.GraphDriver;
+  if (!gd?.Data?.LowerDir && !gd?.Data?.UpperDir) throw createError('EINVAL', 'parse', 'docker inspect', 'no GraphDriver.Data with LowerDir/UpperDir (is the storage driver overlay2?)');
+  const d = gd.Data;
+  const spec: StackSpec = { lower: (d.LowerDir ?? '').split(':').filter(Boolean) };
+  if (d.UpperDir) { spec.upper = d.UpperDir; spec.work = d.WorkDir; }
+  if (spec.lower.length === 0 && spec.upper) { spec.lower = [spec.upper]; delete spec.upper; delete spec.work; }
+  if (d.MergedDir && isMountPoint(d.MergedDir)) spec.merged = d.MergedDir;
+  return spec;
+}
+
+function isMountPoint(dir: string): boolean {
+  try {
+    const a = fs.statSync(dir);
+    const b = fs.statSync(path.dirname(dir));
+    return a.dev !== b.dev;
+  } catch {
+    return false;
+  }
+}
+
+function checkDir(dir: string, what: string): string {
+  if (typeof dir !== 'string' || dir === '') throw createError('EINVAL', 'stack', String(dir), `${what} is not a path`);
+  const abs = path.resolve(dir);
+  let st: fs.Stats;
+  try { st = fs.statSync(abs); } catch (err) {
+    const code = (err as { code?: string }).code ?? 'ENOENT';
+    throw createError(code, 'stack', abs, `${what} ${code === 'ENOENT' ? 'does not exist' : 'cannot be read'}`);
+  }
+  if (!st.isDirectory()) throw createError('ENOTDIR', 'stack', abs, `${what} is not a directory`);
+  try { fs.accessSync(abs, fs.constants.R_OK | fs.constants.X_OK); } catch {
+    throw createError('EACCES', 'stack', abs, `${what} is not readable`);
+  }
+  return fs.realpathSync(abs);
+}
+
+function inside(child: string, parent: string): boolean {
+  return child === parent || child.startsWith(parent.endsWith('/') ? parent : parent + '/');
+}
+
+/** Names our engine or the kernel may leave in a work directory. */
+const WORK_ALLOWED = new Set(['work', 'index']);
+
+/** Validate a spec; the result has real absolute paths and a decided whiteout format. */
+export function resolveStack(spec: StackSpec): ResolvedStack {
+  if (!spec || !Array.isArray(spec.lower)) throw createError('EINVAL', 'stack', undefined, 'a stack needs "lower": a list of directories');
+  if (spec.lower.length === 0) throw createError('EINVAL', 'stack', undefined, 'a stack needs at least one lower layer');
+  const lower = spec.lower.map((d, i) => checkDir(d, `lower layer ${i} (${d})`));
+  let upper: string | undefined;
+  let work: string | undefined;
+  if (spec.upper !== undefined && spec.upper !== null && spec.upper !== '') {
+    upper = checkDir(spec.upper, `upper directory (${spec.upper})`);
+    try { fs.accessSync(upper, fs.constants.W_OK); } catch { throw createError('EACCES', 'stack', upper, 'upper directory is not writable'); }
+    if (!spec.work) throw createError('EINVAL', 'stack', upper, 'an upper directory needs a work directory');
+    work = checkDir(spec.work, `work directory (${spec.work})`);
+    if (fs.statSync(work).dev !== fs.statSync(upper).dev) {
+      throw createError('EXDEV', 'stack', work, 'work directory is not on the same filesystem as the upper directory');
+    }
+    if (inside(work, upper) || inside(upper, work)) throw createError('EINVAL', 'stack', work, 'work directory and upper directory must be separate subtrees');
+    const extra = fs.readdirSync(work).filter((n) => !WORK_ALLOWED.has(n));
+    if (extra.length > 0) throw createError('ENOTEMPTY', 'stack', work, `work directory is not empty (contains ${extra.slice(0, 3).map((n) => JSON.stringify(n)).join(', ')})`);
+  } else if (spec.work) {
+    throw createError('EINVAL', 'stack', spec.work, 'a work directory without an upper directory');
+  }
+  const all = upper ? [upper, ...lower] : lower;
+  const names = upper ? ['upper directory', ...lower.map((_, i) => `lower layer ${i}`)] : lower.map((_, i) => `lower layer ${i}`);
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      if (all[i] === all[j]) throw createError('EINVAL', 'stack', all[i], `the same directory is used twice (${names[i]} and ${names[j]})`);
+      if (upper && (i === 0) && (inside(all[j], upper) || inside(upper, all[j]))) {
+        throw createError('EINVAL', 'stack', upper, `upper directory and ${names[j]} overlap (${all[j]})`);
+      }
+    }
+    if (work && inside(work, all[i]) && i > 0) throw createError('EINVAL', 'stack', work, `work directory is inside ${names[i]}`);
+  }
+  const requested = spec.whiteouts ?? 'auto';
+  if (!['kernel', 'oci', 'auto'].includes(requested)) throw createError('EINVAL', 'stack', String(requested), 'whiteouts must be "kernel", "oci" or "auto"');
+  const whiteouts = requested === 'auto' ? detectWhiteoutFormat(all) : requested;
+  return { lower, upper, work, whiteouts, userxattr: spec.userxattr === true, merged: spec.merged };
+}
+
+/**
+ * Look at what the layers contain: `.wh.` files mean OCI, character devices 0/0
+ * mean kernel; nothing telling means kernel. Bounded breadth-first scan.
+ */
+export function detectWhiteoutFormat(dirs: string[], budget = 50000): WhiteoutFormat {
+  const queue = dirs.slice();
+  let seen = 0;
+  while (queue.length > 0 && seen < budget) {
+    const dir = queue.shift() as string;
+    let entries: fs.Dirent[];
+    try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { continue; }
+    for (const e of entries) {
+      seen++;
+      if (e.name.startsWith('.wh.')) return 'oci';
+      if (e.isCharacterDevice()) {
+        try { if (fs.lstatSync(path.join(dir, e.name)).rdev === 0) return 'kernel'; } catch { /* gone */ }
+      }
+      if (e.isDirectory()) queue.push(path.join(dir, e.name));
+    }
+  }
+  return 'kernel';
+}

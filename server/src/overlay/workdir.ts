@@ -1,0 +1,46 @@
+/**
+ * The work directory: temporary names for copy-up and atomic writes live in
+ * `<work>/work/` (the kernel's own work subdirectory), then are renamed into upper.
+ */
+import * as fs from 'node:fs';
+
+const PREFIX = '#ovlws-';
+let counter = 0;
+
+export class WorkDir {
+  readonly dir: string;
+
+  constructor(work: string) {
+    this.dir = work + '/work';
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  tempName(): string {
+    return `${this.dir}/${PREFIX}${process.pid}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  }
+
+  /** Remove leftovers of dead processes (a crash mid copy-up); live processes' temp files stay. */
+  cleanStale(): number {
+    let removed = 0;
+    let names: string[];
+    try { names = fs.readdirSync(this.dir); } catch { return 0; }
+    for (const name of names) {
+      if (!name.startsWith(PREFIX)) continue;
+      const pid = Number(name.slice(PREFIX.length).split('-')[0]);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) continue;
+      if (pid === process.pid) continue;
+      fs.rmSync(`${this.dir}/${name}`, { recursive: true, force: true });
+      removed++;
+    }
+    return removed;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
