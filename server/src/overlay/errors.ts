@@ -25,6 +25,8 @@ export interface OverlayError extends Error {
   syscall?: string;
   path?: string;
   dest?: string;
+  /** The message without code, syscall or path ("no such file or directory"). */
+  description: string;
 }
 
 export function createError(code: string, syscall: string, path?: string, detail?: string, dest?: string): OverlayError {
@@ -34,6 +36,7 @@ export function createError(code: string, syscall: string, path?: string, detail
   const err = new Error(message) as OverlayError;
   err.code = code;
   Object.defineProperty(err, OWN, { value: true });
+  err.description = detail ?? MESSAGES[code] ?? 'error';
   err.syscall = syscall;
   if (path !== undefined) err.path = path;
   if (dest !== undefined) err.dest = dest;
@@ -48,7 +51,8 @@ export function isErrno(err: unknown, ...codes: string[]): boolean {
 export function asOverlayError(err: unknown, syscall: string, path: string): OverlayError {
   if (typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[OWN]) return err as OverlayError;
   if (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string') {
-    return createError((err as { code: string }).code, syscall, path);
+    const code = (err as { code: string }).code;
+    return createError(code, syscall, path, MESSAGES[code] ? undefined : String((err as Error).message ?? code));
   }
   return createError('EIO', syscall, path, String(err));
 }

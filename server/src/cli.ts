@@ -1,0 +1,200 @@
+/**
+ * overlayws: the overlay engine from a terminal.
+ *   overlayws --lower DIR[:DIR...] [--upper DIR --work DIR] [--whiteouts kernel|oci|auto] COMMAND ...
+ * Exit 0 on success, 1 on an operation error (one stderr line), 2 on a usage error.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
+
+const USAGE = `usage: overlayws STACK COMMAND [ARGS]
+STACK:
+  --lower DIR[:DIR...]   lower layers, top-most first (\\: escapes a colon)
+  --upper DIR --work DIR writable upper layer and its work directory
+  --whiteouts FORMAT     kernel | oci | auto (default auto)
+  --userxattr            opaque markers in user.overlay.* (mount -o userxattr)
+  --mount-opts STRING    lowerdir=a:b,upperdir=u,workdir=w
+  --docker-layer DIR     a Docker overlay2 layer directory
+  --spec FILE.json       a stack spec or docker inspect JSON
+COMMANDS (paths are absolute from the overlay root):
+  ls PATH | cat PATH | stat PATH | tree [PATH] | resolve PATH | diff
+  write PATH | append PATH        (data from stdin)
+  truncate PATH SIZE | mkdir [-p] PATH | rm [-r] PATH | rmdir PATH
+  mv SRC DST | ln -s TARGET PATH | chmod OCTAL PATH`;
+
+class UsageError extends Error {}
+
+function splitLower(value: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < value.length; i++) {
+    if (value[i] === '\\' && value[i + 1] === ':') { cur += ':'; i++; continue; }
+    if (value[i] === ':') { out.push(cur); cur = ''; continue; }
+    cur += value[i];
+  }
+  out.push(cur);
+  return out.filter((d) => d !== '');
+}
+
+export function parseArgs(argv: string[]): { spec: StackSpec; command: string; args: string[] } {
+  let spec: StackSpec | undefined;
+  const explicit: Partial<StackSpec> = {};
+  let i = 0;
+  const value = (flag: string): string => {
+    const v = argv[++i];
+    if (v === undefined) throw new UsageError(`${flag} needs a value`);
+    return v;
+  };
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) break;
+    switch (a) {
+      case '--lower': explicit.lower = splitLower(value(a)); break;
+      case '--upper': explicit.upper = value(a); break;
+      case '--work': explicit.work = value(a); break;
+      case '--whiteouts': {
+        const w = value(a);
+        if (w !== 'kernel' && w !== 'oci' && w !== 'auto') throw new UsageError(`--whiteouts must be kernel, oci or auto, not ${JSON.stringify(w)}`);
+        explicit.whiteouts = w;
+        break;
+      }
+      case '--userxattr': explicit.userxattr = true; break;
+      case '--mount-opts': spec = parseMountOptions(value(a)); break;
+      case '--docker-layer': spec = parseDockerLayerDir(value(a)); break;
+      case '--spec': {
+        const file = value(a);
+        const json = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+        spec = Array.isArray(json) || (json as { GraphDriver?: unknown }).GraphDriver ? parseDockerInspect(json as object) : json as StackSpec;
+        break;
+      }
+      case '--help': throw new UsageError('');
+      default: throw new UsageError(`unknown option ${a}`);
+    }
+  }
+  spec = { ...(spec ?? { lower: [] }), ...explicit } as StackSpec;
+  if (!spec.lower || spec.lower.length === 0) throw new UsageError('no lower layers (--lower, --mount-opts, --docker-layer or --spec)');
+  if ((spec.upper === undefined) !== (spec.work === undefined)) throw new UsageError('--upper and --work go together');
+  const command = argv[i];
+  if (!command) throw new UsageError('no command');
+  return { spec, command, args: argv.slice(i + 1) };
+}
+
+function need(args: string[], n: number, what: string): void {
+  if (args.length !== n) throw new UsageError(`${what}`);
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const bytewise = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+async function tree(ov: Overlay, root: string, out: (line: string) => void): Promise<void> {
+  const lines: { path: string; line: string }[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await ov.readdir(dir)) {
+      const p = (dir === '/' ? '' : dir) + '/' + e.name;
+      const st = await ov.lstat(p);
+      let obj: Record<string, unknown>;
+      if (st.type === 'f') obj = { path: p, type: 'f', mode: st.mode, size: st.size, sha256: createHash('sha256').update(await ov.readFile(p)).digest('hex') };
+      else if (st.type === 'd') obj = { path: p, type: 'd', mode: st.mode };
+      else if (st.type === 'l') obj = { path: p, type: 'l', target: await ov.readlink(p) };
+      else obj = { path: p, type: st.type, mode: st.mode };
+      lines.push({ path: p, line: JSON.stringify(obj) });
+      if (st.type === 'd') await walk(p);
+    }
+  };
+  await walk(root);
+  lines.sort((a, b) => bytewise(a.path, b.path));
+  for (const l of lines) out(l.line);
+}
+
+export async function runCommand(ov: Overlay, command: string, args: string[], out: (s: string | Buffer) => void): Promise<void> {
+  const line = (s: string): void => out(s + '\n');
+  switch (command) {
+    case 'ls': {
+      need(args, 1, 'ls PATH');
+      const st = await ov.stat(args[0]);
+      if (st.type !== 'd') { line(`${st.type} ${args[0].split('/').filter(Boolean).pop() ?? '/'}`); return; }
+      for (const e of (await ov.readdir(args[0])).sort((a, b) => bytewise(a.name, b.name))) line(`${e.type} ${e.name}`);
+      return;
+    }
+    case 'cat': need(args, 1, 'cat PATH'); out(await ov.readFile(args[0])); return;
+    case 'stat': {
+      need(args, 1, 'stat PATH');
+      const st = await ov.lstat(args[0]);
+      line(JSON.stringify({ type: st.type, size: st.size, mode: st.mode, mtimeMs: st.mtimeMs, layer: st.layer }));
+      return;
+    }
+    case 'tree': if (args.length > 1) throw new UsageError('tree [PATH]'); await tree(ov, args[0] ?? '/', line); return;
+    case 'resolve': {
+      need(args, 1, 'resolve PATH');
+      const r = await ov.resolve(args[0]);
+      line(JSON.stringify({ path: r.path, layer: r.layer, realPath: r.realPath, type: r.type }));
+      return;
+    }
+    case 'diff': need(args, 0, 'diff'); for (const c of await ov.diff()) line(`${c.kind} ${c.path}`); return;
+    case 'write': need(args, 1, 'write PATH'); await ov.writeFile(args[0], await readStdin()); return;
+    case 'append': need(args, 1, 'append PATH'); await ov.appendFile(args[0], await readStdin()); return;
+    case 'truncate': {
+      need(args, 2, 'truncate PATH SIZE');
+      if (!/^\d+$/.test(args[1])) throw new UsageError('truncate PATH SIZE (SIZE in bytes)');
+      await ov.truncate(args[0], Number(args[1]));
+      return;
+    }
+    case 'mkdir': {
+      const p = args[0] === '-p';
+      need(args, p ? 2 : 1, 'mkdir [-p] PATH');
+      await ov.mkdir(args[p ? 1 : 0], { recursive: p });
+      return;
+    }
+    case 'rm': {
+      const r = args[0] === '-r' || args[0] === '-rf' || args[0] === '-R';
+      need(args, r ? 2 : 1, 'rm [-r] PATH');
+      await ov.rm(args[r ? 1 : 0], { recursive: r });
+      return;
+    }
+    case 'rmdir': need(args, 1, 'rmdir PATH'); await ov.rmdir(args[0]); return;
+    case 'mv': need(args, 2, 'mv SRC DST'); await ov.rename(args[0], args[1]); return;
+    case 'ln': {
+      if (args[0] !== '-s' || args.length !== 3) throw new UsageError('ln -s TARGET PATH');
+      await ov.symlink(args[1], args[2]);
+      return;
+    }
+    case 'chmod': {
+      need(args, 2, 'chmod OCTAL PATH');
+      if (!/^[0-7]{1,4}$/.test(args[0])) throw new UsageError('chmod OCTAL PATH (mode in octal, e.g. 644)');
+      await ov.chmod(args[1], parseInt(args[0], 8));
+      return;
+    }
+    default: throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let ov: Overlay | undefined;
+  try {
+    const { spec, command, args } = parseArgs(argv);
+    ov = await Overlay.open(spec);
+    await runCommand(ov, command, args, (s) => process.stdout.write(s));
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      if (err.message) process.stderr.write(`overlayws: ${err.message}\n`);
+      process.stderr.write(USAGE + '\n');
+      return 2;
+    }
+    const e = err as { code?: string; description?: string; message?: string; path?: string };
+    const desc = e.description ?? e.message ?? String(err);
+    process.stderr.write(`overlayws: ${e.code ?? 'EIO'}: ${desc}${e.path !== undefined ? `, '${e.path}'` : ''}\n`);
+    return 1;
+  } finally {
+    await ov?.close();
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+}
