@@ -1,0 +1,216 @@
+/**
+ * Differential tests: the overlay engine against the Linux kernel's overlayfs.
+ *
+ * Each sequence builds a random stack the kernel itself produced (see stack.ts), copies it twice,
+ * mounts one copy with `mount -t overlay` and opens the other with the engine, then applies the
+ * same random operations to both (coreutils on the mount, the engine API on the copy). Per
+ * operation, success/failure and the errno must agree; at the end the merged trees and the raw
+ * upper directories must be equal.
+ *
+ * Environment:
+ *   OVERLAY_DIFF_SEQUENCES=N  number of sequences (default 200; 1 when a seed is given)
+ *   OVERLAY_DIFF_SEED=S       replay: start from sequence seed S (printed on failure)
+ *   OVERLAY_DIFF_FUSE=1       also run every sequence against fuse-overlayfs and REPORT differences
+ *   OVERLAY_DIFF_SELFCHECK=1  compare the kernel against a second kernel mount (harness check)
+ *   OVERLAY_DIFF_VERBOSE=1    print every sequence's report
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Rng, sequenceSeed } from './prng';
+import { genOp, describeOp, compareResults, Op } from './ops';
+import { buildStack, copyStack, dirsOf } from './stack';
+import { diffLines, dumpLayer, dumpMount } from './tree';
+import { hasCommand, isMounted, kernelOverlayUnavailable, run, unmount } from './shell';
+import { EngineModule, EngineTarget, loadEngine, MountTarget, Target } from './targets';
+
+const env = process.env;
+const SEED = env.OVERLAY_DIFF_SEED !== undefined && env.OVERLAY_DIFF_SEED !== '' ? Number(env.OVERLAY_DIFF_SEED) >>> 0 : undefined;
+const SEQUENCES = Number(env.OVERLAY_DIFF_SEQUENCES || (SEED !== undefined ? 1 : 200));
+const BASE = SEED ?? (Math.floor(Math.random() * 2 ** 32) >>> 0);
+const FUSE = env.OVERLAY_DIFF_FUSE === '1' && hasCommand('fuse-overlayfs');
+const FUSE_WANTED = env.OVERLAY_DIFF_FUSE === '1';
+const SELFCHECK = env.OVERLAY_DIFF_SELFCHECK === '1';
+const VERBOSE = env.OVERLAY_DIFF_VERBOSE === '1';
+
+/** Seeds of a run: with a seed given, the first sequence replays exactly that seed. */
+function seedOf(i: number): number {
+  return i === 0 ? BASE : sequenceSeed(BASE, i);
+}
+
+interface Scratch {
+  dir: string;
+  /** Where sequences build their stacks (a tmpfs when we could mount one). */
+  fsRoot: string;
+  tmpfs: boolean;
+}
+
+function makeScratch(): Scratch {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovdiff-'));
+  const fsRoot = path.join(dir, 'fs');
+  fs.mkdirSync(fsRoot);
+  let tmpfs = false;
+  try {
+    run('mount', ['-t', 'tmpfs', '-o', 'size=512m,mode=0755', 'ovdiff', fsRoot]);
+    tmpfs = true;
+  } catch {
+    // plain directory under /tmp then
+  }
+  return { dir, fsRoot, tmpfs };
+}
+
+function dropScratch(s: Scratch): void {
+  // Unmount anything still mounted below the scratch dir, deepest first.
+  const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')
+    .map((l) => l.split(' ')[1]).filter((m) => m && (m + '/').startsWith(s.dir + '/'))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) unmount(m);
+  fs.rmSync(s.dir, { recursive: true, force: true });
+}
+
+interface SequenceResult {
+  seed: number;
+  matched: boolean;
+  /** Per other target name: matched? (fuse is reported, not asserted). */
+  others: Record<string, boolean>;
+  report: string[];
+}
+
+type OtherKind = 'engine' | 'kernel2' | 'fuse';
+
+async function runSequence(seed: number, fsRoot: string, engine: EngineModule | undefined): Promise<SequenceResult> {
+  const rng = new Rng(seed);
+  const dir = path.join(fsRoot, `s${seed}`);
+  const report: string[] = [];
+  const targets: { kind: OtherKind; t: Target; mismatch: string[] }[] = [];
+  let kernel: MountTarget | undefined;
+  try {
+    const stack = await buildStack(rng, path.join(dir, 'k'), rng.int(2, 4));
+    const kinds: OtherKind[] = [];
+    if (engine) kinds.push('engine');
+    if (SELFCHECK) kinds.push('kernel2');
+    if (FUSE) kinds.push('fuse');
+    const copies = kinds.map((k) => copyStack(stack, path.join(dir, k)));
+    report.push(`stack: lower=${stack.lower.join(':')} (top first)`);
+    for (const n of [...stack.lower, 'U']) report.push(...dumpLayer(path.join(stack.root, n)).map((l) => `  ${n}${l}`));
+
+    const kd = dirsOf(stack.root, stack.lower);
+    kernel = MountTarget.open('kernel', kd, 'kernel');
+    for (let i = 0; i < kinds.length; i++) {
+      const d = dirsOf(copies[i].root, copies[i].lower);
+      const t = kinds[i] === 'engine' ? await EngineTarget.open(engine!, d)
+        : MountTarget.open(kinds[i], d, kinds[i] === 'fuse' ? 'fuse' : 'kernel');
+      targets.push({ kind: kinds[i], t, mismatch: [] });
+    }
+
+    const nOps = rng.int(10, 20);
+    const ops: Op[] = [];
+    for (let i = 0; i < nOps; i++) {
+      const op = genOp(rng, dumpMount(kd.merged).entries, kd.merged);
+      ops.push(op);
+      const ref = await kernel.apply(op);
+      let line = `op ${i}: ${describeOp(op)} => kernel ${ref.ok ? 'ok' : `FAIL ${ref.codes.join('|') || '?'} (${ref.detail})`}`;
+      for (const x of targets) {
+        const got = await x.t.apply(op);
+        const why = compareResults(ref, got);
+        if (why) {
+          x.mismatch.push(`op ${i} ${describeOp(op)}: ${why}`);
+          line += `\n      !! ${x.t.name}: ${why}`;
+        }
+      }
+      report.push(line);
+    }
+
+    const kMerged = dumpMount(kd.merged).lines;
+    const merged = await Promise.all(targets.map((x) => x.t.dumpMerged(kd.merged)));
+    for (const x of targets) await x.t.close();
+    await kernel.close();
+    const kUpper = dumpLayer(kd.upper);
+    targets.forEach((x, i) => {
+      const dm = diffLines(kMerged, merged[i], 'kernel', x.t.name);
+      if (dm.length) x.mismatch.push('merged view differs:', ...dm.map((l) => '  ' + l));
+      const du = diffLines(kUpper, dumpLayer(x.t.upperDir), 'kernel', x.t.name);
+      if (du.length) x.mismatch.push('upper dir differs:', ...du.map((l) => '  ' + l));
+    });
+    report.push('final kernel merged view:', ...kMerged.map((l) => '  ' + l));
+    report.push('final kernel upper:', ...kUpper.map((l) => '  ' + l));
+  } catch (err) {
+    // A harness failure: count it against every target so it is never a silent pass.
+    const msg = `harness error: ${(err as Error).stack ?? String(err)}`;
+    report.push(msg);
+    if (targets.length === 0) targets.push({ kind: 'engine', t: { name: 'harness' } as Target, mismatch: [msg] });
+    else for (const x of targets) x.mismatch.push(msg);
+  } finally {
+    for (const x of targets) if (x.t.close) await x.t.close();
+    if (kernel) await kernel.close();
+    for (const m of ['k', 'engine', 'kernel2', 'fuse']) {
+      const mp = path.join(dir, m, 'M');
+      if (fs.existsSync(mp) && isMounted(mp)) unmount(mp);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const others: Record<string, boolean> = {};
+  for (const x of targets) {
+    others[x.t.name] = x.mismatch.length === 0;
+    if (x.mismatch.length) report.unshift(`${x.t.name} MISMATCH (seed ${seed}):`, ...x.mismatch.map((l) => '  ' + l));
+  }
+  const asserted = targets.filter((x) => x.kind !== 'fuse');
+  return { seed, matched: asserted.every((x) => x.mismatch.length === 0), others, report };
+}
+
+const replayHint = (seed: number): string =>
+  `replay: npx tsc -b && OVERLAY_DIFF_SEED=${seed} OVERLAY_DIFF_VERBOSE=1 node --test out/test/kernel/differential.test.js`;
+
+test('differential: engine vs kernel overlayfs on random stacks and operation sequences', { timeout: 30 * 60_000 }, async (t) => {
+  const scratch = makeScratch();
+  try {
+    const why = kernelOverlayUnavailable(scratch.fsRoot);
+    if (why) {
+      console.log(`differential: SKIPPED — ${why}`);
+      t.skip(why);
+      return;
+    }
+    const { mod, reason } = SELFCHECK ? { mod: undefined, reason: undefined } : loadEngine();
+    if (!mod && !SELFCHECK) assert.fail(`cannot run the differential suite: ${reason}`);
+    if (FUSE_WANTED && !FUSE) {
+      console.log('differential: OVERLAY_DIFF_FUSE=1 but fuse-overlayfs is not installed; fuse comparison skipped');
+    }
+    const started = Date.now();
+    const failures: SequenceResult[] = [];
+    let matched = 0;
+    const fuseStats = { run: 0, differ: 0, seeds: [] as number[] };
+    for (let i = 0; i < SEQUENCES; i++) {
+      const seed = seedOf(i);
+      const r = await runSequence(seed, scratch.fsRoot, mod);
+      if (r.matched) matched++;
+      else failures.push(r);
+      if ('fuse' in r.others) {
+        fuseStats.run++;
+        if (!r.others.fuse) {
+          fuseStats.differ++;
+          if (fuseStats.seeds.length < 10) fuseStats.seeds.push(seed);
+        }
+      }
+      if (VERBOSE || (!r.matched && failures.length <= 3)) {
+        console.log(`--- sequence seed ${seed} ${r.matched ? 'matched' : 'DIFFERS'}\n${r.report.join('\n')}`);
+        if (!r.matched) console.log(replayHint(seed));
+      }
+    }
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    const against = SELFCHECK ? 'kernel vs kernel (self-check)' : 'engine vs kernel';
+    console.log(`differential: ${SEQUENCES} sequences, ${matched} matched (${against}; base seed ${BASE}; ${secs}s; ${scratch.tmpfs ? 'tmpfs' : 'tmp dir'})`);
+    if (FUSE && fuseStats.run) {
+      console.log(`differential: fuse-overlayfs: ${fuseStats.run} sequences, ${fuseStats.differ} differ from the kernel` +
+        (fuseStats.seeds.length ? ` (seeds ${fuseStats.seeds.join(', ')})` : '') + ' — reported, not asserted');
+    }
+    if (failures.length) {
+      const seeds = failures.map((f) => f.seed);
+      assert.fail(`${failures.length} of ${SEQUENCES} sequences differ from the kernel; seeds: ${seeds.slice(0, 20).join(', ')}` +
+        `${seeds.length > 20 ? ' ...' : ''}\n${replayHint(seeds[0])}\nfirst report:\n${failures[0].report.slice(0, 60).join('\n')}`);
+    }
+  } finally {
+    dropScratch(scratch);
+  }
+});

@@ -1,0 +1,189 @@
+/**
+ * Random file-system operations: generated from the current merged view, rendered as coreutils
+ * commands for a mount, and applied through the engine API with the same meaning.
+ */
+import * as path from 'node:path';
+import { Rng } from './prng';
+import { escapesRoot, MergedEntry } from './tree';
+import { q, sh } from './shell';
+
+export type Op =
+  | { kind: 'write'; path: string; data: string }
+  | { kind: 'append'; path: string; data: string }
+  | { kind: 'truncate'; path: string; size: number }
+  | { kind: 'mkdir'; path: string }
+  | { kind: 'mkdirp'; path: string }
+  | { kind: 'unlink'; path: string }
+  | { kind: 'rmdir'; path: string }
+  | { kind: 'rmr'; path: string }
+  | { kind: 'rename'; src: string; dst: string }
+  | { kind: 'symlink'; target: string; path: string }
+  | { kind: 'chmod'; path: string; mode: number }
+  /** Generation only: `rm -r P && mkdir P`, the usual way the kernel makes an opaque directory. */
+  | { kind: 'recreate'; path: string };
+
+export interface OpResult {
+  ok: boolean;
+  /** Acceptable codes for the failure (empty: unknown). */
+  codes: string[];
+  detail?: string;
+}
+
+export const NAMES = ['a', 'b', 'c', 'd', 'e', 'f'];
+const MODES = [0o644, 0o600, 0o755, 0o700, 0o664, 0o444, 0o555, 0o750];
+
+/** The command a shell runs for `op`, with paths relative to the mount root (cwd). */
+export function opCommand(op: Op): string {
+  const r = (p: string): string => q(`.${p}`);
+  switch (op.kind) {
+    case 'write': return `printf '%s' ${q(op.data)} > ${r(op.path)}`;
+    case 'append': return `printf '%s' ${q(op.data)} >> ${r(op.path)}`;
+    case 'truncate': return `truncate -c -s ${op.size} ${r(op.path)}`;
+    case 'mkdir': return `mkdir ${r(op.path)}`;
+    case 'mkdirp': return `mkdir -p ${r(op.path)}`;
+    case 'unlink': return `rm ${r(op.path)}`;
+    case 'rmdir': return `rmdir ${r(op.path)}`;
+    case 'rmr': return `rm -r ${r(op.path)}`;
+    case 'rename': return `mv -T ${r(op.src)} ${r(op.dst)}`;
+    case 'symlink': return `ln -sT ${q(op.target)} ${r(op.path)}`;
+    case 'chmod': return `chmod ${op.mode.toString(8).padStart(4, '0')} ${r(op.path)}`;
+    case 'recreate': return `rm -r ${r(op.path)} && mkdir ${r(op.path)}`;
+  }
+}
+
+export function describeOp(op: Op): string {
+  return opCommand(op);
+}
+
+export async function applyShell(op: Op, mountRoot: string): Promise<OpResult> {
+  const res = await sh(opCommand(op), mountRoot);
+  return { ok: res.ok, codes: res.codes, detail: res.ok ? undefined : res.stderr.trim() };
+}
+
+/** The part of the engine API the operations use. */
+export interface EngineOps {
+  writeFile(p: string, data: string | Buffer): Promise<void>;
+  appendFile(p: string, data: string | Buffer): Promise<void>;
+  truncate(p: string, size: number): Promise<void>;
+  mkdir(p: string, opts?: { recursive?: boolean }): Promise<unknown>;
+  unlink(p: string): Promise<void>;
+  rmdir(p: string): Promise<void>;
+  rm(p: string, opts?: { recursive?: boolean }): Promise<void>;
+  rename(src: string, dst: string): Promise<void>;
+  symlink(target: string, p: string): Promise<void>;
+  chmod(p: string, mode: number): Promise<void>;
+}
+
+export async function applyEngine(op: Op, ov: EngineOps): Promise<OpResult> {
+  try {
+    switch (op.kind) {
+      case 'write': await ov.writeFile(op.path, op.data); break;
+      case 'append': await ov.appendFile(op.path, op.data); break;
+      case 'truncate':
+        try {
+          await ov.truncate(op.path, op.size);
+        } catch (err) {
+          // truncate -c: a missing file is not an error (open without O_CREAT, ENOENT ignored).
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+        break;
+      case 'mkdir': await ov.mkdir(op.path); break;
+      case 'mkdirp': await ov.mkdir(op.path, { recursive: true }); break;
+      case 'unlink': await ov.unlink(op.path); break;
+      case 'rmdir': await ov.rmdir(op.path); break;
+      case 'rmr': await ov.rm(op.path, { recursive: true }); break;
+      case 'rename': await ov.rename(op.src, op.dst); break;
+      case 'symlink': await ov.symlink(op.target, op.path); break;
+      case 'chmod': await ov.chmod(op.path, op.mode); break;
+      case 'recreate':
+        await ov.rm(op.path, { recursive: true });
+        await ov.mkdir(op.path);
+        break;
+    }
+    return { ok: true, codes: [] };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { ok: false, codes: e.code ? [e.code] : [], detail: e.code ? `${e.code}: ${e.message}` : String(err) };
+  }
+}
+
+/** Compare a reference result (kernel) with another; returns a reason when they disagree. */
+export function compareResults(ref: OpResult, got: OpResult): string | undefined {
+  if (ref.ok !== got.ok) {
+    return ref.ok ? `kernel succeeded, other failed (${got.detail})` : `kernel failed (${ref.detail}), other succeeded`;
+  }
+  if (!ref.ok && ref.codes.length > 0 && got.codes.length > 0 && !got.codes.some((c) => ref.codes.includes(c))) {
+    return `kernel ${ref.codes.join('|')} (${ref.detail}) vs other ${got.codes.join('|')} (${got.detail})`;
+  }
+  return undefined;
+}
+
+const WEIGHTS = {
+  write: 15, append: 7, truncate: 6, mkdir: 10, mkdirp: 6, unlink: 8, rmdir: 6, rmr: 7,
+  rename: 18, symlink: 8, chmod: 8,
+};
+/** Building layers: mostly growth, some deletion, so that later layers still merge with earlier ones. */
+const GEN_WEIGHTS = {
+  write: 18, append: 4, truncate: 3, mkdir: 14, mkdirp: 12, unlink: 6, rmdir: 3, rmr: 4,
+  rename: 8, symlink: 8, chmod: 5,
+};
+
+const join = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
+
+/** A relative symlink target from the directory `dir` to `to` (both overlay paths). */
+export function relativeTarget(dir: string, to: string): string {
+  const rel = path.posix.relative(dir, to);
+  return rel === '' ? '.' : rel;
+}
+
+/**
+ * Generate one operation from the current merged view (`entries` from a kernel walk).
+ * Paths mostly name existing entries so that operations hit lower layers; some name new ones.
+ * Operations whose path resolution would leave the mount root through a symlink are avoided.
+ */
+export function genOp(rng: Rng, entries: MergedEntry[], mountRoot: string, generation = false): Op {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const op = genOpOnce(rng, entries, generation);
+    const paths = op.kind === 'rename' ? [op.src, op.dst] : [op.path];
+    if (paths.every((p) => !escapesRoot(mountRoot, p.slice(1), true))) return op;
+  }
+  return { kind: 'mkdirp', path: '/' + rng.pick(NAMES) };
+}
+
+function genOpOnce(rng: Rng, entries: MergedEntry[], generation: boolean): Op {
+  const dirs = ['/', ...entries.filter((e) => e.type === 'd').map((e) => e.path)];
+  const links = entries.filter((e) => e.type === 'l').map((e) => e.path);
+  const files = entries.filter((e) => e.type === 'f').map((e) => e.path);
+  const all = entries.map((e) => e.path);
+  const anyExisting = (): string => (all.length ? rng.pick(all) : newPath());
+  const parentDir = (): string => (links.length && rng.chance(0.1) ? rng.pick(links) : rng.pick(dirs));
+  const newPath = (): string => join(parentDir(), rng.pick(NAMES));
+  const existingOr = (list: string[], p: number): string => (list.length && rng.chance(p) ? rng.pick(list) : rng.chance(0.5) ? anyExisting() : newPath());
+  const data = (): string => rng.word() + (rng.chance(0.5) ? '\n' : '');
+
+  if (generation && dirs.length > 1 && rng.chance(0.1)) return { kind: 'recreate', path: rng.pick(dirs.slice(1)) };
+
+  const kind = rng.weighted(generation ? GEN_WEIGHTS : WEIGHTS);
+  switch (kind) {
+    case 'write': return { kind, path: existingOr(files, 0.5), data: data() };
+    case 'append': return { kind, path: existingOr(files, 0.7), data: data() };
+    case 'truncate': return { kind, path: existingOr(files, 0.8), size: rng.int(0, 12) };
+    case 'mkdir': return { kind, path: rng.chance(0.8) ? newPath() : anyExisting() };
+    case 'mkdirp': return { kind, path: join(newPath(), rng.pick(NAMES)) };
+    case 'unlink': return { kind, path: existingOr([...files, ...links], 0.7) };
+    case 'rmdir': return { kind, path: existingOr(dirs.slice(1), 0.8) };
+    case 'rmr': return { kind, path: existingOr(dirs.slice(1), 0.6) };
+    case 'rename': {
+      const src = existingOr(dirs.slice(1), 0.5);
+      let dst = rng.chance(0.3) ? anyExisting() : newPath();
+      for (let i = 0; i < 5 && dst === src; i++) dst = newPath();
+      return { kind, src, dst };
+    }
+    case 'symlink': {
+      const p = join(rng.pick(dirs), rng.pick(NAMES)); // a real parent, so the relative target stays inside
+      const to = rng.chance(0.8) ? anyExisting() : newPath();
+      return { kind, target: relativeTarget(path.posix.dirname(p), to), path: p };
+    }
+    case 'chmod': return { kind, path: anyExisting(), mode: rng.pick(MODES) };
+  }
+}
