@@ -641,6 +641,17 @@ async function main() {
       });
     });
 
+    // A reload with unsaved state asks "leave site?": leave, as a user closing the tab would
+    // (VS Code keeps backups). Any other dialog is logged and dismissed.
+    page.on('dialog', (d) => {
+      if (d.type() === 'beforeunload') {
+        d.accept().catch(() => {});
+      } else {
+        log(`dismissed ${d.type()} dialog: ${d.message()}`);
+        d.dismiss().catch(() => {});
+      }
+    });
+
     let pageProblem;
     page.on('crash', () => (pageProblem = 'the page crashed'));
     browser.on('disconnected', () => (pageProblem ??= 'chromium disconnected'));

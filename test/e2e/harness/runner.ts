@@ -83,9 +83,9 @@ export async function runRegistered(): Promise<RunResult> {
     } catch (err) {
       state.results[t.name] = 'failed';
       console.log(`not ok - ${t.name}: ${describe(err)}`);
-      const stack = err instanceof Error ? err.stack : undefined;
-      if (stack) {
-        console.log(stack.split('\n').slice(1).map((l) => `#   ${l.trim()}`).join('\n'));
+      const frames = err instanceof Error ? (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)) : [];
+      if (frames.length > 0) {
+        console.log(frames.map((l) => `#   ${l.trim()}`).join('\n'));
       }
     }
     state.running = undefined;
@@ -111,7 +111,11 @@ function withTimeout<T>(p: Promise<T>, ms: number, name: string): Promise<T> {
 
 function describe(err: unknown): string {
   if (err instanceof Error) {
-    return err.message.split('\n').join(' | ');
+    return err.message
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .join(' ');
   }
   return String(err);
 }
