@@ -70,5 +70,6 @@ export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
     }
   };
   walk(upper.root, '/');
-  return changes;
+  // Sorted by path (bytewise), whatever order the whiteout format put them on disk.
+  return changes.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
 }

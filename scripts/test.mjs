@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// Runs every test tier in order and prints one closing line: "tests: N passed, N failed, N skipped".
+//   unit   — the engine on real temp dirs            out/test/unit
+//   server — the built server over a real JSON-RPC    out/test/server
+//   kernel — differential against mount -t overlay    out/test/kernel
+//   e2e    — a real VS Code (code-server + chromium)  scripts/e2e
+// OVERLAY_TEST_ONLY=unit,server limits the tiers; OVERLAY_SKIP_E2E=1 skips the e2e tier (it says so).
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+
+const root = new URL('..', import.meta.url).pathname;
+const only = process.env.OVERLAY_TEST_ONLY?.split(',');
+const totals = { passed: 0, failed: 0, skipped: 0 };
+let failedTiers = [];
+
+function files(dir) {
+  const abs = join(root, dir);
+  if (!existsSync(abs)) return [];
+  return readdirSync(abs, { recursive: true }).filter((f) => f.endsWith('.test.js')).map((f) => join(abs, f)).sort();
+}
+
+function runNodeTests(tier, dir) {
+  const list = files(dir);
+  if (list.length === 0) { console.log(`\n== ${tier}: no tests found in ${dir}`); return; }
+  console.log(`\n== ${tier}: ${list.length} files`);
+  const tap = join(tmpdir(), `overlayws-${tier}-${process.pid}.tap`);
+  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', '--test-reporter-destination=stdout',
+    '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...list], { stdio: 'inherit', cwd: root });
+  const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
+  rmSync(tap, { force: true });
+  const num = (k) => Number((text.match(new RegExp(`^# ${k} (\\d+)`, 'm')) ?? [])[1] ?? 0);
+  totals.passed += num('pass');
+  totals.failed += num('fail') + num('cancelled');
+  totals.skipped += num('skipped') + num('todo');
+  if (r.status !== 0) failedTiers.push(tier);
+}
+
+const want = (t) => !only || only.includes(t);
+if (want('unit')) runNodeTests('unit', 'out/test/unit');
+if (want('server')) runNodeTests('server', 'out/test/server');
+if (want('kernel')) runNodeTests('kernel', 'out/test/kernel');
+if (want('e2e')) {
+  if (process.env.OVERLAY_SKIP_E2E === '1') {
+    console.log('\n== e2e: skipped because OVERLAY_SKIP_E2E=1');
+    totals.skipped++;
+  } else if (!existsSync(join(root, 'scripts/e2e/run.mjs'))) {
+    console.log('\n== e2e: no harness');
+  } else {
+    console.log('\n== e2e: real VS Code (code-server) in headless chromium');
+    const setup = spawnSync('bash', [join(root, 'scripts/e2e/setup.sh')], { stdio: 'inherit', cwd: root });
+    if (setup.status !== 0) { failedTiers.push('e2e-setup'); totals.failed++; }
+    else {
+      const r = spawnSync(process.execPath, [join(root, 'scripts/e2e/run.mjs')], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      process.stdout.write(r.stdout ?? '');
+      const m = (r.stdout ?? '').match(/e2e: (\d+) passed, (\d+) failed/);
+      if (m) { totals.passed += Number(m[1]); totals.failed += Number(m[2]); }
+      if (r.status !== 0) { failedTiers.push('e2e'); if (!m || Number(m[2]) === 0) totals.failed++; }
+    }
+  }
+}
+console.log(failedTiers.length ? `\nfailed tiers: ${failedTiers.join(', ')}` : '\nall tiers passed');
+console.log(`tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(failedTiers.length ? 1 : 0);
