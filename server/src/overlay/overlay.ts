@@ -345,12 +345,19 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       }
       for (let i = 1; i <= comps.length; i++) {
         const sub = '/' + comps.slice(0, i).join('/');
-        const e = this.entry(sub, true, 'mkdir');
-        if (e.top) {
-          if (!e.top.st.isDirectory()) throw createError(i === comps.length ? 'EEXIST' : 'ENOTDIR', 'mkdir', p);
+        // Like mkdir -p: mkdir(2) never follows the name itself, so an existing symlink is EEXIST
+        // unless it leads to a directory (a dangling one is never followed to create its target).
+        const e = this.entry(sub, false, 'mkdir');
+        if (!e.top) {
+          this.makeDir(e, mode);
           continue;
         }
-        this.makeDir(e, mode);
+        let t: Entry = e;
+        if (e.top.st.isSymbolicLink()) {
+          try { t = this.entry(sub, true, 'mkdir'); } catch { throw createError('EEXIST', 'mkdir', p); }
+          if (!t.top) throw createError('EEXIST', 'mkdir', p);
+        }
+        if (!t.top!.st.isDirectory()) throw createError(i === comps.length ? 'EEXIST' : 'ENOTDIR', 'mkdir', p);
       }
     });
   }
