@@ -57,7 +57,11 @@ export function describeOp(op: Op): string {
 
 export async function applyShell(op: Op, mountRoot: string): Promise<OpResult> {
   const res = await sh(opCommand(op), mountRoot);
-  return { ok: res.ok, codes: res.codes, detail: res.ok ? undefined : res.stderr.trim() };
+  let codes = res.codes;
+  // mv checks "directory over non-directory" itself before calling rename(2), which would check
+  // "destination inside source" (EINVAL) first: accept the syscall's answer too.
+  if (op.kind === 'rename' && codes.includes('ENOTDIR') && op.dst.startsWith(op.src + '/')) codes = [...codes, 'EINVAL'];
+  return { ok: res.ok, codes, detail: res.ok ? undefined : res.stderr.trim() };
 }
 
 /** The part of the engine API the operations use. */
