@@ -86,7 +86,7 @@ export async function rejects(p: Promise<unknown>, code: string): Promise<void> 
   try {
     await p;
   } catch (err) {
-    if ((err as { code?: string }).code !== code) throw new Error(`expected ${code}, got ${(err as Error).message}`);
+    if ((err as { code?: string }).code !== code) throw new Error(`expected ${code}, got ${(err as Error).message}`, { cause: err });
     return;
   }
   throw new Error(`expected ${code}, but it succeeded`);

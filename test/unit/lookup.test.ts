@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { FORMATS, makeStack, names, rejects } from './helpers';
@@ -109,7 +110,7 @@ describe('paths and symlinks stay inside the stack', () => {
     const s = makeStack('kernel', [{}]);
     try {
       fs.mkdirSync(s.lower[0], { recursive: true });
-      require('node:child_process').execFileSync('mkfifo', [s.lower[0] + '/fifo']);
+      execFileSync('mkfifo', [s.lower[0] + '/fifo']);
       const ov = await s.open();
       assert.equal((await ov.stat('/fifo')).type, 'p');
       await rejects(ov.readFile('/fifo'), 'EINVAL');

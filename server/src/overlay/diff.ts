@@ -58,7 +58,7 @@ export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
       const lst = lowerStat(childPath);
       if (!lst) {
         record({ kind: 'A', path: childPath });
-      } else if (st.isDirectory() && lst.isDirectory() && st.size === lst.size && (st.mode === lst.mode) && sameFsTime(st.mtimeMs, lst.mtimeMs)) {
+      } else if (st.isDirectory() && lst.isDirectory() && st.size === lst.size && st.mode === lst.mode && sameFsTime(st.mtimeMs, lst.mtimeMs)) {
         // Same directory: not a change by itself.
       } else {
         record({ kind: 'C', path: childPath });
