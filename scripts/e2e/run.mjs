@@ -418,27 +418,31 @@ async function main() {
   };
   const counts = { passed: 0, failed: 0, reported: undefined };
   let exitCode = 2;
-  let cleanedUp = false;
+  let cleanup$;
+  let interrupted;
 
-  const cleanup = async () => {
-    if (cleanedUp) {
-      return;
-    }
-    cleanedUp = true;
+  // Runs once; every caller awaits the same shutdown.
+  const cleanup = () => (cleanup$ ??= stopEverything());
+  const stopEverything = async () => {
     clearInterval(state.sampler);
     const withDeadline = (p, ms) =>
       Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())]);
-    if (state.browser) {
-      await withDeadline(state.browser.close(), 5000);
-    }
-    if (state.browserServer) {
-      const pid = state.browserServer.process().pid;
-      await withDeadline(state.browserServer.close(), 5000);
-      await killGroup(pid, 'chromium', 2000);
-    }
-    if (state.server) {
-      await killGroup(state.server.pid, 'code-server');
-    }
+    const stopChromium = async () => {
+      if (state.browser) {
+        await withDeadline(state.browser.close(), 5000);
+      }
+      if (state.browserServer) {
+        const pid = state.browserServer.process().pid;
+        await withDeadline(state.browserServer.close(), 5000);
+        await killGroup(pid, 'chromium', 2000);
+      }
+    };
+    const stopServer = async () => {
+      if (state.server) {
+        await killGroup(state.server.pid, 'code-server');
+      }
+    };
+    await Promise.all([stopChromium(), stopServer()]);
     if (opts.keep) {
       log(`kept temp dirs in ${tmp}`);
     } else {
@@ -447,8 +451,12 @@ async function main() {
   };
 
   const onSignal = (sig) => {
+    interrupted = sig;
     log(`${sig}: stopping`);
-    cleanup().finally(() => process.exit(130));
+    cleanup().finally(() => {
+      console.log(`e2e: ${counts.reported?.passed ?? counts.passed} passed, ${Math.max(1, counts.reported?.failed ?? counts.failed)} failed`);
+      process.exit(130);
+    });
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -687,6 +695,9 @@ async function main() {
     log(`harness error: ${err.message}`);
   } finally {
     await cleanup();
+  }
+  if (interrupted) {
+    return; // onSignal prints the summary and exits
   }
 
   const { passed, failed } = counts.reported ?? counts;
