@@ -25,6 +25,9 @@ export async function run(): Promise<void> {
       console.log(`# skipping ${file}: stale output, ${path.relative(sources, source)} is gone`);
       continue;
     }
+    // require, not import(): the extension host provides `vscode` by hooking CommonJS
+    // require, and the test files must load through the same path.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require(path.join(__dirname, file));
   }
   const { passed, failed } = await runRegistered();
