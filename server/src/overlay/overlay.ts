@@ -434,7 +434,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
   /** Rename `src` to exactly `dst` (like `mv -T`); `overwrite: false` refuses an existing dst. */
   rename(src: string, dst: string, opts: { overwrite?: boolean } = {}): Promise<void> {
     return this.mutate('rename', src, async () => {
-      const { copyUp, markers } = this.writer('rename', src);
+      this.writer('rename', src);
       const s = this.existing(src, false, 'rename');
       const d = this.entry(dst, false, 'rename');
       if (s.comps.length === 0 || d.comps.length === 0) throw createError('EBUSY', 'rename', src, undefined, dst);
@@ -448,36 +448,56 @@ export class Overlay extends EventEmitter<OverlayEvents> {
         if (!sDir && dDir) throw createError('EISDIR', 'rename', src, undefined, dst);
         if (dDir && this.view.readdir(d).length > 0) throw createError('ENOTEMPTY', 'rename', src, undefined, dst);
       }
-      const sName = this.name(s);
-      const dName = this.name(d);
-      const srcLowerPositive = this.view.lowerPositive(s);
-      if (!sDir) {
-        const srcUpper = await copyUp.file(s);
-        const dDir = this.parentUpper(d);
-        fs.renameSync(srcUpper, dDir + '/' + dName);
-        if (this.view.format === 'oci') markers.clearWhiteout(dDir, dName);
-        if (srcLowerPositive) markers.whiteout(this.parentUpper(s), sName);
-        return;
-      }
-      const pureUpper = s.top.layer.ref === 'upper' && s.merge.length === 1;
-      if (pureUpper) {
-        const dParent = this.dirEntry(d.comps.slice(0, -1), 'rename');
-        const dDir = copyUp.dir(dParent);
-        const dest = dDir + '/' + dName;
-        if (d.top?.layer.ref === 'upper') { markers.clearInside(d.top.real); fs.rmdirSync(d.top.real); }
-        markers.clearWhiteout(dDir, dName);
-        const wasOpaque = this.view.opaqueValue(s.top.real) === 'y';
-        fs.renameSync(s.top.real, dest);
-        // The kernel makes a pure-upper directory opaque when it moves into a merged parent.
-        if (!wasOpaque && dParent.merge.some((h) => h.layer.ref !== 'upper')) markers.setOpaque(dest);
-        if (srcLowerPositive) markers.whiteout(this.parentUpper(s), sName);
-        return;
-      }
-      // A directory with lower parts: the kernel answers EXDEV and mv copies and deletes.
-      if (d.top) this.removeEntry(d as Entry & { top: Hit });
-      await this.copyTree(s, this.entry(d.path, false, 'rename'));
-      this.removeEntry(this.existing(s.path, false, 'rename'));
+      await this.moveEntry(s, d);
     });
+  }
+
+  /**
+   * Move an existing `s` to the absent-or-replaceable `d` (already validated). Files and pure-upper
+   * directories are renamed in upper. A directory with lower parts gets EXDEV from the kernel, and
+   * mv then does what this does: mkdir the target, move each entry into it the same way (so entries
+   * the kernel can rename keep everything, e.g. an opaque pure-upper subdirectory), copy the
+   * directory's metadata and remove the source.
+   */
+  private async moveEntry(s: Entry & { top: Hit }, d: Entry): Promise<void> {
+    const { copyUp, markers } = this.writer('rename', s.path);
+    const sDir = s.top.st.isDirectory();
+    const sName = this.name(s);
+    const dName = this.name(d);
+    const srcLowerPositive = this.view.lowerPositive(s);
+    if (!sDir) {
+      const srcUpper = await copyUp.file(s);
+      const dDir = this.parentUpper(d);
+      fs.renameSync(srcUpper, dDir + '/' + dName);
+      if (this.view.format === 'oci') markers.clearWhiteout(dDir, dName);
+      if (srcLowerPositive) markers.whiteout(this.parentUpper(s), sName);
+      return;
+    }
+    const pureUpper = s.top.layer.ref === 'upper' && s.merge.length === 1;
+    if (pureUpper) {
+      const dParent = this.dirEntry(d.comps.slice(0, -1), 'rename');
+      const dDir = copyUp.dir(dParent);
+      const dest = dDir + '/' + dName;
+      if (d.top?.layer.ref === 'upper') { markers.clearInside(d.top.real); fs.rmdirSync(d.top.real); }
+      markers.clearWhiteout(dDir, dName);
+      const wasOpaque = this.view.opaqueValue(s.top.real) === 'y';
+      fs.renameSync(s.top.real, dest);
+      // The kernel makes a pure-upper directory opaque when it moves into a merged parent.
+      if (!wasOpaque && dParent.merge.some((h) => h.layer.ref !== 'upper')) markers.setOpaque(dest);
+      if (srcLowerPositive) markers.whiteout(this.parentUpper(s), sName);
+      return;
+    }
+    // A directory with lower parts: the kernel answers EXDEV and mv moves entry by entry.
+    if (d.top) this.removeEntry(d as Entry & { top: Hit });
+    const target = this.entry(d.path, false, 'rename');
+    const real = this.makeDir(target, 0o700);
+    for (const child of this.view.readdir(s)) {
+      const cs = this.view.resolve([...s.comps, child.name], false, 'rename', s.path) as Entry & { top: Hit };
+      const cd = this.view.resolve([...target.comps, child.name], false, 'rename', target.path);
+      await this.moveEntry(cs, cd);
+    }
+    copyMetadata(s.top.real, s.top.st, real, this.view.xattrPrefix);
+    this.removeEntry(this.existing(s.path, false, 'rename'));
   }
 
   /** Copy `src` (file or directory) to `dst` as VS Code's copy does. */
