@@ -100,9 +100,55 @@ export class LayerView {
 
   /**
    * Look `name` up in the merged directory formed by `parent` (top first).
-   * Returns the top hit and, for a directory, the merging stack.
+   * Returns the top hit and, for a directory, the merging stack. The upper layer is
+   * always looked at afresh (anyone may write it); answers from the lower layers,
+   * which nobody writes, are cached until invalidateLowers().
    */
   lookupChild(parent: Hit[], name: string): { top?: Hit; merge: Hit[] } {
+    if (parent.length === 0) return { merge: [] };
+    if (parent[0].layer.ref !== 'upper') return this.lookupLowers(parent, name);
+    const dir = parent[0];
+    const real = dir.real + '/' + name;
+    const st = lstatOrUndefined(real);
+    const lowers = parent.length > 1 ? parent.slice(1) : undefined;
+    if (st === undefined) {
+      if (this.format === 'oci' && this.ociWhiteout(dir.real, name)) return { merge: [] };
+      return lowers ? this.lookupLowers(lowers, name) : { merge: [] };
+    }
+    if (this.isWhiteoutStat(st, real, dir)) return { merge: [] };
+    const top: Hit = { layer: dir.layer, real, st };
+    if (!st.isDirectory() || !lowers) return { top, merge: st.isDirectory() ? [top] : [] };
+    if (this.opaqueValue(real) === 'y' || (this.format === 'oci' && this.ociWhiteout(dir.real, name))) return { top, merge: [top] };
+    const below = this.lookupLowers(lowers, name);
+    return { top, merge: below.top?.st.isDirectory() ? [top, ...below.merge] : [top] };
+  }
+
+  private isWhiteoutStat(st: fs.Stats, real: string, dir: Hit): boolean {
+    if (this.format === 'kernel') return this.isKernelWhiteout(st, real, st.isFile() && st.size === 0 && this.hasXattrWhiteouts(dir));
+    return st.isCharacterDevice() && st.rdev === 0;
+  }
+
+  private lowerCache = new Map<string, { top?: Hit; merge: Hit[] }>();
+
+  /** Forget cached lower-layer answers (a lower layer changed on disk). */
+  invalidateLowers(): void {
+    this.lowerCache.clear();
+  }
+
+  private lookupLowers(parent: Hit[], name: string): { top?: Hit; merge: Hit[] } {
+    let key = '';
+    for (const h of parent) key += h.real + '\0';
+    key += name;
+    let r = this.lowerCache.get(key);
+    if (r === undefined) {
+      r = this.scanLayers(parent, name);
+      if (this.lowerCache.size > 200_000) this.lowerCache.clear();
+      this.lowerCache.set(key, r);
+    }
+    return r;
+  }
+
+  private scanLayers(parent: Hit[], name: string): { top?: Hit; merge: Hit[] } {
     let top: Hit | undefined;
     const merge: Hit[] = [];
     for (const dir of parent) {
@@ -112,7 +158,7 @@ export class LayerView {
         if (this.format === 'oci' && this.ociWhiteout(dir.real, name)) break;
         continue;
       }
-      if (this.format === 'kernel' ? this.isKernelWhiteout(st, real, this.hasXattrWhiteouts(dir)) : (st.isCharacterDevice() && st.rdev === 0)) break;
+      if (this.isWhiteoutStat(st, real, dir)) break;
       if (top === undefined) {
         top = { layer: dir.layer, real, st };
         if (!st.isDirectory()) break;
@@ -122,8 +168,7 @@ export class LayerView {
         merge.push({ layer: dir.layer, real, st });
       }
       if (dir === parent[parent.length - 1]) break;
-      const opaque = this.opaqueValue(real);
-      if (opaque === 'y') break;
+      if (this.opaqueValue(real) === 'y') break;
       if (this.format === 'oci' && this.ociWhiteout(dir.real, name)) break;
     }
     return { top, merge };

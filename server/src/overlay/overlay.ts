@@ -57,6 +57,14 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     this.handles = new Handles();
   }
 
+  /**
+   * Something changed in a lower layer on disk (the watcher saw it): forget cached
+   * lower-layer lookups. Upper-layer state is never cached.
+   */
+  invalidateLowers(): void {
+    this.view.invalidateLowers();
+  }
+
   get readOnly(): boolean {
     return this.copyUp === undefined;
   }
