@@ -362,7 +362,14 @@ export class Overlay extends EventEmitter<OverlayEvents> {
         }
         let t: Entry = e;
         if (e.top.st.isSymbolicLink()) {
-          try { t = this.entry(sub, true, 'mkdir'); } catch { throw createError('EEXIST', 'mkdir', p); }
+          try {
+            t = this.entry(sub, true, 'mkdir');
+          } catch (err) {
+            // mkdir -p then reports what following it gave: ELOOP as is, a dangling link as EEXIST.
+            const code = (err as NodeJS.ErrnoException).code ?? 'EEXIST';
+            if (code === 'ELOOP' || (code === 'ENOTDIR' && i < comps.length)) throw createError(code, 'mkdir', p);
+            throw createError('EEXIST', 'mkdir', p);
+          }
           if (!t.top) throw createError('EEXIST', 'mkdir', p);
         }
         if (!t.top!.st.isDirectory()) throw createError(i === comps.length ? 'EEXIST' : 'ENOTDIR', 'mkdir', p);
