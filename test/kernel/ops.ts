@@ -2,6 +2,7 @@
  * Random file-system operations: generated from the current merged view, rendered as coreutils
  * commands for a mount, and applied through the engine API with the same meaning.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from './prng';
 import { escapesRoot, MergedEntry } from './tree';
@@ -60,7 +61,7 @@ export async function applyShell(op: Op, mountRoot: string): Promise<OpResult> {
   let codes = res.codes;
   // mv checks "directory over non-directory" itself before calling rename(2), which would check
   // "destination inside source" (EINVAL) first: accept the syscall's answer too.
-  if (op.kind === 'rename' && codes.includes('ENOTDIR') && op.dst.startsWith(op.src + '/')) codes = [...codes, 'EINVAL'];
+  if (op.kind === 'rename' && /cannot overwrite non-directory/.test(res.stderr)) codes = [...codes, 'EINVAL'];
   return { ok: res.ok, codes, detail: res.ok ? undefined : res.stderr.trim() };
 }
 
@@ -149,9 +150,42 @@ export function genOp(rng: Rng, entries: MergedEntry[], mountRoot: string, gener
   for (let attempt = 0; attempt < 50; attempt++) {
     const op = genOpOnce(rng, entries, generation);
     const paths = op.kind === 'rename' ? [op.src, op.dst] : [op.path];
-    if (paths.every((p) => !escapesRoot(mountRoot, p.slice(1), true))) return op;
+    if (!paths.every((p) => !escapesRoot(mountRoot, p.slice(1), true))) continue;
+    if (op.kind === 'rename' && mvQuirk(mountRoot, op.src, op.dst)) continue;
+    return op;
   }
   return { kind: 'mkdirp', path: '/' + rng.pick(NAMES) };
+}
+
+/**
+ * Renames where coreutils mv departs from rename(2) — not overlay semantics, so not generated:
+ * - source and destination are the same file (mv refuses, rename(2) succeeds/no-ops), e.g. a
+ *   symlink and the file it points to;
+ * - a source reached through a symlink inside the source's own tree: mv's EXDEV fallback walks the
+ *   source by path and loses it halfway.
+ */
+function mvQuirk(root: string, src: string, dst: string): boolean {
+  const id = (p: string, follow: boolean): string | undefined => {
+    try {
+      const st = follow ? fs.statSync(path.join(root, p)) : fs.lstatSync(path.join(root, p));
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return undefined;
+    }
+  };
+  for (const follow of [false, true]) {
+    const a = id(src, follow);
+    if (a !== undefined && a === id(dst, follow)) return true;
+  }
+  const comps = src.split('/').filter(Boolean);
+  for (let i = 1; i < comps.length; i++) {
+    try {
+      if (fs.lstatSync(path.join(root, ...comps.slice(0, i))).isSymbolicLink()) return true;
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 
 function genOpOnce(rng: Rng, entries: MergedEntry[], generation: boolean): Op {
