@@ -1,0 +1,168 @@
+/**
+ * Live kernel mounts. When a stack's upper directory is the upperdir of a mounted
+ * overlay (per /proc/self/mountinfo), writing into that upper behind the kernel's
+ * back is undefined behaviour. Writes then go through the mount's merged directory
+ * with plain fs calls (the kernel copies up; the watcher reports it), or are refused
+ * with EROFS when the merged directory cannot be reached from here.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createError } from './overlay/errors';
+import { listOverlayMounts, type Overlay } from './overlay/index';
+import { splitRequestPath } from './overlay/paths';
+
+export interface LiveMountInfo {
+  merged: string;
+  reachable: boolean;
+}
+
+function realOrSelf(p: string): string {
+  try { return fs.realpathSync(p); } catch { return p; }
+}
+
+function isOverlayMountPoint(dir: string): boolean {
+  try {
+    const st = fs.statSync(dir);
+    if (!st.isDirectory()) return false;
+    return st.dev !== fs.statSync(path.dirname(dir)).dev || dir === '/';
+  } catch {
+    return false;
+  }
+}
+
+/** The live kernel mount whose upperdir is `upper`, if any (read fresh from mountinfo). */
+export function findLiveMount(upper: string | undefined, mountinfo?: string): LiveMountInfo | undefined {
+  if (!upper) return undefined;
+  let mounts;
+  try { mounts = listOverlayMounts(mountinfo); } catch { return undefined; }
+  const want = realOrSelf(upper);
+  const hits = mounts.filter((m) => m.upper !== undefined && (m.upper === upper || realOrSelf(m.upper) === want));
+  if (hits.length === 0) return undefined;
+  const reachable = hits.find((m) => m.merged && isOverlayMountPoint(m.merged));
+  const merged = (reachable ?? hits[hits.length - 1]).merged ?? '';
+  return { merged, reachable: reachable !== undefined };
+}
+
+function fail(err: unknown, syscall: string, p: string): never {
+  const code = typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'EIO';
+  throw createError(code, syscall, p);
+}
+
+/** Writes of one overlay routed through the merged directory of its kernel mount. */
+export class LiveWriter {
+  private readonly handles = new Map<number, fs.promises.FileHandle>();
+
+  constructor(private readonly overlay: Overlay, readonly merged: string) {}
+
+  /** Real path under merged for an overlay path; symlinks resolve inside the overlay, never outside. */
+  private real(p: string, syscall: string, followLast = false): string {
+    const comps = splitRequestPath(p, syscall);
+    if (comps.length === 0) return this.merged;
+    let canon: string;
+    try {
+      const parent = this.overlay.view.resolve(comps.slice(0, -1), true, syscall, p);
+      canon = parent.path === '/' ? '/' + comps[comps.length - 1] : parent.path + '/' + comps[comps.length - 1];
+      if (followLast) {
+        const full = this.overlay.view.resolve(comps, true, syscall, p);
+        if (full.top) canon = full.path;
+      }
+    } catch (err) {
+      fail(err, syscall, p);
+    }
+    return this.merged + canon;
+  }
+
+  private async exists(real: string): Promise<fs.Stats | undefined> {
+    try { return await fs.promises.lstat(real); } catch { return undefined; }
+  }
+
+  async writeFile(p: string, data: Uint8Array, create: boolean, overwrite: boolean): Promise<void> {
+    const real = this.real(p, 'open', true);
+    const st = await this.exists(real);
+    if (st?.isDirectory()) throw createError('EISDIR', 'open', p);
+    if (st && !overwrite) throw createError('EEXIST', 'open', p);
+    if (!st && !create) throw createError('ENOENT', 'open', p);
+    try { await fs.promises.writeFile(real, data); } catch (err) { fail(err, 'open', p); }
+  }
+
+  async delete(p: string, recursive: boolean): Promise<void> {
+    const real = this.real(p, 'rm');
+    if (real === this.merged) throw createError('EBUSY', 'rm', p);
+    const st = await this.exists(real);
+    if (!st) throw createError('ENOENT', 'rm', p);
+    try {
+      if (st.isDirectory()) await (recursive ? fs.promises.rm(real, { recursive: true }) : fs.promises.rmdir(real));
+      else await fs.promises.unlink(real);
+    } catch (err) { fail(err, 'rm', p); }
+  }
+
+  async rename(from: string, to: string, overwrite: boolean): Promise<void> {
+    const src = this.real(from, 'rename');
+    const dst = this.real(to, 'rename');
+    const d = await this.exists(dst);
+    if (d && !overwrite) throw createError('EEXIST', 'rename', from, undefined, to);
+    try {
+      if (d?.isDirectory() && overwrite) await fs.promises.rm(dst, { recursive: true });
+      await fs.promises.rename(src, dst);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EXDEV') fail(err, 'rename', from);
+      // A directory with lower parts and no redirect_dir: do what mv does.
+      try {
+        await fs.promises.cp(src, dst, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+        await fs.promises.rm(src, { recursive: true });
+      } catch (err2) { fail(err2, 'rename', from); }
+    }
+  }
+
+  async mkdir(p: string): Promise<void> {
+    try { await fs.promises.mkdir(this.real(p, 'mkdir')); } catch (err) { fail(err, 'mkdir', p); }
+  }
+
+  async copy(from: string, to: string, overwrite: boolean): Promise<void> {
+    const src = this.real(from, 'copyfile', true);
+    const dst = this.real(to, 'copyfile');
+    const d = await this.exists(dst);
+    if (d && !overwrite) throw createError('EEXIST', 'copyfile', from, undefined, to);
+    try {
+      if (d) await fs.promises.rm(dst, { recursive: true });
+      await fs.promises.cp(src, dst, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    } catch (err) { fail(err, 'copyfile', from); }
+  }
+
+  async open(p: string, id: number, flags: { write?: boolean; create?: boolean; truncate?: boolean; exclusive?: boolean }): Promise<void> {
+    const c = fs.constants;
+    let f = flags.write ? c.O_RDWR : c.O_RDONLY;
+    if (flags.create) f |= c.O_CREAT;
+    if (flags.truncate) f |= c.O_TRUNC;
+    if (flags.exclusive) f |= c.O_EXCL;
+    try { this.handles.set(id, await fs.promises.open(this.real(p, 'open', true), f, 0o666)); } catch (err) { fail(err, 'open', p); }
+  }
+
+  has(id: number): boolean {
+    return this.handles.has(id);
+  }
+
+  async read(id: number, position: number, length: number): Promise<Buffer> {
+    const fh = this.handles.get(id);
+    if (!fh) throw createError('EBADF', 'read', String(id));
+    const buf = Buffer.allocUnsafe(length);
+    const { bytesRead } = await fh.read(buf, 0, length, position);
+    return buf.subarray(0, bytesRead);
+  }
+
+  async write(id: number, position: number, data: Uint8Array): Promise<number> {
+    const fh = this.handles.get(id);
+    if (!fh) throw createError('EBADF', 'write', String(id));
+    return (await fh.write(data, 0, data.length, position)).bytesWritten;
+  }
+
+  async close(id: number): Promise<void> {
+    const fh = this.handles.get(id);
+    this.handles.delete(id);
+    await fh?.close();
+  }
+
+  async closeAll(): Promise<void> {
+    for (const id of [...this.handles.keys()]) await this.close(id);
+  }
+}

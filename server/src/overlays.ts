@@ -1,0 +1,238 @@
+/**
+ * The named overlays this server has open: each an engine Overlay, its watcher and,
+ * when its upper belongs to a mounted kernel overlay, the route for writes through
+ * the merged directory. Every operation the protocol offers, in overlay terms.
+ */
+import { EventEmitter } from 'node:events';
+import { createError } from './overlay/errors';
+import { Overlay, type OverlayStat, type StackSpec } from './overlay/index';
+import { findLiveMount, LiveWriter } from './liveMount';
+import { FileType, type DidChangeFile, type DidCopyUp, type FileStat, type OverlayInfo, type ReadFile } from './protocol';
+import { OverlayWatcher } from './watcher';
+
+export interface RegistryEvents {
+  changes: [DidChangeFile.Change[]];
+  copyup: [DidCopyUp.Params];
+  log: [string];
+}
+
+function fileType(t: string): number {
+  return t === 'f' ? FileType.File : t === 'd' ? FileType.Directory : t === 'l' ? FileType.SymbolicLink : FileType.Unknown;
+}
+
+/** An open overlay. */
+export class ManagedOverlay {
+  private live?: LiveWriter;
+  private liveInfo?: { merged: string; reachable: boolean };
+  /** Handles opened through a live mount's merged directory (ids above this). */
+  private static readonly LIVE_BASE = 1 << 30;
+  private nextLive = ManagedOverlay.LIVE_BASE;
+
+  private constructor(readonly name: string, readonly overlay: Overlay, readonly watcher: OverlayWatcher) {}
+
+  static async open(name: string, spec: StackSpec, registry: Registry): Promise<ManagedOverlay> {
+    const overlay = await Overlay.open(spec);
+    let self!: ManagedOverlay;
+    const watcher = new OverlayWatcher(overlay, (p) => self.statOrUndefined(p));
+    self = new ManagedOverlay(name, overlay, watcher);
+    overlay.on('copyup', (e) => {
+      watcher.noteServerCopyUp(e.path);
+      registry.emit('copyup', { name, path: e.path, lowerPath: e.lowerPath, upperPath: e.upperPath, by: 'server' });
+    });
+    watcher.on('changes', (changes) => registry.emit('changes', changes.map((c) => ({ name, ...c }))));
+    watcher.on('copyup', (e) => registry.emit('copyup', { name, ...e }));
+    watcher.on('error', (err) => registry.emit('log', `watcher of overlay "${name}": ${err.message}`));
+    self.refreshLive();
+    void watcher.start().catch((err: unknown) => registry.emit('log', `watcher of overlay "${name}" failed: ${String(err)}`));
+    return self;
+  }
+
+  info(): OverlayInfo {
+    const s = this.overlay.stack;
+    const stack: OverlayInfo['stack'] = { lower: s.lower, whiteouts: s.whiteouts, userxattr: s.userxattr };
+    if (s.upper) { stack.upper = s.upper; stack.work = s.work; }
+    if (s.merged) stack.merged = s.merged;
+    const info: OverlayInfo = { name: this.name, stack, readOnly: this.overlay.readOnly, watchReady: this.watcher.ready };
+    if (this.liveInfo) info.liveMount = this.liveInfo;
+    return info;
+  }
+
+  /** Look at mountinfo again: a container may have mounted (or unmounted) the stack since. */
+  private refreshLive(): void {
+    const found = findLiveMount(this.overlay.stack.upper);
+    this.liveInfo = found;
+    if (!found || !found.reachable) { this.live = undefined; return; }
+    if (this.live?.merged !== found.merged) this.live = new LiveWriter(this.overlay, found.merged);
+  }
+
+  /** The route for a write: undefined = the engine; a LiveWriter = through the kernel mount. */
+  private route(syscall: string, p: string): LiveWriter | undefined {
+    if (this.overlay.readOnly) return undefined; // the engine answers EROFS
+    this.refreshLive();
+    if (this.liveInfo && !this.liveInfo.reachable) {
+      throw createError('EROFS', syscall, p, `the upper directory belongs to a mounted kernel overlay (${this.liveInfo.merged || 'merged directory unknown'}) that is not reachable from here; writing into its upper behind the kernel's back is undefined, so writes are refused`);
+    }
+    if (this.live) this.watcher.noteServerWrite(p);
+    return this.live;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  toFileStat(st: OverlayStat, symlink: boolean): FileStat {
+    const out: FileStat = {
+      type: fileType(st.type) | (symlink ? FileType.SymbolicLink : 0),
+      ctime: st.ctimeMs, mtime: st.mtimeMs, size: st.size, mode: st.mode, ino: st.ino, layer: st.layer, realPath: st.realPath,
+    };
+    if (this.overlay.readOnly) out.permissions = 1;
+    return out;
+  }
+
+  async stat(p: string): Promise<FileStat> {
+    const l = await this.overlay.lstat(p);
+    if (l.type !== 'l') {
+      const st = this.toFileStat(l, false);
+      this.watcher.noteServed(p, st);
+      return st;
+    }
+    try {
+      return this.toFileStat(await this.overlay.stat(p), true);
+    } catch {
+      return this.toFileStat(l, false); // dangling link: a symlink of unknown target
+    }
+  }
+
+  statOrUndefined(p: string): FileStat | undefined {
+    try {
+      const l = this.overlay.statSync(p, false);
+      if (l.type !== 'l') return this.toFileStat(l, false);
+      try { return this.toFileStat(this.overlay.statSync(p, true), true); } catch { return this.toFileStat(l, false); }
+    } catch {
+      return undefined;
+    }
+  }
+
+  async readDirectory(p: string): Promise<[string, number][]> {
+    const entries = await this.overlay.readdir(p);
+    const base = p.endsWith('/') ? p : p + '/';
+    return entries.map((e): [string, number] => {
+      if (e.type !== 'l') return [e.name, fileType(e.type)];
+      try { return [e.name, FileType.SymbolicLink | fileType(this.overlay.statSync(base + e.name, true).type)]; } catch { return [e.name, FileType.SymbolicLink]; }
+    });
+  }
+
+  async readFile(p: string, inline: boolean): Promise<ReadFile.Result> {
+    const st = await this.overlay.stat(p);
+    if (st.type === 'd') throw createError('EISDIR', 'open', p);
+    if (st.type !== 'f') throw createError('EINVAL', 'open', p, 'not a regular file');
+    this.watcher.noteServed(p, this.toFileStat(st, false));
+    const out: ReadFile.Result = { realPath: st.realPath, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, layer: st.layer };
+    if (inline) out.data = (await this.overlay.readFile(p)).toString('base64');
+    return out;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  async writeFile(p: string, data: Uint8Array, create: boolean, overwrite: boolean): Promise<void> {
+    const live = this.route('open', p);
+    if (live) return live.writeFile(p, data, create, overwrite);
+    await this.overlay.writeFile(p, data, { create, overwrite });
+  }
+
+  async delete(p: string, recursive: boolean): Promise<void> {
+    const live = this.route('rm', p);
+    if (live) return live.delete(p, recursive);
+    if (recursive) return this.overlay.rm(p, { recursive: true });
+    const st = await this.overlay.lstat(p);
+    if (st.type === 'd') return this.overlay.rmdir(p);
+    return this.overlay.unlink(p);
+  }
+
+  async rename(from: string, to: string, overwrite: boolean): Promise<void> {
+    const live = this.route('rename', from);
+    if (live) { this.watcher.noteServerWrite(to); return live.rename(from, to, overwrite); }
+    await this.overlay.rename(from, to, { overwrite });
+  }
+
+  async createDirectory(p: string): Promise<void> {
+    const live = this.route('mkdir', p);
+    if (live) return live.mkdir(p);
+    await this.overlay.mkdir(p);
+  }
+
+  async copy(from: string, to: string, overwrite: boolean): Promise<void> {
+    const live = this.route('copyfile', to);
+    if (live) return live.copy(from, to, overwrite);
+    await this.overlay.copy(from, to, { overwrite });
+  }
+
+  // ---------------------------------------------------------------- handles
+
+  async open(p: string, flags: { write: boolean; create: boolean; truncate: boolean; exclusive: boolean }): Promise<number> {
+    if (flags.write || flags.create || flags.truncate) {
+      const live = this.route('open', p);
+      if (live) {
+        const id = this.nextLive++;
+        await live.open(p, id, flags);
+        return id;
+      }
+    }
+    return this.overlay.open(p, flags);
+  }
+
+  async read(h: number, position: number, length: number): Promise<Buffer> {
+    if (this.live?.has(h)) return this.live.read(h, position, length);
+    return this.overlay.readHandle(h, position, length);
+  }
+
+  async write(h: number, position: number, data: Uint8Array): Promise<number> {
+    if (this.live?.has(h)) return this.live.write(h, position, data);
+    return this.overlay.writeHandle(h, position, data);
+  }
+
+  async closeHandle(h: number): Promise<void> {
+    if (this.live?.has(h)) return this.live.close(h);
+    await this.overlay.closeHandle(h);
+  }
+
+  async close(): Promise<void> {
+    this.watcher.flushNow();
+    await this.watcher.close();
+    await this.live?.closeAll();
+    await this.overlay.close();
+  }
+}
+
+/** Named overlays. */
+export class Registry extends EventEmitter<RegistryEvents> {
+  private readonly map = new Map<string, ManagedOverlay>();
+
+  get(name: unknown): ManagedOverlay {
+    if (typeof name !== 'string') throw createError('EINVAL', 'overlay', String(name), 'malformed params: "name" must be a string');
+    const o = this.map.get(name);
+    if (!o) throw createError('ENOENT', 'overlay', name, `unknown overlay "${name}"`);
+    return o;
+  }
+
+  async add(name: string, spec: StackSpec): Promise<OverlayInfo> {
+    if (name === '') throw createError('EINVAL', 'overlay', name, 'an overlay needs a non-empty name');
+    const o = await ManagedOverlay.open(name, spec, this);
+    const old = this.map.get(name);
+    this.map.set(name, o);
+    if (old) await old.close();
+    return o.info();
+  }
+
+  async remove(name: string): Promise<void> {
+    const o = this.get(name);
+    this.map.delete(name);
+    await o.close();
+  }
+
+  list(): OverlayInfo[] {
+    return [...this.map.values()].map((o) => o.info());
+  }
+
+  async closeAll(): Promise<void> {
+    for (const name of [...this.map.keys()]) await this.remove(name);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * File contents from the server to the client, binary and without copies.
+ *
+ * The server and the extension host run on the same machine, so the server answers
+ * readFile with WHERE the served copy lives (real path, inode, size) and the client
+ * reads it itself into one Buffer of the final size. Measured (npm run bench): base64
+ * inside JSON costs several times a plain read; this costs one small round trip.
+ *
+ * Consistency: the server decides which copy is served at the time of the request.
+ * A lower copy never changes (lower layers are immutable), so reading it later is the
+ * same as reading it then, even if the file was copied up meanwhile. An upper copy may
+ * be replaced (atomic rename) or removed: the client checks the inode it opened
+ * against the server's answer and asks again; a copy changed while being read
+ * (size or mtime moved) is read again too. After a few tries it falls back to
+ * `inline` (data in the response), which the server reads under its own lookup.
+ *
+ * Plain Node: no vscode import, so the extension, tests and benchmarks share it.
+ */
+import * as fs from 'node:fs';
+import type { ReadFile } from './protocol';
+
+export type ReadFileRequest = (params: ReadFile.Params) => Promise<ReadFile.Result>;
+
+const O_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+const TRIES = 3;
+
+function openP(p: string): Promise<number> {
+  return new Promise((res, rej) => fs.open(p, O_READ, (err, fd) => (err ? rej(err) : res(fd))));
+}
+function fstatP(fd: number): Promise<fs.Stats> {
+  return new Promise((res, rej) => fs.fstat(fd, (err, st) => (err ? rej(err) : res(st))));
+}
+function readP(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((res, rej) => fs.read(fd, buf, off, len, pos, (err, n) => (err ? rej(err) : res(n))));
+}
+function closeQuietly(fd: number): void {
+  fs.close(fd, () => undefined);
+}
+
+/** Read `size` bytes of an open file into one buffer; undefined if the file changed under us. */
+async function readAll(fd: number, st: fs.Stats): Promise<Buffer | undefined> {
+  const size = st.size;
+  const buf = Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) {
+    const n = await readP(fd, buf, got, Math.min(size - got, 0x7fff0000), got);
+    if (n === 0) return undefined; // shrank while we read
+    got += n;
+  }
+  const after = await fstatP(fd);
+  if (after.size !== size || after.mtimeMs !== st.mtimeMs) return undefined;
+  return buf;
+}
+
+/**
+ * Read a whole file of an overlay. `request` sends overlay/readFile (e.g.
+ * `(p) => client.sendRequest(ReadFile.type, p)`); its errors (ENOENT, EISDIR...) pass through.
+ */
+export async function readOverlayFile(request: ReadFileRequest, name: string, path: string): Promise<Uint8Array> {
+  for (let attempt = 0; attempt < TRIES; attempt++) {
+    const where = await request({ name, path });
+    if (where.data !== undefined) return Buffer.from(where.data, 'base64');
+    let fd: number;
+    try {
+      fd = await openP(where.realPath);
+    } catch {
+      continue; // replaced, removed or unreadable since the server answered: ask again
+    }
+    try {
+      const st = await fstatP(fd);
+      if (st.ino !== where.ino || !st.isFile()) continue;
+      const data = await readAll(fd, st);
+      if (data) return data;
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+  const inline = await request({ name, path, inline: true });
+  return Buffer.from(inline.data ?? '', 'base64');
+}
+
+/** base64 for overlay/writeFile and overlay/write. */
+export function encodeBytes(data: Uint8Array): string {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
+}
+
+export function decodeBytes(data: string): Uint8Array {
+  return Buffer.from(data, 'base64');
+}

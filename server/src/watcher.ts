@@ -1,0 +1,245 @@
+/**
+ * Live watching of one overlay: chokidar on the upper and every lower layer, raw
+ * layer events mapped to what the MERGED view shows.
+ *
+ * Each raw event names a layer and a path; at flush time (batched, ~50 ms) the path
+ * is looked up again through the engine and compared with the last known merged
+ * state of that path:
+ *   - a change in a layer that a higher layer hides is no event;
+ *   - a whiteout appearing is Deleted;
+ *   - an upper copy of a lower file appearing is Changed, and a copy-up (by the
+ *     server when the engine just did it or a live-mount write was routed by us,
+ *     otherwise by an outside writer);
+ *   - removing an upper copy that uncovers a lower file is Changed.
+ * Without a known previous state (the cache is filled by the watcher itself and,
+ * only when empty, by server reads) the previous state of an upper event is what
+ * the lower layers alone show.
+ */
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { LayerView } from './overlay/lookup';
+import type { Overlay } from './overlay/index';
+import { FileChangeType, type DidChangeFile, type FileStat } from './protocol';
+
+/** The merged state of one path, as far as change detection needs it. */
+export interface MergedState {
+  type: string;
+  /** 0 = upper, i + 1 = lower i */
+  level: number;
+  realPath: string;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+type RawKind = 'add' | 'change' | 'unlink' | 'whiteout' | 'opaque';
+
+interface Pending {
+  level: number;
+  kind: RawKind;
+}
+
+export interface WatcherEvents {
+  changes: [Omit<DidChangeFile.Change, 'name'>[]];
+  copyup: [{ path: string; lowerPath: string; upperPath: string; by: 'server' | 'outside' }];
+  error: [Error];
+}
+
+function isKernelWhiteout(real: string): boolean {
+  try {
+    const st = fs.lstatSync(real);
+    return st.isCharacterDevice() && st.rdev === 0;
+  } catch {
+    return false;
+  }
+}
+
+const CACHE_MAX = 200_000;
+const DEDUPE_MS = 10_000;
+
+export class OverlayWatcher extends EventEmitter<WatcherEvents> {
+  private readonly roots: { root: string; level: number }[];
+  private readonly lowerView?: LayerView;
+  private readonly cache = new Map<string, MergedState | null>();
+  private pending = new Map<string, Pending>();
+  private timer?: NodeJS.Timeout;
+  private watcher?: FSWatcher;
+  private readonly serverCopyUps = new Map<string, number>();
+  private readonly serverWrites = new Map<string, number>();
+  private closed = false;
+  ready = false;
+
+  constructor(
+    private readonly overlay: Overlay,
+    private readonly statOf: (p: string) => FileStat | undefined,
+    private readonly batchMs = 50,
+  ) {
+    super();
+    const stack = overlay.stack;
+    const roots = stack.lower.map((root, i) => ({ root, level: i + 1 }));
+    if (stack.upper) {
+      roots.unshift({ root: stack.upper, level: 0 });
+      this.lowerView = new LayerView({ ...stack, upper: undefined, work: undefined });
+    }
+    // Longest root first, so a layer nested in another maps to itself.
+    this.roots = roots.sort((a, b) => b.root.length - a.root.length);
+  }
+
+  /** Start watching; resolves when the initial scan is done. */
+  start(): Promise<void> {
+    const stack = this.overlay.stack;
+    const ignoredDirs = [stack.work, stack.merged].filter((d): d is string => !!d);
+    const w = watch(this.roots.map((r) => r.root), {
+      ignoreInitial: true,
+      usePolling: false,
+      followSymlinks: false,
+      ignorePermissionErrors: true,
+      atomic: false,
+      ignored: (p: string) => ignoredDirs.some((d) => p === d || p.startsWith(d + '/')),
+    });
+    this.watcher = w;
+    w.on('all', (event, p) => this.raw(event, p));
+    w.on('error', (err) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
+    return new Promise((resolve) => w.once('ready', () => { this.ready = true; resolve(); }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.watcher?.close();
+  }
+
+  /** The engine just copied `p` up: the server notified already, the watcher must not again. */
+  noteServerCopyUp(p: string): void {
+    this.serverCopyUps.set(p, Date.now());
+  }
+
+  /** A write of ours routed through a live mount: a copy-up the watcher sees there is by the server. */
+  noteServerWrite(p: string): void {
+    this.serverWrites.set(p, Date.now());
+  }
+
+  /** A state the server just served: remembered only if nothing is known yet. */
+  noteServed(p: string, st: FileStat): void {
+    if (this.cache.has(p) || this.pending.has(p)) return;
+    this.remember(p, { type: st.type & 2 ? 'd' : 'f', level: st.layer === 'upper' ? 0 : st.layer + 1, realPath: st.realPath, ino: st.ino, size: st.size, mtimeMs: st.mtime, ctimeMs: st.ctime });
+  }
+
+  /** Process everything pending now (tests, shutdown). */
+  flushNow(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.flush();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private remember(p: string, s: MergedState | null): void {
+    this.cache.delete(p);
+    this.cache.set(p, s);
+    if (this.cache.size > CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
+  }
+
+  private raw(event: string, real: string): void {
+    if (this.closed) return;
+    const hit = this.roots.find((r) => real === r.root || real.startsWith(r.root + '/'));
+    if (!hit) return;
+    let rel = real.slice(hit.root.length) || '/';
+    let kind: RawKind = event === 'add' || event === 'addDir' ? 'add' : event === 'change' ? 'change' : 'unlink';
+    const base = path.posix.basename(rel);
+    if (this.overlay.stack.whiteouts === 'oci' && base.startsWith('.wh.')) {
+      const dir = path.posix.dirname(rel);
+      if (base === '.wh..wh..opq') { rel = dir; kind = 'opaque'; }
+      else { rel = (dir === '/' ? '' : dir) + '/' + base.slice(4); kind = kind === 'unlink' ? 'add' : 'whiteout'; }
+    }
+    else if (kind === 'add' && hit.level === 0 && isKernelWhiteout(real)) kind = 'whiteout';
+    const prev = this.pending.get(rel);
+    // An add wins over change; a whiteout over everything; the highest layer is kept.
+    const rank: Record<RawKind, number> = { change: 0, unlink: 1, add: 2, opaque: 3, whiteout: 4 };
+    if (!prev) this.pending.set(rel, { level: hit.level, kind });
+    else this.pending.set(rel, { level: Math.min(prev.level, hit.level), kind: rank[kind] > rank[prev.kind] ? kind : prev.kind });
+    if (!this.timer) this.timer = setTimeout(() => { this.timer = undefined; this.flush(); }, this.batchMs);
+  }
+
+  private stateOf(view: { resolve: LayerView['resolve'] }, p: string): MergedState | null {
+    try {
+      const e = view.resolve(p === '/' ? [] : p.slice(1).split('/'), false, 'watch', p);
+      if (!e.top) return null;
+      const st = e.top.st;
+      const ref = e.top.layer.ref;
+      const type = st.isDirectory() ? 'd' : st.isFile() ? 'f' : st.isSymbolicLink() ? 'l' : 'o';
+      return { type, level: ref === 'upper' ? 0 : ref + 1, realPath: e.top.real, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+    } catch {
+      return null;
+    }
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = new Map();
+    const out: Omit<DidChangeFile.Change, 'name'>[] = [];
+    const now = Date.now();
+    for (const [k, t] of this.serverCopyUps) if (now - t > DEDUPE_MS) this.serverCopyUps.delete(k);
+    for (const [k, t] of this.serverWrites) if (now - t > DEDUPE_MS) this.serverWrites.delete(k);
+    for (const [p, ev] of batch) {
+      try {
+        this.classify(p, ev, out);
+      } catch (err) {
+        this.emit('error', err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    if (out.length > 0) this.emit('changes', out);
+  }
+
+  private classify(p: string, ev: Pending, out: Omit<DidChangeFile.Change, 'name'>[]): void {
+    const now = this.stateOf(this.overlay.view, p);
+    let type: FileChangeType | 'replaced' | undefined;
+    let copiedFrom: MergedState | undefined;
+    if (this.cache.has(p)) {
+      const prev = this.cache.get(p) as MergedState | null;
+      if (!prev && now) type = FileChangeType.Created;
+      else if (prev && !now) type = FileChangeType.Deleted;
+      else if (prev && now) {
+        if ((prev.type === 'd') !== (now.type === 'd')) type = 'replaced';
+        else if (prev.level !== now.level || prev.ino !== now.ino || prev.size !== now.size || prev.mtimeMs !== now.mtimeMs || prev.ctimeMs !== now.ctimeMs || ev.kind === 'opaque') type = FileChangeType.Changed;
+        if (prev.level > 0 && now.level === 0 && prev.type === 'f' && now.type === 'f') copiedFrom = prev;
+      }
+    } else if (now) {
+      if (now.level < ev.level) type = undefined; // hidden by a higher layer
+      else if (now.level > ev.level) type = FileChangeType.Changed; // uncovered a lower copy
+      else if (ev.kind === 'add') {
+        const below = ev.level === 0 && this.lowerView ? this.stateOf(this.lowerView, p) : null;
+        if (!below) type = FileChangeType.Created;
+        else if ((below.type === 'd') !== (now.type === 'd')) type = 'replaced';
+        else {
+          type = FileChangeType.Changed;
+          if (below.type === 'f' && now.type === 'f') copiedFrom = below;
+        }
+      } else type = FileChangeType.Changed;
+    } else if (ev.kind === 'unlink' || ev.kind === 'whiteout') {
+      type = FileChangeType.Deleted;
+    }
+    this.remember(p, now);
+    if (type === undefined) return;
+    if (type === FileChangeType.Deleted) {
+      const prefix = p === '/' ? '/' : p + '/';
+      for (const k of [...this.cache.keys()]) if (k.startsWith(prefix)) this.cache.delete(k);
+      out.push({ path: p, type });
+      return;
+    }
+    if (type === 'replaced') {
+      out.push({ path: p, type: FileChangeType.Deleted });
+      type = FileChangeType.Created;
+    }
+    out.push({ path: p, type, stat: this.statOf(p) });
+    if (copiedFrom && now) {
+      if (this.serverCopyUps.delete(p)) return; // the server already said so
+      const by = this.serverWrites.delete(p) ? 'server' : 'outside';
+      this.emit('copyup', { path: p, lowerPath: copiedFrom.realPath, upperPath: now.realPath, by });
+    }
+  }
+}
