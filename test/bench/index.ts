@@ -8,6 +8,23 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { copyUp, layerScaling, listingAndStat, type Row } from './figures';
+import { bench as transportBench } from './transport';
+
+/** A row as the transport benchmark reports it (baseline: direct fs.promises.readFile). */
+export interface BenchRow {
+  figure: string;
+  baseline: number;
+  ours: number;
+  unit: string;
+  target?: string;
+}
+
+function fromBenchRow(r: BenchRow): Row {
+  const limit = Number((r.target ?? '').match(/([\d.]+)\s*×/)?.[1]);
+  const ratio = r.baseline > 0 ? r.ours / r.baseline : undefined;
+  return { figure: r.figure, baseline: 'fs.promises.readFile of the real file', base: r.baseline, ours: r.ours, unit: r.unit, target: r.target ?? 'report', ratio,
+    pass: Number.isFinite(limit) && ratio !== undefined ? ratio <= limit : undefined };
+}
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
@@ -18,10 +35,7 @@ async function main(): Promise<void> {
   console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; mode ${quick ? 'quick' : 'full'}`);
   try {
     rows.push(...await listingAndStat(root, cfg.files, cfg.layers, cfg.runs, log));
-    try {
-      const transport = await import('./transport') as { run?: (o: { quick: boolean; root: string; log: (s: string) => void }) => Promise<Row[]> };
-      if (transport.run) rows.push(...await transport.run({ quick, root, log }));
-    } catch (err) { log(`transport figures unavailable: ${(err as Error).message}`); }
+    rows.push(...(await transportBench({ quick })).map(fromBenchRow));
     rows.push(...await copyUp(root, cfg.copyMiB, log));
     rows.push(...await layerScaling(root, cfg.scaleFiles, cfg.runs, log));
   } finally {
