@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
+import { exportLayer, importLayer } from './overlay/ociLayer';
 
 const USAGE = `usage: overlayws STACK COMMAND [ARGS]
 STACK:
@@ -20,7 +21,11 @@ COMMANDS (paths are absolute from the overlay root):
   ls PATH | cat PATH | stat PATH | tree [PATH] | resolve PATH | diff
   write PATH | append PATH        (data from stdin)
   truncate PATH SIZE | mkdir [-p] PATH | rm [-r] PATH | rmdir PATH
-  mv SRC DST | ln -s TARGET PATH | chmod OCTAL PATH`;
+  mv SRC DST | ln -s TARGET PATH | chmod OCTAL PATH
+  export FILE.tar[.gz]            the upper layer as an OCI layer tarball (gzip by name)
+overlayws import-layer FILE.tar[.gz] DIR [--whiteouts kernel|oci] [--userxattr]
+  unpack an OCI layer into DIR for use as a lower layer (no stack needed;
+  with a STACK before it, its whiteout format is used; default kernel)`;
 
 class UsageError extends Error {}
 
@@ -72,6 +77,7 @@ export function parseArgs(argv: string[]): { spec: StackSpec; command: string; a
     }
   }
   spec = { ...(spec ?? { lower: [] }), ...explicit } as StackSpec;
+  if (argv[i] === 'import-layer') return { spec, command: argv[i], args: argv.slice(i + 1) };
   if (!spec.lower || spec.lower.length === 0) throw new UsageError('no lower layers (--lower, --mount-opts, --docker-layer or --spec)');
   if ((spec.upper === undefined) !== (spec.work === undefined)) throw new UsageError('--upper and --work go together');
   const command = argv[i];
@@ -169,14 +175,44 @@ export async function runCommand(ov: Overlay, command: string, args: string[], o
       await ov.chmod(args[1], parseInt(args[0], 8));
       return;
     }
+    case 'export': {
+      need(args, 1, 'export FILE.tar[.gz]');
+      await exportLayer(ov, args[0]);
+      return;
+    }
     default: throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
+}
+
+/** `import-layer FILE DIR [--whiteouts kernel|oci] [--userxattr]`; a stack given before it lends its format. */
+async function runImportLayer(spec: StackSpec, argv: string[]): Promise<void> {
+  const args: string[] = [];
+  let whiteouts = spec.whiteouts;
+  let userxattr = spec.userxattr ?? false;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--whiteouts') {
+      const w = argv[++i];
+      if (w !== 'kernel' && w !== 'oci') throw new UsageError('import-layer: --whiteouts must be kernel or oci');
+      whiteouts = w;
+    } else if (argv[i] === '--userxattr') userxattr = true;
+    else if (argv[i].startsWith('--')) throw new UsageError(`unknown option ${argv[i]}`);
+    else args.push(argv[i]);
+  }
+  need(args, 2, 'import-layer FILE.tar[.gz] DIR [--whiteouts kernel|oci]');
+  if (whiteouts === undefined || whiteouts === 'auto') {
+    if ((spec.lower?.length ?? 0) > 0) {
+      const ov = await Overlay.open(spec);
+      try { whiteouts = ov.view.format; userxattr = ov.stack.userxattr; } finally { await ov.close(); }
+    } else whiteouts = 'kernel';
+  }
+  importLayer(args[0], args[1], { whiteouts, userxattr });
 }
 
 export async function main(argv: string[]): Promise<number> {
   let ov: Overlay | undefined;
   try {
     const { spec, command, args } = parseArgs(argv);
+    if (command === 'import-layer') { await runImportLayer(spec, args); return 0; }
     ov = await Overlay.open(spec);
     await runCommand(ov, command, args, (s) => process.stdout.write(s));
     return 0;
