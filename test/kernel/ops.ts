@@ -161,8 +161,8 @@ export function genOp(rng: Rng, entries: MergedEntry[], mountRoot: string, gener
  * Renames where coreutils mv departs from rename(2) — not overlay semantics, so not generated:
  * - source and destination are the same file (mv refuses, rename(2) succeeds/no-ops), e.g. a
  *   symlink and the file it points to;
- * - a source reached through a symlink inside the source's own tree: mv's EXDEV fallback walks the
- *   source by path and loses it halfway.
+ * - a source reached through a symlink, or a destination reached through a symlink inside the
+ *   source's tree: mv's EXDEV fallback walks both by path and loses them halfway.
  */
 function mvQuirk(root: string, src: string, dst: string): boolean {
   const id = (p: string, follow: boolean): string | undefined => {
@@ -177,15 +177,20 @@ function mvQuirk(root: string, src: string, dst: string): boolean {
     const a = id(src, follow);
     if (a !== undefined && a === id(dst, follow)) return true;
   }
-  const comps = src.split('/').filter(Boolean);
-  for (let i = 1; i < comps.length; i++) {
-    try {
-      if (fs.lstatSync(path.join(root, ...comps.slice(0, i))).isSymbolicLink()) return true;
-    } catch {
-      return false;
+  const viaLink = (p: string, inside: (prefix: string) => boolean): boolean => {
+    const comps = p.split('/').filter(Boolean);
+    for (let i = 1; i < comps.length; i++) {
+      const prefix = '/' + comps.slice(0, i).join('/');
+      try {
+        if (fs.lstatSync(path.join(root, prefix)).isSymbolicLink() && inside(prefix)) return true;
+      } catch {
+        return false;
+      }
     }
-  }
-  return false;
+    return false;
+  };
+  // Source through any symlink; destination through a symlink that is itself being moved.
+  return viaLink(src, () => true) || viaLink(dst, (prefix) => prefix.startsWith(src + '/'));
 }
 
 function genOpOnce(rng: Rng, entries: MergedEntry[], generation: boolean): Op {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 
 interface XattrLib {
   getAttributeSync(path: string, name: string): Buffer | null | undefined;
+  setAttributeSync(path: string, name: string, value: Buffer): void;
   listAttributesSync(path: string): string[];
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -23,6 +24,10 @@ function getXattr(p: string, name: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+export function setOpaque(dir: string): void {
+  xattr.setAttributeSync(dir, OPAQUE_XATTR, Buffer.from('y'));
 }
 
 export function typeLetter(st: fs.Stats): string {
