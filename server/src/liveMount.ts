@@ -6,9 +6,8 @@
  * with EROFS when the merged directory cannot be reached from here.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { createError } from './overlay/errors';
-import { listOverlayMounts, type Overlay } from './overlay/index';
+import { parseMountinfoLine, type Overlay, type StackSpec } from './overlay/index';
 import { splitRequestPath } from './overlay/paths';
 
 export interface LiveMountInfo {
@@ -20,26 +19,43 @@ function realOrSelf(p: string): string {
   try { return fs.realpathSync(p); } catch { return p; }
 }
 
-function isOverlayMountPoint(dir: string): boolean {
+/** st_dev as glibc's makedev builds it from mountinfo's "major:minor". */
+function makedev(majmin: string): number {
+  const [maj, min] = majmin.split(':').map(Number);
+  return ((maj & 0xfff) << 8) + (min & 0xff) + (min & ~0xff) * 4096 + (maj & ~0xfff) * 2 ** 32;
+}
+
+/** Is `dir` the root of the mount with device `dev` (and not over-mounted by something else)? */
+function servesMount(dir: string, dev: number): boolean {
   try {
     const st = fs.statSync(dir);
-    if (!st.isDirectory()) return false;
-    return st.dev !== fs.statSync(path.dirname(dir)).dev || dir === '/';
+    return st.isDirectory() && st.dev === dev;
   } catch {
     return false;
   }
 }
 
+interface OverlayMount { spec: StackSpec; dev: number }
+
+function overlayMounts(mountinfo?: string): OverlayMount[] {
+  let text: string;
+  try { text = mountinfo ?? fs.readFileSync('/proc/self/mountinfo', 'utf8'); } catch { return []; }
+  const out: OverlayMount[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes(' - overlay ')) continue;
+    try { out.push({ spec: parseMountinfoLine(line), dev: makedev(line.split(' ')[2]) }); } catch { /* skip */ }
+  }
+  return out;
+}
+
 /** The live kernel mount whose upperdir is `upper`, if any (read fresh from mountinfo). */
 export function findLiveMount(upper: string | undefined, mountinfo?: string): LiveMountInfo | undefined {
   if (!upper) return undefined;
-  let mounts;
-  try { mounts = listOverlayMounts(mountinfo); } catch { return undefined; }
   const want = realOrSelf(upper);
-  const hits = mounts.filter((m) => m.upper !== undefined && (m.upper === upper || realOrSelf(m.upper) === want));
+  const hits = overlayMounts(mountinfo).filter((m) => m.spec.upper !== undefined && m.spec.upper.startsWith('/') && (m.spec.upper === upper || realOrSelf(m.spec.upper) === want));
   if (hits.length === 0) return undefined;
-  const reachable = hits.find((m) => m.merged && isOverlayMountPoint(m.merged));
-  const merged = (reachable ?? hits[hits.length - 1]).merged ?? '';
+  const reachable = hits.find((m) => m.spec.merged && servesMount(m.spec.merged, m.dev));
+  const merged = (reachable ?? hits[hits.length - 1]).spec.merged ?? '';
   return { merged, reachable: reachable !== undefined };
 }
 
