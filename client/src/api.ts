@@ -1,0 +1,19 @@
+/** What activate() returns: a small API for other extensions and the e2e suite. */
+import type * as vscode from 'vscode';
+import type { OverlayClient, ServerState } from './client';
+import type { StaleEditors } from './staleEditors';
+import type { ChangesView } from './views/changes';
+
+export interface OverlayApi {
+  readonly server: {
+    readonly state: ServerState;
+    readonly pid: number | undefined;
+    readonly restartCount: number;
+    whenRunning(timeoutMs?: number): Promise<void>;
+    readonly onDidStart: vscode.Event<void>;
+  };
+  readonly staleEditors: Pick<StaleEditors, 'pending' | 'log' | 'resolve'>;
+  readonly changes: Pick<ChangesView, 'changes' | 'group' | 'refresh' | 'revert' | 'autoConfirm'>;
+  /** Overlays the server has open: name → validated stack. */
+  overlays(): ReturnType<OverlayClient['overlays']['get']>[];
+}

@@ -1,0 +1,230 @@
+/**
+ * The LanguageClient wiring: starts dist/server.js over IPC, hands it the configured
+ * overlays, restarts it when it dies, and gives the rest of the extension typed
+ * requests that wait for a running server.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import {
+  CloseAction,
+  ErrorAction,
+  LanguageClient,
+  State,
+  TransportKind,
+  type LanguageClientOptions,
+  type NotificationType,
+  type RequestType,
+  type RequestType0,
+  type ServerOptions,
+} from 'vscode-languageclient/node';
+import { AddOverlay, ListOverlays, RemoveOverlay, type InitializationOptions, type OverlayInfo, type StackSpec } from '../../server/src/protocol';
+import { configuredOverlays } from './config';
+
+export type ServerState = 'starting' | 'running' | 'restarting' | 'stopped';
+
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 3 * 60_000;
+
+export class OverlayClient implements vscode.Disposable {
+  readonly output: vscode.LogOutputChannel;
+  private client: LanguageClient;
+  private readonly stateEmitter = new vscode.EventEmitter<ServerState>();
+  /** Fires on every server state change. */
+  readonly onDidChangeState = this.stateEmitter.event;
+  private readonly startedEmitter = new vscode.EventEmitter<void>();
+  /** Fires each time a server (first or restarted) is running and has the overlays. */
+  readonly onDidStart = this.startedEmitter.event;
+  private _state: ServerState = 'stopped';
+  private restarts: number[] = [];
+  /** Overlays the current server process has open, by name. */
+  overlays = new Map<string, OverlayInfo>();
+  /** Overlays that failed to open, by name, with the server's message. */
+  failures = new Map<string, string>();
+  private readonly notificationHandlers: Array<{ type: NotificationType<unknown>; handler: (p: unknown) => void }> = [];
+  restartCount = 0;
+
+  constructor(private readonly context: vscode.ExtensionContext) {
+    this.output = vscode.window.createOutputChannel('Overlay Server', { log: true });
+    this.client = this.create();
+  }
+
+  get state(): ServerState {
+    return this._state;
+  }
+
+  /** PID of the server process: the child of this extension host that runs dist/server.js. */
+  get pid(): number | undefined {
+    if (this._state !== 'running') return undefined;
+    const module = this.context.asAbsolutePath(path.join('dist', 'server.js'));
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid !== process.pid) continue;
+        if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(module)) return Number(entry);
+      } catch {
+        // gone, or not Linux
+      }
+    }
+    return undefined;
+  }
+
+  private setState(s: ServerState): void {
+    if (this._state !== s) {
+      this._state = s;
+      this.stateEmitter.fire(s);
+    }
+  }
+
+  private create(): LanguageClient {
+    const module = this.context.asAbsolutePath(path.join('dist', 'server.js'));
+    const serverOptions: ServerOptions = {
+      run: { module, transport: TransportKind.ipc },
+      debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6019'] } },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [],
+      outputChannel: this.output,
+      // A function: a restarted server gets the overlays as they are configured now.
+      initializationOptions: (): InitializationOptions => ({ overlays: configuredOverlays() }),
+      errorHandler: {
+        error: () => ({ action: ErrorAction.Continue }),
+        closed: () => {
+          const now = Date.now();
+          this.restarts = this.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
+          this.restarts.push(now);
+          this.overlays.clear();
+          if (this.restarts.length > MAX_RESTARTS) {
+            this.setState('stopped');
+            return { action: CloseAction.DoNotRestart, message: `The overlay server stopped ${MAX_RESTARTS} times in 3 minutes and will not be restarted. Run "Overlay: Restart Server" to try again.` };
+          }
+          this.restartCount++;
+          this.setState('restarting');
+          this.output.appendLine(`[client] the overlay server stopped; restarting (${this.restarts.length}/${MAX_RESTARTS})`);
+          return { action: CloseAction.Restart, handled: true };
+        },
+      },
+    };
+    const client = new LanguageClient('overlay', 'Overlay Server', serverOptions, clientOptions);
+    client.onDidChangeState((e) => {
+      if (e.newState === State.Running) {
+        void this.afterStart();
+      } else if (e.newState === State.Starting) {
+        if (this._state !== 'restarting') this.setState('starting');
+      } else if (e.newState === State.Stopped && this._state !== 'restarting') {
+        this.setState('stopped');
+      }
+    });
+    for (const { type, handler } of this.notificationHandlers) client.onNotification(type, handler);
+    return client;
+  }
+
+  private async afterStart(): Promise<void> {
+    try {
+      const list = await this.client.sendRequest(ListOverlays.type);
+      this.overlays = new Map(list.map((o) => [o.name, o]));
+      await this.syncOverlays();
+    } catch (err) {
+      this.output.appendLine(`[client] listing overlays failed: ${String(err)}`);
+    }
+    this.setState('running');
+    this.startedEmitter.fire();
+  }
+
+  async start(): Promise<void> {
+    this.setState('starting');
+    await this.client.start();
+  }
+
+  /** Stops the server process and starts a fresh one. */
+  async restart(): Promise<void> {
+    this.setState('restarting');
+    this.restarts = [];
+    this.overlays.clear();
+    try {
+      await this.client.stop(5000);
+    } catch {
+      // already stopped
+    }
+    await this.client.dispose().catch(() => undefined);
+    this.client = this.create();
+    await this.client.start();
+  }
+
+  onNotification<P>(type: NotificationType<P>, handler: (params: P) => void): void {
+    this.notificationHandlers.push({ type: type as NotificationType<unknown>, handler: handler as (p: unknown) => void });
+    this.client.onNotification(type, handler);
+  }
+
+  /** Sends a request; while the server (re)starts it waits for it. */
+  request<P, R>(type: RequestType<P, R, void>, params: P, token?: vscode.CancellationToken): Promise<R> {
+    return this.client.sendRequest(type, params as never, token);
+  }
+
+  request0<R>(type: RequestType0<R, void>): Promise<R> {
+    return this.client.sendRequest(type);
+  }
+
+  /** Resolves once the server is running (or rejects after `timeoutMs`). */
+  whenRunning(timeoutMs = 15_000): Promise<void> {
+    if (this._state === 'running') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        sub.dispose();
+        reject(new Error(`the overlay server is not running (${this._state})`));
+      }, timeoutMs);
+      const sub = this.onDidStart(() => {
+        clearTimeout(timer);
+        sub.dispose();
+        resolve();
+      });
+    });
+  }
+
+  /** Opens on the server every configured overlay it does not have, and closes removed ones. */
+  async syncOverlays(): Promise<void> {
+    const wanted = configuredOverlays();
+    for (const [name, spec] of Object.entries(wanted)) {
+      const have = this.overlays.get(name);
+      if (have && sameSpec(have.stack, spec)) continue;
+      await this.addOverlay(name, spec).catch(() => undefined);
+    }
+    for (const name of [...this.overlays.keys()]) {
+      if (!(name in wanted)) {
+        await this.client.sendRequest(RemoveOverlay.type, { name }).catch(() => undefined);
+        this.overlays.delete(name);
+      }
+    }
+  }
+
+  async addOverlay(name: string, spec: StackSpec): Promise<OverlayInfo> {
+    try {
+      const info = await this.client.sendRequest(AddOverlay.type, { name, spec });
+      this.overlays.set(name, info);
+      this.failures.delete(name);
+      return info;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.failures.set(name, message);
+      this.output.appendLine(`[client] overlay ${name}: ${message}`);
+      throw err;
+    }
+  }
+
+  dispose(): void {
+    void this.client.stop().catch(() => undefined);
+    this.output.dispose();
+    this.stateEmitter.dispose();
+    this.startedEmitter.dispose();
+  }
+
+  stop(): Promise<void> {
+    return this.client.stop().catch(() => undefined);
+  }
+}
+
+function sameSpec(a: StackSpec, b: StackSpec): boolean {
+  return a.lower.join('\0') === b.lower.join('\0') && (a.upper ?? '') === (b.upper ?? '') && (a.work ?? '') === (b.work ?? '');
+}

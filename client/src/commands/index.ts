@@ -1,0 +1,24 @@
+/** Every overlay.* command, registered in one place. */
+import * as vscode from 'vscode';
+import type { OverlayClient } from '../client';
+import { findFileCommand, searchTextCommand } from '../search';
+import { showStatus } from '../status';
+import type { ChangesView } from '../views/changes';
+import { compareWithLower } from './compare';
+import { openDocker, openFolders, openLayer, openMount } from './open';
+
+export function registerCommands(context: vscode.ExtensionContext, server: OverlayClient, changes: ChangesView): void {
+  const reg = (id: string, fn: (...args: never[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+  reg('overlay.openFolders', () => openFolders(server));
+  reg('overlay.openMount', () => openMount(server));
+  reg('overlay.openDocker', () => openDocker(server));
+  reg('overlay.openLayer', (name?: string, layer?: 'upper' | number) => openLayer(server, name, layer));
+  reg('overlay.compareWithLower', (arg?: unknown) => compareWithLower(server, arg));
+  reg('overlay.revert', (...args: unknown[]) => changes.revert(...args));
+  reg('overlay.refreshChanges', () => changes.refresh());
+  reg('overlay.findFile', (query?: string) => findFileCommand(server, query));
+  reg('overlay.searchText', (query?: string) => searchTextCommand(server, query));
+  reg('overlay.restartServer', () => server.restart());
+  reg('overlay.showLog', () => server.output.show());
+  reg('overlay.showStatus', () => showStatus(server));
+}

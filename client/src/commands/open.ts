@@ -1,0 +1,191 @@
+/**
+ * Opening overlays: folders picked by the user, a mounted overlay (from
+ * /proc/self/mountinfo), a Docker container's layers (docker inspect, or an overlay2 layer
+ * directory), and single read-only layers. Each saves the definition in `overlay.overlays`
+ * and adds a workspace folder.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { StackSpec } from '../../../server/src/protocol';
+import type { OverlayClient } from '../client';
+import { freshName, saveOverlay } from '../config';
+import { layerUri, overlayUri } from '../uris';
+
+async function addOverlayFolder(server: OverlayClient, name: string, spec: StackSpec): Promise<boolean> {
+  try {
+    await server.addOverlay(name, spec);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Cannot open the overlay: ${String((err as Error).message ?? err)}`);
+    return false;
+  }
+  await saveOverlay(name, spec);
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  const uri = overlayUri(name, '/');
+  if (!folders.some((f) => f.uri.toString() === uri.toString())) {
+    vscode.workspace.updateWorkspaceFolders(folders.length, 0, { uri, name: `${name} (overlay)` });
+  }
+  return true;
+}
+
+async function pickDirs(title: string, many: boolean): Promise<string[] | undefined> {
+  const picked = await vscode.window.showOpenDialog({ title, canSelectFiles: false, canSelectFolders: true, canSelectMany: many, openLabel: 'Select' });
+  return picked?.map((u) => u.fsPath);
+}
+
+export async function openFolders(server: OverlayClient): Promise<void> {
+  const lower: string[] = [];
+  for (;;) {
+    const dirs = await pickDirs(lower.length === 0 ? 'Overlay: top-most lower layer' : `Overlay: lower layer ${lower.length} (below ${path.basename(lower[lower.length - 1])}) — Cancel when done`, false);
+    if (!dirs?.length) break;
+    lower.push(dirs[0]);
+  }
+  if (lower.length === 0) return;
+  const upperChoice = await vscode.window.showQuickPick(['Choose an upper (writable) directory…', 'Read-only (no upper)'], { title: 'Overlay: upper layer' });
+  if (!upperChoice) return;
+  let upper: string | undefined;
+  let work: string | undefined;
+  if (upperChoice.startsWith('Choose')) {
+    upper = (await pickDirs('Overlay: upper directory', false))?.[0];
+    if (!upper) return;
+    const workChoice = await vscode.window.showQuickPick([`Create ${path.basename(upper)}.work next to it`, 'Choose a work directory…'], { title: 'Overlay: work directory (empty, same filesystem as upper)' });
+    if (!workChoice) return;
+    if (workChoice.startsWith('Create')) {
+      work = `${upper.replace(/\/+$/, '')}.work`;
+      fs.mkdirSync(work, { recursive: true });
+    } else {
+      work = (await pickDirs('Overlay: work directory', false))?.[0];
+      if (!work) return;
+    }
+  }
+  const name = await vscode.window.showInputBox({ title: 'Overlay: name', value: freshName(path.basename(upper ?? lower[0])), validateInput: (v) => (/^[a-z0-9][a-z0-9.-]*$/i.test(v) ? undefined : 'letters, digits, . and -') });
+  if (!name) return;
+  await addOverlayFolder(server, name, { lower, upper, work, whiteouts: 'auto' });
+}
+
+/** Overlay mounts in /proc/self/mountinfo: mount point and options. */
+export function overlayMounts(mountinfo = '/proc/self/mountinfo'): { merged: string; spec: StackSpec }[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(mountinfo, 'utf8');
+  } catch {
+    return [];
+  }
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const out: { merged: string; spec: StackSpec }[] = [];
+  for (const line of text.split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!post) continue;
+    const [fstype, , superOpts] = post.split(' ');
+    if (fstype !== 'overlay') continue;
+    const merged = unescape(pre.split(' ')[4]);
+    const lower: string[] = [];
+    const spec: StackSpec = { lower, merged };
+    for (const opt of (superOpts ?? '').split(',')) {
+      const [k, v = ''] = opt.split(/=(.*)/s);
+      if (k === 'lowerdir') lower.push(...v.split(/(?<!\\):/).filter((d) => d && !d.startsWith(':')).map((d) => unescape(d.replace(/\\:/g, ':'))));
+      else if (k === 'lowerdir+') lower.push(unescape(v));
+      else if (k === 'upperdir') spec.upper = unescape(v);
+      else if (k === 'workdir') spec.work = unescape(v);
+      else if (k === 'userxattr') spec.userxattr = true;
+    }
+    if (lower.length) out.push({ merged, spec: { ...spec, whiteouts: 'kernel' } });
+  }
+  return out;
+}
+
+export async function openMount(server: OverlayClient): Promise<void> {
+  const mounts = overlayMounts();
+  if (mounts.length === 0) {
+    void vscode.window.showInformationMessage('No overlay mounts in /proc/self/mountinfo.');
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    mounts.map((m) => ({ label: m.merged, description: m.spec.upper ? `upper ${m.spec.upper}` : 'read-only', detail: `${m.spec.lower.length} lower: ${m.spec.lower.join(' : ')}`, m })),
+    { title: 'Overlay: open a mounted overlay' },
+  );
+  if (!picked) return;
+  await addOverlayFolder(server, freshName(path.basename(picked.m.merged)), picked.m.spec);
+}
+
+function dockerInspect(id: string): Promise<StackSpec> {
+  return new Promise((resolve, reject) => {
+    execFile('docker', ['inspect', '--type', 'container', id], { timeout: 10_000 }, (err, stdout) => {
+      if (err) return reject(err);
+      try {
+        const [c] = JSON.parse(stdout) as { GraphDriver?: { Name?: string; Data?: Record<string, string> } }[];
+        const d = c?.GraphDriver?.Data;
+        if (c?.GraphDriver?.Name !== 'overlay2' || !d?.LowerDir) throw new Error(`not an overlay2 container (driver ${c?.GraphDriver?.Name})`);
+        resolve({ lower: d.LowerDir.split(':'), upper: d.UpperDir, work: d.WorkDir, merged: d.MergedDir, whiteouts: 'kernel' });
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+}
+
+function dockerContainers(): Promise<{ id: string; name: string; image: string }[]> {
+  return new Promise((resolve) => {
+    execFile('docker', ['ps', '-a', '--format', '{{.ID}}\t{{.Names}}\t{{.Image}}'], { timeout: 5000 }, (err, stdout) => {
+      if (err) return resolve([]);
+      resolve(stdout.trim().split('\n').filter(Boolean).map((l) => {
+        const [id, name, image] = l.split('\t');
+        return { id, name, image };
+      }));
+    });
+  });
+}
+
+/** A Docker overlay2 layer dir: <root>/<id>/{diff,lower,work,merged}; `lower` lists l/<short> links. */
+export function specFromLayerDir(dir: string): StackSpec {
+  const root = path.dirname(dir);
+  const lowerFile = path.join(dir, 'lower');
+  const lower = fs.existsSync(lowerFile)
+    ? fs.readFileSync(lowerFile, 'utf8').trim().split(':').filter(Boolean).map((l) => fs.realpathSync(path.join(root, l)))
+    : [];
+  const hasWork = fs.existsSync(path.join(dir, 'work'));
+  if (lower.length === 0) return { lower: [path.join(dir, 'diff')], whiteouts: 'kernel' };
+  const merged = path.join(dir, 'merged');
+  return { lower, upper: path.join(dir, 'diff'), work: hasWork ? path.join(dir, 'work') : undefined, merged: fs.existsSync(merged) ? merged : undefined, whiteouts: 'kernel' };
+}
+
+export async function openDocker(server: OverlayClient): Promise<void> {
+  const containers = await dockerContainers();
+  const items: (vscode.QuickPickItem & { id?: string })[] = containers.map((c) => ({ label: c.name, description: c.image, detail: c.id, id: c.id }));
+  items.push({ label: '$(folder) Choose an overlay2 layer directory…' });
+  const picked = await vscode.window.showQuickPick(items, { title: containers.length ? 'Overlay: Docker container' : 'Overlay: Docker CLI not answering — choose a layer directory' });
+  if (!picked) return;
+  let spec: StackSpec;
+  let hint: string;
+  try {
+    if (picked.id) {
+      spec = await dockerInspect(picked.id);
+      hint = picked.label;
+    } else {
+      const dir = (await pickDirs('Overlay: Docker overlay2 layer directory (/var/lib/docker/overlay2/<id>)', false))?.[0];
+      if (!dir) return;
+      spec = specFromLayerDir(dir);
+      hint = `docker-${path.basename(dir).slice(0, 12)}`;
+    }
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Cannot read the container's layers: ${String((err as Error).message ?? err)}`);
+    return;
+  }
+  await addOverlayFolder(server, freshName(hint), spec);
+}
+
+export async function openLayer(server: OverlayClient, name?: string, layer?: 'upper' | number): Promise<void> {
+  if (name === undefined || layer === undefined) {
+    const picks = [...server.overlays.values()].flatMap((info) => [
+      ...(info.stack.upper ? [{ label: `${info.name}: upper`, detail: info.stack.upper, name: info.name, layer: 'upper' as const }] : []),
+      ...info.stack.lower.map((d, i) => ({ label: `${info.name}: lower ${i}`, detail: d, name: info.name, layer: i })),
+    ]);
+    const picked = await vscode.window.showQuickPick(picks, { title: 'Overlay: open a single layer (read-only)' });
+    if (!picked) return;
+    name = picked.name;
+    layer = picked.layer;
+  }
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  vscode.workspace.updateWorkspaceFolders(folders.length, 0, { uri: layerUri(name, layer, '/'), name: `${name} layer ${layer} (read-only)` });
+}

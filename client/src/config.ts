@@ -1,0 +1,58 @@
+/** The `overlay.overlays` setting: named stacks, relative paths against the workspace file's folder. */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { StackSpec } from '../../server/src/protocol';
+
+export const SECTION = 'overlay';
+export const OVERLAYS_KEY = 'overlays';
+
+/** Where relative layer paths resolve: the .code-workspace folder, else the first file: folder, else home. */
+export function baseDir(): string {
+  const wsFile = vscode.workspace.workspaceFile;
+  if (wsFile?.scheme === 'file') return path.dirname(wsFile.fsPath);
+  const fileFolder = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file');
+  return fileFolder ? fileFolder.uri.fsPath : os.homedir();
+}
+
+function abs(base: string, p: string): string {
+  const expanded = p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
+  return path.resolve(base, expanded);
+}
+
+/** Every configured overlay with absolute paths. */
+export function configuredOverlays(): Record<string, StackSpec> {
+  const raw = vscode.workspace.getConfiguration(SECTION).get<Record<string, StackSpec>>(OVERLAYS_KEY) ?? {};
+  const base = baseDir();
+  const out: Record<string, StackSpec> = {};
+  for (const [name, spec] of Object.entries(raw)) {
+    if (!spec || !Array.isArray(spec.lower)) continue;
+    out[name] = {
+      ...spec,
+      lower: spec.lower.map((d) => abs(base, d)),
+      upper: spec.upper ? abs(base, spec.upper) : undefined,
+      work: spec.work ? abs(base, spec.work) : undefined,
+      merged: spec.merged ? abs(base, spec.merged) : undefined,
+    };
+  }
+  return out;
+}
+
+/** Saves a definition: in the workspace file when there is one, else in user settings. */
+export async function saveOverlay(name: string, spec: StackSpec): Promise<void> {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const target = vscode.workspace.workspaceFile ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+  const inspected = config.inspect<Record<string, StackSpec>>(OVERLAYS_KEY);
+  const current = (target === vscode.ConfigurationTarget.Workspace ? inspected?.workspaceValue : inspected?.globalValue) ?? {};
+  const clean = Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) as StackSpec;
+  await config.update(OVERLAYS_KEY, { ...current, [name]: clean }, target);
+}
+
+/** A name not yet used in the setting, derived from `hint`. */
+export function freshName(hint: string): string {
+  const used = new Set(Object.keys(vscode.workspace.getConfiguration(SECTION).get<object>(OVERLAYS_KEY) ?? {}));
+  const stem = hint.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'overlay';
+  let name = stem;
+  for (let i = 2; used.has(name); i++) name = `${stem}-${i}`;
+  return name;
+}

@@ -1,0 +1,271 @@
+/**
+ * The "Overlay" source-control view: one SourceControl per overlay folder with the groups
+ * Added, Modified and Deleted (whiteouts) from overlay/diff; a click opens the lower copy
+ * against the current one; Revert drops the upper copy or the whiteout (after a modal
+ * confirmation); Quick Diff compares editors with the lower copy; file decorations mark
+ * copied-up (M) and added (A) files.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { Delete, Diff, DidChangeFile, type OverlayInfo } from '../../../server/src/protocol';
+import type { OverlayClient } from '../client';
+import { lowerCopyUri, lowerLayerOf } from '../lowerCopy';
+import { OVERLAY_SCHEME, layerUri, overlayPath, overlayUri } from '../uris';
+
+export type ChangeKind = 'A' | 'C' | 'D';
+
+export interface OverlayChange {
+  kind: ChangeKind;
+  name: string;
+  path: string;
+}
+
+const GROUPS: Record<ChangeKind, { id: string; label: string }> = {
+  A: { id: 'added', label: 'Added' },
+  C: { id: 'modified', label: 'Modified' },
+  D: { id: 'deleted', label: 'Deleted' },
+};
+
+class OverlayRepository implements vscode.Disposable {
+  readonly scm: vscode.SourceControl;
+  readonly groups: Record<ChangeKind, vscode.SourceControlResourceGroup>;
+  changes: OverlayChange[] = [];
+
+  constructor(readonly name: string, provider: () => vscode.QuickDiffProvider) {
+    this.scm = vscode.scm.createSourceControl('overlay', `Overlay: ${name}`, overlayUri(name, '/'));
+    this.scm.quickDiffProvider = provider();
+    this.scm.inputBox.visible = false;
+    this.groups = {
+      A: this.scm.createResourceGroup(GROUPS.A.id, GROUPS.A.label),
+      C: this.scm.createResourceGroup(GROUPS.C.id, GROUPS.C.label),
+      D: this.scm.createResourceGroup(GROUPS.D.id, GROUPS.D.label),
+    };
+    for (const g of Object.values(this.groups)) g.hideWhenEmpty = false;
+  }
+
+  dispose(): void {
+    this.scm.dispose();
+  }
+}
+
+export class ChangesView implements vscode.Disposable, vscode.FileDecorationProvider, vscode.QuickDiffProvider {
+  private readonly repos = new Map<string, OverlayRepository>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly decorationsEmitter = new vscode.EventEmitter<vscode.Uri[] | undefined>();
+  readonly onDidChangeFileDecorations = this.decorationsEmitter.event;
+  private readonly kinds = new Map<string, ChangeKind>();
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
+  /** For the e2e suite: skip the modal confirmation of Revert. */
+  autoConfirm = false;
+
+  constructor(private readonly server: OverlayClient) {
+    server.onNotification(DidChangeFile.type, () => this.scheduleRefresh());
+    this.disposables.push(
+      server.onDidStart(() => this.scheduleRefresh(0)),
+      vscode.workspace.onDidChangeWorkspaceFolders(() => this.scheduleRefresh(0)),
+      vscode.window.registerFileDecorationProvider(this),
+    );
+  }
+
+  private overlayNames(): string[] {
+    return [...new Set((vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === OVERLAY_SCHEME).map((f) => f.uri.authority))];
+  }
+
+  scheduleRefresh(delayMs = 150): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.refresh(), delayMs);
+  }
+
+  /** Re-reads overlay/diff of every overlay folder and updates the groups and decorations. */
+  refresh(): Promise<void> {
+    this.refreshing = this.refreshing.then(() => this.doRefresh()).catch(() => undefined);
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<void> {
+    const names = this.overlayNames();
+    for (const [name, repo] of this.repos) {
+      if (!names.includes(name)) {
+        repo.dispose();
+        this.repos.delete(name);
+      }
+    }
+    const changedUris: vscode.Uri[] = [];
+    for (const name of names) {
+      const info = this.server.overlays.get(name);
+      if (!info || this.server.state !== 'running') continue;
+      let repo = this.repos.get(name);
+      if (!repo) {
+        repo = new OverlayRepository(name, () => this);
+        this.repos.set(name, repo);
+      }
+      let raw: Diff.Change[];
+      try {
+        raw = await this.server.request(Diff.type, { name });
+      } catch {
+        continue;
+      }
+      const changes = raw.filter((c) => c.kind === 'D' || !isDir(info, c.path)).map((c) => ({ kind: c.kind, name, path: c.path }));
+      for (const key of [...this.kinds.keys()]) {
+        if (key.startsWith(`${name}:`)) {
+          changedUris.push(overlayUri(name, key.slice(name.length + 1)));
+          this.kinds.delete(key);
+        }
+      }
+      for (const c of changes) {
+        this.kinds.set(`${name}:${c.path}`, c.kind);
+        changedUris.push(overlayUri(name, c.path));
+      }
+      repo.changes = changes;
+      for (const kind of ['A', 'C', 'D'] as const) {
+        repo.groups[kind].resourceStates = changes.filter((c) => c.kind === kind).sort((a, b) => a.path.localeCompare(b.path)).map((c) => this.resourceState(info, c));
+      }
+      repo.scm.count = changes.length;
+    }
+    this.decorationsEmitter.fire(changedUris);
+  }
+
+  private resourceState(info: OverlayInfo, c: OverlayChange): vscode.SourceControlResourceState {
+    const uri = overlayUri(c.name, c.path);
+    const base = path.posix.basename(c.path);
+    if (c.kind === 'D') {
+      const layer = lowerLayerBeneath(info, c.path);
+      return {
+        resourceUri: uri,
+        decorations: { strikeThrough: true, tooltip: 'Deleted (whiteout in the upper layer)' },
+        contextValue: 'deleted',
+        command: layer === undefined ? undefined : { title: 'Open Lower Copy', command: 'vscode.open', arguments: [layerUri(c.name, layer, c.path)] },
+      };
+    }
+    return {
+      resourceUri: uri,
+      decorations: { tooltip: c.kind === 'A' ? 'Added in the upper layer' : 'Copied up and changed' },
+      contextValue: c.kind === 'A' ? 'added' : 'modified',
+      command: { title: 'Compare with Lower', command: 'vscode.diff', arguments: [lowerCopyUri(info, c.path), uri, `${base} (lower ↔ overlay)`] },
+    };
+  }
+
+  /** Current changes (for the e2e suite and the status item). */
+  changes(name: string): OverlayChange[] {
+    return this.repos.get(name)?.changes ?? [];
+  }
+
+  group(name: string, kind: ChangeKind): vscode.SourceControlResourceGroup | undefined {
+    return this.repos.get(name)?.groups[kind];
+  }
+
+  provideOriginalResource(uri: vscode.Uri): vscode.Uri | undefined {
+    if (uri.scheme !== OVERLAY_SCHEME) return undefined;
+    const info = this.server.overlays.get(uri.authority);
+    if (!info) return undefined;
+    return lowerCopyUri(info, overlayPath(uri));
+  }
+
+  provideFileDecoration(uri: vscode.Uri): vscode.FileDecoration | undefined {
+    if (uri.scheme !== OVERLAY_SCHEME || !vscode.workspace.getConfiguration('overlay').get<boolean>('decorations', true)) return undefined;
+    const kind = this.kinds.get(`${uri.authority}:${overlayPath(uri)}`);
+    if (kind === 'C') return { badge: 'M', tooltip: 'Copied up to the upper layer', color: new vscode.ThemeColor('gitDecoration.modifiedResourceForeground') };
+    if (kind === 'A') return { badge: 'A', tooltip: 'Added in the upper layer', color: new vscode.ThemeColor('gitDecoration.addedResourceForeground') };
+    return undefined;
+  }
+
+  /**
+   * Revert: drop the upper copy (Modified), delete the added file (Added), or remove the
+   * whiteout (Deleted) — the lower copy shows again. Only the upper layer is touched.
+   */
+  async revert(...args: unknown[]): Promise<number> {
+    const targets = collectUris(args);
+    if (targets.length === 0) {
+      const active = vscode.window.activeTextEditor?.document.uri;
+      if (active?.scheme === OVERLAY_SCHEME) targets.push(active);
+    }
+    const items = targets
+      .map((uri) => ({ uri, kind: this.kinds.get(`${uri.authority}:${overlayPath(uri)}`) }))
+      .filter((t): t is { uri: vscode.Uri; kind: ChangeKind } => t.kind !== undefined);
+    if (items.length === 0) {
+      void vscode.window.showInformationMessage('Nothing to revert: the file is the same as in the lower layers.');
+      return 0;
+    }
+    if (!this.autoConfirm) {
+      const what = items.length === 1 ? path.posix.basename(items[0].uri.path) : `${items.length} files`;
+      const verb = items.every((i) => i.kind === 'A') ? 'delete' : 'revert';
+      const ok = await vscode.window.showWarningMessage(
+        `Do you want to ${verb} ${what}? ${verb === 'delete' ? 'The added file is removed from the upper layer.' : 'The upper copy or whiteout is removed and the lower copy shows again.'} This cannot be undone.`,
+        { modal: true },
+        verb === 'delete' ? 'Delete' : 'Revert',
+      );
+      if (!ok) return 0;
+    }
+    let done = 0;
+    for (const { uri, kind } of items) {
+      const info = this.server.overlays.get(uri.authority);
+      if (!info) continue;
+      try {
+        await this.revertOne(info, uri, kind);
+        done++;
+      } catch (err) {
+        void vscode.window.showErrorMessage(`Revert of ${uri.path} failed: ${String((err as Error).message ?? err)}`);
+      }
+    }
+    await this.refresh();
+    return done;
+  }
+
+  private async revertOne(info: OverlayInfo, uri: vscode.Uri, kind: ChangeKind): Promise<void> {
+    const p = overlayPath(uri);
+    if (kind === 'A') {
+      await this.server.request(Delete.type, { name: info.name, path: p, recursive: true });
+      return;
+    }
+    const upper = info.stack.upper;
+    if (!upper) throw new Error('the overlay has no upper layer');
+    const real = path.join(upper, p);
+    if (kind === 'C') {
+      const st = fs.lstatSync(real);
+      if (st.isDirectory()) throw new Error('reverting a directory is not supported; revert its files');
+      fs.unlinkSync(real);
+    } else if (info.stack.whiteouts === 'oci') {
+      fs.unlinkSync(path.join(path.dirname(real), `.wh.${path.basename(real)}`));
+    } else {
+      const st = fs.lstatSync(real);
+      if (!(st.isCharacterDevice() && st.rdev === 0)) throw new Error(`${real} is not a whiteout`);
+      fs.unlinkSync(real);
+    }
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    for (const r of this.repos.values()) r.dispose();
+    for (const d of this.disposables) d.dispose();
+    this.decorationsEmitter.dispose();
+  }
+}
+
+function isDir(info: OverlayInfo, p: string): boolean {
+  if (!info.stack.upper) return false;
+  try {
+    return fs.lstatSync(path.join(info.stack.upper, p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** For a deleted path: the lower layer whose copy the whiteout hides. */
+function lowerLayerBeneath(info: OverlayInfo, p: string): number | undefined {
+  return lowerLayerOf(info, p);
+}
+
+/** URIs from command arguments: resource states (SCM), URIs (explorer), arrays of either. */
+function collectUris(args: unknown[]): vscode.Uri[] {
+  const out: vscode.Uri[] = [];
+  const add = (a: unknown): void => {
+    if (a instanceof vscode.Uri) out.push(a);
+    else if (Array.isArray(a)) a.forEach(add);
+    else if (a && typeof a === 'object' && (a as vscode.SourceControlResourceState).resourceUri instanceof vscode.Uri) out.push((a as vscode.SourceControlResourceState).resourceUri);
+  };
+  args.forEach(add);
+  const seen = new Set<string>();
+  return out.filter((u) => u.scheme === OVERLAY_SCHEME && !seen.has(u.toString()) && seen.add(u.toString()));
+}

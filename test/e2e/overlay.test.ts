@@ -1,0 +1,278 @@
+/**
+ * The extension in a real VS Code, on the demo overlay (test/fixtures/demo, prepared by
+ * `node scripts/start.mjs --test`, which runs this suite). The tests share one overlay
+ * and run in order: each one leaves the state the next one starts from.
+ *
+ * "Outside" copy-ups are made by another process: the overlayws CLI (the same engine,
+ * a different process), exactly like a container or a second tool writing the stack.
+ */
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { screenshot, test, waitFor } from './harness';
+
+const EXTENSION_ID = 'overlay-workspaces.overlay-workspaces';
+const REPO = path.resolve(__dirname, '../../..');
+const NAME = 'demo';
+
+/** The parts of the extension's API (client/src/api.ts) the suite uses. */
+interface PendingStale {
+  stale: vscode.Uri;
+  current: vscode.Uri;
+}
+interface OverlayApi {
+  server: { state: string; pid: number | undefined; restartCount: number; whenRunning(t?: number): Promise<void> };
+  staleEditors: {
+    pending: PendingStale[];
+    log: { stale: string; current: string; outcome: string; ms: number }[];
+    resolve(item: PendingStale, choice: 'compare' | 'apply' | 'keep'): Promise<void>;
+  };
+  changes: {
+    changes(name: string): { kind: 'A' | 'C' | 'D'; path: string }[];
+    group(name: string, kind: 'A' | 'C' | 'D'): vscode.SourceControlResourceGroup | undefined;
+    refresh(): Promise<void>;
+    autoConfirm: boolean;
+  };
+  overlays(): { name: string; stack: { lower: string[]; upper?: string; work?: string; whiteouts?: string } }[];
+}
+
+interface Demo {
+  api: OverlayApi;
+  lower: string[];
+  upper: string;
+  work: string;
+  whiteouts: string;
+}
+
+let cached: Demo | undefined;
+
+async function demo(): Promise<Demo> {
+  if (cached) return cached;
+  const ext = vscode.extensions.getExtension<OverlayApi>(EXTENSION_ID);
+  assert.ok(ext, `extension ${EXTENSION_ID} is not installed`);
+  const api = await ext.activate();
+  await api.server.whenRunning(30_000);
+  const info = await waitFor(() => api.overlays().find((o) => o.name === NAME), { what: `overlay ${NAME} open on the server`, timeoutMs: 15_000 });
+  assert.ok(info.stack.upper && info.stack.work, 'the demo overlay has no upper');
+  cached = { api, lower: info.stack.lower, upper: info.stack.upper, work: info.stack.work, whiteouts: info.stack.whiteouts ?? 'kernel' };
+  return cached;
+}
+
+const ov = (p: string) => vscode.Uri.from({ scheme: 'overlay', authority: NAME, path: p });
+const text = async (uri: vscode.Uri) => Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8');
+
+/** Copy-up by another process: `overlayws chmod` on the same stack copies the file up without changing it. */
+function outsideCopyUp(d: Demo, p: string): void {
+  execFileSync(process.execPath, [path.join(REPO, 'bin/overlayws.js'), '--lower', d.lower.join(':'), '--upper', d.upper, '--work', d.work, '--whiteouts', d.whiteouts, 'chmod', '644', p], { stdio: 'pipe' });
+  assert.ok(fs.existsSync(path.join(d.upper, p)), `the CLI did not copy ${p} up`);
+}
+
+function tabUris(group = vscode.window.tabGroups.activeTabGroup): string[] {
+  return group.tabs.map((t) => (t.input instanceof vscode.TabInputText ? t.input.uri.toString() : `<${t.label}>`));
+}
+
+test('overlay: the demo workspace opens as an overlay folder; the explorer lists the merged tree, whiteouts hidden', async () => {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(folder);
+  assert.equal(folder.uri.toString(), 'overlay://demo/');
+  const d = await demo();
+  const root = (await vscode.workspace.fs.readDirectory(ov('/'))).map(([n]) => n).sort();
+  assert.deepEqual(root, ['README.md', 'config', 'docs', 'src']);
+  const src = await vscode.workspace.fs.readDirectory(ov('/src'));
+  assert.deepEqual(src.map(([n]) => n).sort(), ['app.js', 'greet.js', 'server.js'], 'legacy.js is whited out by the app layer');
+  assert.ok(src.every(([, t]) => t === vscode.FileType.File));
+  // real mtime and size, from the layer that serves the file
+  const st = await vscode.workspace.fs.stat(ov('/src/greet.js'));
+  const real = fs.statSync(path.join(d.lower[0], 'src/greet.js'));
+  assert.equal(st.size, real.size);
+  assert.equal(Math.floor(st.mtime), Math.floor(real.mtimeMs));
+  assert.match(await text(ov('/src/greet.js')), /from the app layer/);
+  await assert.rejects(() => Promise.resolve(vscode.workspace.fs.stat(ov('/src/legacy.js'))), (e: unknown) => e instanceof vscode.FileSystemError && e.code === 'FileNotFound');
+
+  await vscode.commands.executeCommand('workbench.view.explorer');
+  await vscode.window.showTextDocument(ov('/src/greet.js'), { preview: false });
+  await vscode.commands.executeCommand('revealInExplorer', ov('/src/greet.js'));
+  await screenshot('overlay-explorer');
+});
+
+test('overlay: editing and saving a lower file copies it up and leaves the lower file byte-identical', async () => {
+  const d = await demo();
+  const lowerFile = path.join(d.lower[0], 'src/greet.js');
+  const lowerBefore = fs.readFileSync(lowerFile);
+  const lowerMtime = fs.statSync(lowerFile).mtimeMs;
+  const doc = await vscode.workspace.openTextDocument(ov('/src/greet.js'));
+  const editor = await vscode.window.showTextDocument(doc, { preview: false });
+  const at = doc.getText().indexOf('from the app layer');
+  assert.ok(at > 0);
+  await editor.edit((e) => e.replace(new vscode.Range(doc.positionAt(at), doc.positionAt(at + 'from the app layer'.length)), 'edited in VS Code'));
+  assert.ok(doc.isDirty);
+  const t0 = Date.now();
+  assert.ok(await doc.save(), 'save failed');
+  console.log(`# save with copy-up took ${Date.now() - t0} ms`);
+  const upperFile = path.join(d.upper, 'src/greet.js');
+  assert.ok(fs.existsSync(upperFile), 'no upper copy after save');
+  assert.match(fs.readFileSync(upperFile, 'utf8'), /edited in VS Code/);
+  assert.ok(fs.readFileSync(lowerFile).equals(lowerBefore), 'the lower file changed on disk');
+  assert.equal(fs.statSync(lowerFile).mtimeMs, lowerMtime);
+  assert.match(await text(ov('/src/greet.js')), /edited in VS Code/);
+  await screenshot('overlay-copy-up');
+});
+
+test('overlay: deleting a lower file leaves a whiteout and the lower file', async () => {
+  const d = await demo();
+  const lowerFile = path.join(d.lower[1], 'docs/history.md');
+  const lowerBefore = fs.readFileSync(lowerFile);
+  await vscode.workspace.fs.delete(ov('/docs/history.md'));
+  if (d.whiteouts === 'oci') {
+    assert.ok(fs.existsSync(path.join(d.upper, 'docs/.wh.history.md')), 'no OCI whiteout');
+  } else {
+    const st = fs.lstatSync(path.join(d.upper, 'docs/history.md'));
+    assert.ok(st.isCharacterDevice() && st.rdev === 0, 'no kernel whiteout (char device 0/0)');
+  }
+  assert.ok(fs.readFileSync(lowerFile).equals(lowerBefore));
+  await assert.rejects(() => Promise.resolve(vscode.workspace.fs.stat(ov('/docs/history.md'))));
+  assert.deepEqual((await vscode.workspace.fs.readDirectory(ov('/docs'))).map(([n]) => n), ['guide.md']);
+});
+
+test('stale editors: an outside copy-up replaces a clean editor on the lower real path, same position and selection', async () => {
+  const d = await demo();
+  await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  const lowerUri = vscode.Uri.file(path.join(d.lower[1], 'config/settings.json'));
+  await vscode.window.showTextDocument(ov('/README.md'), { preview: false });
+  await vscode.window.showTextDocument(lowerUri, { preview: false });
+  await vscode.window.showTextDocument(ov('/src/app.js'), { preview: false });
+  const editor = await vscode.window.showTextDocument(lowerUri, { preview: false });
+  editor.selection = new vscode.Selection(2, 3, 2, 11);
+  const before = tabUris();
+  assert.equal(before[1], lowerUri.toString());
+
+  const t0 = Date.now();
+  outsideCopyUp(d, '/config/settings.json');
+  const target = ov('/config/settings.json').toString();
+  await waitFor(() => tabUris()[1] === target && !tabUris().includes(lowerUri.toString()), { what: `tab 1 to become ${target}; tabs: ${tabUris().join(', ')}` });
+  console.log(`# outside copy-up → editor redirected in ${Date.now() - t0} ms`);
+  assert.deepEqual(tabUris(), [before[0], target, before[2]]);
+  const active = vscode.window.activeTextEditor;
+  assert.equal(active?.document.uri.toString(), target);
+  assert.deepEqual([active.selection.start.line, active.selection.start.character, active.selection.end.character], [2, 3, 11]);
+  assert.ok(d.api.staleEditors.log.some((r) => r.outcome === 'redirected' && r.current === target));
+  await screenshot('stale-editor-redirected');
+});
+
+test('stale editors: a dirty editor on the lower real path is kept, and its edits can be applied to the upper copy', async () => {
+  const d = await demo();
+  const lowerFile = path.join(d.lower[0], 'docs/guide.md');
+  const lowerBefore = fs.readFileSync(lowerFile);
+  const lowerUri = vscode.Uri.file(lowerFile);
+  const editor = await vscode.window.showTextDocument(lowerUri, { preview: false });
+  await editor.edit((e) => e.insert(new vscode.Position(1, 0), '\nMy unsaved note.\n'));
+  assert.ok(editor.document.isDirty);
+
+  outsideCopyUp(d, '/docs/guide.md');
+  const item = await waitFor(() => d.api.staleEditors.pending.find((p) => p.stale.toString() === lowerUri.toString()), { what: 'the dirty stale editor to be offered Compare / Apply / Keep' });
+  // nothing was discarded, nothing written to the lower layer
+  assert.ok(tabUris().includes(lowerUri.toString()));
+  assert.ok(editor.document.isDirty);
+  assert.match(editor.document.getText(), /My unsaved note/);
+  assert.ok(fs.readFileSync(lowerFile).equals(lowerBefore));
+  await screenshot('stale-editor-dirty');
+
+  await d.api.staleEditors.resolve(item, 'apply');
+  assert.match(fs.readFileSync(path.join(d.upper, 'docs/guide.md'), 'utf8'), /My unsaved note/);
+  assert.ok(fs.readFileSync(lowerFile).equals(lowerBefore), 'the lower file changed on disk');
+  await waitFor(() => tabUris().includes(ov('/docs/guide.md').toString()) && !tabUris().includes(lowerUri.toString()), { what: 'the tab to move to the overlay copy' });
+  const doc = vscode.workspace.textDocuments.find((t) => t.uri.toString() === ov('/docs/guide.md').toString());
+  assert.ok(doc && !doc.isDirty);
+});
+
+test('compare with lower: the lower copy against the current one', async () => {
+  await vscode.commands.executeCommand('overlay.compareWithLower', ov('/src/greet.js'));
+  const tab = await waitFor(() => {
+    const t = vscode.window.tabGroups.activeTabGroup.activeTab;
+    return t?.input instanceof vscode.TabInputTextDiff ? t.input : undefined;
+  }, { what: 'a diff editor' });
+  assert.equal(tab.modified.toString(), ov('/src/greet.js').toString());
+  assert.equal(tab.original.scheme, 'overlay-layer');
+  const original = await vscode.workspace.openTextDocument(tab.original);
+  assert.match(original.getText(), /from the app layer/);
+  await screenshot('compare-with-lower');
+});
+
+test('changes view: Added, Modified and Deleted groups; Revert drops the upper copy or the whiteout', async () => {
+  const d = await demo();
+  await vscode.workspace.fs.createDirectory(ov('/notes'));
+  await vscode.workspace.fs.writeFile(ov('/notes/todo.md'), Buffer.from('# To do\n\n- try the overlay\n'));
+  const paths = (k: 'A' | 'C' | 'D') => (d.api.changes.group(NAME, k)?.resourceStates ?? []).map((r) => r.resourceUri.path).sort();
+  await d.api.changes.refresh();
+  await waitFor(async () => {
+    await d.api.changes.refresh();
+    return paths('A').includes('/notes/todo.md') && paths('C').includes('/src/greet.js') && paths('D').includes('/docs/history.md');
+  }, { what: 'the changes view groups' });
+  assert.deepEqual(paths('C'), ['/config/settings.json', '/docs/guide.md', '/src/greet.js']);
+  assert.deepEqual(paths('D'), ['/docs/history.md']);
+  assert.ok(paths('A').includes('/notes/todo.md'));
+  await vscode.commands.executeCommand('workbench.view.scm');
+  await screenshot('changes-view');
+
+  const greet = await vscode.workspace.openTextDocument(ov('/src/greet.js'));
+  d.api.changes.autoConfirm = true;
+  try {
+    const modified = d.api.changes.group(NAME, 'C')?.resourceStates.find((r) => r.resourceUri.path === '/src/greet.js');
+    const deleted = d.api.changes.group(NAME, 'D')?.resourceStates.find((r) => r.resourceUri.path === '/docs/history.md');
+    await vscode.commands.executeCommand('overlay.revert', modified);
+    await vscode.commands.executeCommand('overlay.revert', deleted);
+  } finally {
+    d.api.changes.autoConfirm = false;
+  }
+  assert.ok(!fs.existsSync(path.join(d.upper, 'src/greet.js')));
+  assert.match(await text(ov('/src/greet.js')), /from the app layer/);
+  assert.match(await text(ov('/docs/history.md')), /base layer created/);
+  assert.ok(!paths('C').includes('/src/greet.js') && !paths('D').includes('/docs/history.md'));
+  // the open (clean) editor follows the file back to the lower copy: VS Code's own reload
+  await waitFor(() => /from the app layer/.test(greet.getText()), { what: 'the open editor to reload the reverted file' });
+});
+
+test('search: workspace.findFiles on the overlay folder does not hang; Find File and Search Text answer from the server', async () => {
+  const cts = new vscode.CancellationTokenSource();
+  const timer = setTimeout(() => cts.cancel(), 3000);
+  const t0 = Date.now();
+  const found = await Promise.race([
+    Promise.resolve(vscode.workspace.findFiles('**/*.js', undefined, 10, cts.token)),
+    new Promise<'hung'>((r) => setTimeout(() => r('hung'), 6000)),
+  ]);
+  clearTimeout(timer);
+  assert.notEqual(found, 'hung', 'workspace.findFiles did not return even after cancellation');
+  console.log(`# workspace.findFiles on overlay: returned ${(found as vscode.Uri[]).length} result(s) after ${Date.now() - t0} ms${cts.token.isCancellationRequested ? ' (cancelled: no search provider for the scheme)' : ''}`);
+
+  const t1 = Date.now();
+  const files = (await vscode.commands.executeCommand<vscode.Uri[]>('overlay.findFile', 'greet')) ?? [];
+  console.log(`# overlay.findFile: ${files.length} result(s) in ${Date.now() - t1} ms`);
+  assert.deepEqual(files.map((u) => u.toString()), [ov('/src/greet.js').toString()]);
+  const all = (await vscode.commands.executeCommand<vscode.Uri[]>('overlay.findFile', '**/*.js')) ?? [];
+  assert.deepEqual(all.map((u) => u.path).sort(), ['/src/app.js', '/src/greet.js', '/src/server.js'], 'whited-out legacy.js must not be found');
+
+  const matches = (await vscode.commands.executeCommand<{ uri: vscode.Uri; range: vscode.Range }[]>('overlay.searchText', 'greet(')) ?? [];
+  assert.ok(matches.some((m) => m.uri.path === '/src/app.js'), 'no match in src/app.js');
+  const hidden = (await vscode.commands.executeCommand<unknown[]>('overlay.searchText', 'Removed in the app layer')) ?? [];
+  assert.equal(hidden.length, 0, 'text of a whited-out file was found');
+});
+
+test('server: killed mid-session, it is restarted and editors keep working', async () => {
+  const d = await demo();
+  const doc = await vscode.workspace.openTextDocument(ov('/README.md'));
+  const editor = await vscode.window.showTextDocument(doc, { preview: false });
+  const pid = await waitFor(() => d.api.server.pid, { what: 'the server pid' });
+  const restarts = d.api.server.restartCount;
+  const t0 = Date.now();
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => d.api.server.restartCount > restarts && d.api.server.state === 'running' && d.api.server.pid !== undefined && d.api.server.pid !== pid, { what: 'a restarted server', timeoutMs: 20_000 });
+  console.log(`# server restarted ${Date.now() - t0} ms after SIGKILL`);
+  await editor.edit((e) => e.insert(new vscode.Position(0, 0), '<!-- saved after a server restart -->\n'));
+  assert.ok(await doc.save(), 'save after restart failed');
+  assert.match(fs.readFileSync(path.join(d.upper, 'README.md'), 'utf8'), /saved after a server restart/);
+  assert.match(await text(ov('/src/greet.js')), /Hello/);
+  await vscode.commands.executeCommand('overlay.showLog');
+  await screenshot('server-restarted');
+});
