@@ -32,9 +32,10 @@ export class ManagedOverlay {
 
   static async open(name: string, spec: StackSpec, registry: Registry): Promise<ManagedOverlay> {
     const overlay = await Overlay.open(spec);
-    let self!: ManagedOverlay;
-    const watcher = new OverlayWatcher(overlay, (p) => self.statOrUndefined(p));
-    self = new ManagedOverlay(name, overlay, watcher);
+    const holder: { self?: ManagedOverlay } = {};
+    const watcher = new OverlayWatcher(overlay, (p) => holder.self?.statOrUndefined(p));
+    const self = new ManagedOverlay(name, overlay, watcher);
+    holder.self = self;
     overlay.on('copyup', (e) => {
       watcher.noteServerCopyUp(e.path);
       registry.emit('copyup', { name, path: e.path, lowerPath: e.lowerPath, upperPath: e.upperPath, by: 'server' });

@@ -12,6 +12,7 @@
  * inode and retries); `inline: true` asks for base64 data instead. Writes carry
  * base64 data.
  */
+/* eslint-disable @typescript-eslint/no-namespace -- one namespace per message is the house protocol style (vscode-eslint, rust-analyzer lsp_ext) */
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 
 // ---------------------------------------------------------------- shared types

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, StreamMessageReader, StreamMessageWriter, type MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
 import * as P from '../../server/src/protocol';
 
 export const SERVER = path.resolve(__dirname, '../../server/src/server.js');
@@ -26,7 +26,7 @@ export async function startServer(overlays: Record<string, P.StackSpec> = {}, tr
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   const conn = transport === '--stdio'
     ? createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!))
-    : createMessageConnection(new (require('vscode-jsonrpc/node').IPCMessageReader)(child), new (require('vscode-jsonrpc/node').IPCMessageWriter)(child));
+    : createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
   const changes: P.DidChangeFile.Change[] = [];
   const copyUps: P.DidCopyUp.Params[] = [];
   const logs: string[] = [];
