@@ -25,7 +25,8 @@ COMMANDS (paths are absolute from the overlay root):
   export FILE.tar[.gz]            the upper layer as an OCI layer tarball (gzip by name)
 overlayws import-layer FILE.tar[.gz] DIR [--whiteouts kernel|oci] [--userxattr]
   unpack an OCI layer into DIR for use as a lower layer (no stack needed;
-  with a STACK before it, its whiteout format is used; default kernel)`;
+  with a STACK before it (the layers it goes on), that stack's whiteout format is
+  used and parent dirs the tarball leaves out copy their metadata from it)`;
 
 class UsageError extends Error {}
 
@@ -199,13 +200,16 @@ async function runImportLayer(spec: StackSpec, argv: string[]): Promise<void> {
     else args.push(argv[i]);
   }
   need(args, 2, 'import-layer FILE.tar[.gz] DIR [--whiteouts kernel|oci]');
-  if (whiteouts === undefined || whiteouts === 'auto') {
-    if ((spec.lower?.length ?? 0) > 0) {
-      const ov = await Overlay.open(spec);
-      try { whiteouts = ov.view.format; userxattr = ov.stack.userxattr; } finally { await ov.close(); }
-    } else whiteouts = 'kernel';
-  }
-  importLayer(args[0], args[1], { whiteouts, userxattr });
+  // A stack given before the command is the one the layer goes on: its format, and the
+  // metadata for parent directories the tarball leaves out.
+  const ov = (spec.lower?.length ?? 0) > 0 ? await Overlay.open(spec) : undefined;
+  try {
+    if (whiteouts === undefined || whiteouts === 'auto') {
+      whiteouts = ov?.view.format ?? 'kernel';
+      userxattr = ov?.stack.userxattr ?? userxattr;
+    }
+    importLayer(args[0], args[1], { whiteouts, userxattr }, { parentsFrom: ov });
+  } finally { await ov?.close(); }
 }
 
 export async function main(argv: string[]): Promise<number> {

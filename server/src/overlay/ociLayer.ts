@@ -398,6 +398,16 @@ export function readTar(raw: Buffer): TarEntry[] {
 
 // ---------------------------------------------------------------- import
 
+export interface ImportOptions {
+  /**
+   * The stack this layer will go on top of. Layer tarballs often leave out unchanged
+   * parent directories (umoci repack does); a directory created here only as a parent
+   * then takes mode, owner, times and user xattrs from this overlay's merged directory,
+   * as a copy-up would, instead of shadowing it with 0755 root. Without it: 0755 root.
+   */
+  parentsFrom?: Overlay;
+}
+
 export interface ImportResult {
   entries: number;
   whiteouts: number;
@@ -427,7 +437,7 @@ function mknod(p: string, type: 'c' | 'b' | 'p', major = 0, minor = 0): void {
  * (kernel) or stays (oci). Entries whose path has `..`, or that would go through a
  * symlink already unpacked, are refused (EACCES) before anything outside is touched.
  */
-export function importLayer(file: string, dir: string, format: LayerFormat): ImportResult {
+export function importLayer(file: string, dir: string, format: LayerFormat, opts: ImportOptions = {}): ImportResult {
   const entries = readTar(fs.readFileSync(file));
   fs.mkdirSync(dir, { recursive: true });
   const root = fs.realpathSync(dir);
@@ -447,9 +457,19 @@ export function importLayer(file: string, dir: string, format: LayerFormat): Imp
       if (!st || !st.isDirectory()) {
         if (!mkParents) throw createError('ENOENT', 'import-layer', name);
         fs.mkdirSync(cur, { mode: 0o755 });
+        implicitParent(cur, comps.slice(0, i + 1));
       }
     }
     return comps.length === 0 ? root : cur + '/' + comps[comps.length - 1];
+  };
+  const implicitParent = (real: string, comps: string[]): void => {
+    let st;
+    try { st = opts.parentsFrom?.statSync('/' + comps.join('/'), false); } catch { return; }
+    if (!st || st.type !== 'd') return;
+    if (chown) fs.lchownSync(real, st.uid, st.gid);
+    fs.chmodSync(real, st.mode);
+    for (const [k, v] of exportedXattrs(st.realPath)) setXattr(real, k, v);
+    dirTimes.push([real, st.mtimeMs / 1000]);
   };
   const clear = (p: string, keepDir: boolean): void => {
     const st = lstatOrUndefined(p);
