@@ -1,8 +1,8 @@
-/** The built server as a child process over a real JSON-RPC connection (stdio), for benchmarks. */
+/** The built server as a child process over a real JSON-RPC connection (node-ipc), for benchmarks. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import type { StackSpec } from '../../server/src/protocol';
 
 export const SERVER_JS = path.resolve(__dirname, '../../server/src/server.js');
@@ -15,8 +15,9 @@ export interface ServerClient {
 }
 
 export async function startServer(overlays: Record<string, StackSpec>): Promise<ServerClient> {
-  const child = spawn(process.execPath, [SERVER_JS, '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  // node-ipc, the transport the extension uses (vscode-languageclient TransportKind.ipc).
+  const child = spawn(process.execPath, [SERVER_JS, '--node-ipc'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const conn = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
   conn.onNotification(() => undefined);
   conn.listen();
   await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
