@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Rng, sequenceSeed } from './prng';
 import { genOp, describeOp, compareResults, Op } from './ops';
-import { buildStack, copyStack, dirsOf } from './stack';
+import { buildStack, copyStack, dirsOf, kernelLayerToOci } from './stack';
 import { diffLines, dumpLayer, dumpMount, setOpaque } from './tree';
 import { hasCommand, isMounted, kernelOverlayUnavailable, run, unmount } from './shell';
 import { EngineModule, EngineTarget, loadEngine, MountTarget, Target } from './targets';
@@ -97,7 +97,23 @@ interface SequenceResult {
 
 type OtherKind = 'engine' | 'kernel2' | 'fuse';
 
-async function runSequence(seed: number, fsRoot: string, engine: EngineModule | undefined): Promise<SequenceResult> {
+/** Raw dump of a kernel-format layer as it would look in OCI format (converted on a copy). */
+function dumpAsOci(layer: string): string[] {
+  const tmp = `${layer}.oci-view`;
+  try {
+    run('cp', ['-a', layer, tmp]);
+    kernelLayerToOci(tmp);
+    return dumpLayer(tmp);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * One sequence. With `oci`, the engine runs in OCI whiteout format on a converted copy of the
+ * stack and its upper is compared with the kernel's upper converted to OCI format.
+ */
+async function runSequence(seed: number, fsRoot: string, engine: EngineModule | undefined, oci = false): Promise<SequenceResult> {
   const rng = new Rng(seed);
   const dir = path.join(fsRoot, `s${seed}`);
   const report: string[] = [];
@@ -110,14 +126,17 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
     if (SELFCHECK) kinds.push('kernel2');
     if (FUSE) kinds.push('fuse');
     const copies = kinds.map((k) => copyStack(stack, path.join(dir, k)));
+    if (oci) copies.forEach((c, i) => kinds[i] === 'engine' && [...c.lower, 'U'].forEach((n) => kernelLayerToOci(path.join(c.root, n))));
+
     report.push(`stack: lower=${stack.lower.join(':')} (top first)`);
     for (const n of [...stack.lower, 'U']) report.push(...dumpLayer(path.join(stack.root, n)).map((l) => `  ${n}${l}`));
 
     const kd = dirsOf(stack.root, stack.lower);
+    const kernelUpper = (): string[] => (oci ? dumpAsOci(kd.upper) : dumpLayer(kd.upper));
     kernel = MountTarget.open('kernel', kd, 'kernel');
     for (let i = 0; i < kinds.length; i++) {
       const d = dirsOf(copies[i].root, copies[i].lower);
-      const t = kinds[i] === 'engine' ? await EngineTarget.open(engine!, d)
+      const t = kinds[i] === 'engine' ? await EngineTarget.open(engine!, d, oci ? 'oci' : 'kernel', oci ? 'engine(oci)' : 'engine')
         : MountTarget.open(kinds[i], d, kinds[i] === 'fuse' ? 'fuse' : 'kernel');
       targets.push({ kind: kinds[i], t, mismatch: [] });
     }
@@ -139,7 +158,8 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
         const got = await x.t.apply(op);
         if (quirk && x.kind === 'engine' && !got.ok) {
           try {
-            setOpaque(path.join(x.t.upperDir, quirk));
+            if (oci) fs.writeFileSync(path.join(x.t.upperDir, quirk, '.wh..wh..opq'), '');
+            else setOpaque(path.join(x.t.upperDir, quirk));
           } catch {
             // not a directory there: the comparison will show it
           }
@@ -153,7 +173,7 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
       // Localise divergences: the first operation after which an upper directory differs.
       for (const x of targets) {
         if (x.firstUpperDiff !== undefined || x.kind === 'fuse') continue;
-        const du = diffLines(dumpLayer(kd.upper), dumpLayer(x.t.upperDir), 'kernel', x.t.name);
+        const du = diffLines(x.kind === 'engine' ? kernelUpper() : dumpLayer(kd.upper), dumpLayer(x.t.upperDir), 'kernel', x.t.name);
         if (du.length) {
           x.firstUpperDiff = i;
           line += `\n      !! ${x.t.name}: upper differs from here on:\n${du.map((l) => '         ' + l).join('\n')}`;
@@ -168,10 +188,11 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
     for (const x of targets) await x.t.close();
     await kernel.close();
     const kUpper = dumpLayer(kd.upper);
+    const kUpperOci = oci ? dumpAsOci(kd.upper) : kUpper;
     targets.forEach((x, i) => {
       const dm = diffLines(kMerged, merged[i], 'kernel', x.t.name);
       if (dm.length) x.mismatch.push('merged view differs:', ...dm.map((l) => '  ' + l));
-      const du = diffLines(kUpper, dumpLayer(x.t.upperDir), 'kernel', x.t.name);
+      const du = diffLines(x.kind === 'engine' ? kUpperOci : kUpper, dumpLayer(x.t.upperDir), 'kernel', x.t.name);
       if (du.length) x.mismatch.push('upper dir differs:', ...du.map((l) => '  ' + l));
     });
     report.push('final kernel merged view:', ...kMerged.map((l) => '  ' + l));
@@ -250,6 +271,37 @@ test('differential: engine vs kernel overlayfs on random stacks and operation se
       const seeds = failures.map((f) => f.seed);
       assert.fail(`${failures.length} of ${SEQUENCES} sequences differ from the kernel; seeds: ${seeds.slice(0, 20).join(', ')}` +
         `${seeds.length > 20 ? ' ...' : ''}\n${replayHint(seeds[0])}\nfirst report:\n${failures[0].report.slice(0, 60).join('\n')}`);
+    }
+  } finally {
+    dropScratch(scratch);
+  }
+});
+
+const OCI_SEQUENCES = Number(env.OVERLAY_DIFF_OCI_SEQUENCES || 20);
+
+test('differential (OCI whiteouts): engine in oci format on converted stacks vs kernel', { timeout: 10 * 60_000 }, async (t) => {
+  const scratch = makeScratch();
+  try {
+    const why = kernelOverlayUnavailable(scratch.fsRoot);
+    if (why) {
+      console.log(`differential oci: SKIPPED — ${why}`);
+      t.skip(why);
+      return;
+    }
+    const { mod, reason } = loadEngine();
+    if (!mod) assert.fail(`cannot run the differential suite: ${reason}`);
+    const failures: SequenceResult[] = [];
+    const n = SEED !== undefined ? Math.min(OCI_SEQUENCES, SEQUENCES) : OCI_SEQUENCES;
+    for (let i = 0; i < n; i++) {
+      const seed = seedOf(i);
+      const r = await runSequence(seed, scratch.fsRoot, mod, true);
+      if (!r.matched) failures.push(r);
+      if (VERBOSE || (!r.matched && failures.length <= 2)) console.log(`--- oci sequence seed ${seed} ${r.matched ? 'matched' : 'DIFFERS'}\n${r.report.join('\n')}`);
+    }
+    console.log(`differential oci: ${n} sequences, ${n - failures.length} matched (engine whiteouts=oci on .wh.-converted stacks vs kernel; base seed ${BASE})`);
+    if (failures.length) {
+      assert.fail(`${failures.length} of ${n} OCI sequences differ; seeds: ${failures.map((f) => f.seed).join(', ')}\n` +
+        `replay: npx tsc -b && OVERLAY_DIFF_SEED=${failures[0].seed} OVERLAY_DIFF_VERBOSE=1 node --test --test-name-pattern=OCI out/test/kernel/differential.test.js`);
     }
   } finally {
     dropScratch(scratch);

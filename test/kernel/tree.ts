@@ -219,6 +219,8 @@ export function dumpLayer(root: string): string[] {
         const opaque = getXattr(real, OPAQUE_XATTR);
         lines.push(`${cp} d ${oct(st.mode)}${opaque !== undefined ? ` opaque=${JSON.stringify(opaque)}` : ''}`);
         visit(cp);
+      } else if (t === 'f' && name.startsWith('.wh.') && st.size === 0) {
+        lines.push(`${cp} oci-marker`); // mode of .wh. markers carries no meaning
       } else if (t === 'f') {
         const wh = getXattr(real, WHITEOUT_XATTR) !== undefined ? ' xattr-whiteout' : '';
         lines.push(`${cp} f ${oct(st.mode)} ${st.size} ${show(fs.readFileSync(real))}${wh}`);
