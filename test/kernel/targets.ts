@@ -2,8 +2,7 @@
  * Something the random operations run against, next to the kernel mount: the engine, a
  * fuse-overlayfs mount, or a second kernel mount (self-check of the harness).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { Overlay } from '../../server/src/overlay/index';
 import { applyEngine, applyShell, EngineOps, Op, OpResult } from './ops';
 import { dumpEngine, dumpMount, EngineView } from './tree';
 import { isMounted, mountFuse, mountKernel, OverlayDirs, unmount } from './shell';
@@ -80,10 +79,7 @@ export class EngineTarget implements Target {
   }
 }
 
-/** Load the engine; undefined with the reason when it is not built (yet). */
+/** The engine, statically imported (type-checked against this suite's needs). */
 export function loadEngine(): { mod?: EngineModule; reason?: string } {
-  const p = path.resolve(__dirname, '../../server/src/overlay/index.js');
-  if (!fs.existsSync(p)) return { reason: `engine not built: ${p} missing` };
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return { mod: require(p) as EngineModule };
+  return { mod: { Overlay } };
 }
