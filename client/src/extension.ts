@@ -5,6 +5,7 @@ import { OverlayClient } from './client';
 import { registerCommands } from './commands';
 import { registerOverlayFileSystem } from './fsProvider';
 import { registerLayerFileSystem } from './layerFsProvider';
+import { registerSearchProviders } from './search';
 import { StaleEditors } from './staleEditors';
 import { OverlayStatus } from './status';
 import { OVERLAY_SCHEME } from './uris';
@@ -21,6 +22,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
   const status = new OverlayStatus(s);
   context.subscriptions.push(s, registerOverlayFileSystem(s), layers.disposable, stale, changes, status);
   registerCommands(context, s, changes);
+  s.output.info(registerSearchProviders(s, context.subscriptions));
 
   const updateContext = () =>
     void vscode.commands.executeCommand('setContext', 'overlay.active', (vscode.workspace.workspaceFolders ?? []).some((f) => f.uri.scheme === OVERLAY_SCHEME));

@@ -1,10 +1,17 @@
 /**
  * Search of the merged tree, served by the overlay server (overlay/findFiles,
- * overlay/searchText). VS Code 1.139 does not let a normal extension register a
- * FileSearchProvider/TextSearchProvider (proposed API), so Quick Open, the Search panel
- * and workspace.findFiles never get answers for overlay: folders — findFiles waits for a
- * provider that never comes. These commands are the way in; nothing in this extension
- * calls workspace.findFiles on an overlay folder.
+ * overlay/searchText).
+ *
+ * VS Code's search service answers a custom scheme only through a FileSearchProvider /
+ * TextSearchProvider, and for a workspace whose folders all lack one, workspace.findFiles,
+ * Quick Open and the Search panel WAIT for a provider forever ("No search provider
+ * registered for scheme: overlay, waiting"). Registering one is a proposed API
+ * (fileSearchProvider, textSearchProvider): stock VS Code refuses it for a marketplace
+ * extension, code-server (which enables proposed APIs for every extension) and VS Code
+ * started with --enable-proposed-api allow it. So: the providers are registered when the
+ * host allows it (then Quick Open, the Search panel and findFiles work on overlay
+ * folders), and the commands "Overlay: Find File…" / "Overlay: Search Text…" work
+ * everywhere. Nothing in this extension calls workspace.findFiles on an overlay folder.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -98,4 +105,99 @@ export async function searchTextCommand(server: OverlayClient, query?: string): 
   );
   if (picked) await vscode.window.showTextDocument(picked.match.uri, { selection: picked.match.range });
   return undefined;
+}
+
+// ------------------------------------------------------------ proposed search providers
+
+/** The shapes of the (proposed) fileSearchProvider / textSearchProvider APIs used here. */
+interface FileSearchOptions {
+  folder: vscode.Uri;
+  includes: string[];
+  excludes: string[];
+  maxResults?: number;
+}
+interface TextSearchQuery {
+  pattern: string;
+  isRegExp?: boolean;
+  isCaseSensitive?: boolean;
+  isWordMatch?: boolean;
+}
+interface TextSearchMatch {
+  uri: vscode.Uri;
+  ranges: vscode.Range[];
+  preview: { text: string; matches: vscode.Range[] };
+}
+interface SearchRegistration {
+  registerFileSearchProvider?(scheme: string, provider: { provideFileSearchResults(q: { pattern: string }, o: FileSearchOptions, t: vscode.CancellationToken): Promise<vscode.Uri[]> }): vscode.Disposable;
+  registerTextSearchProvider?(scheme: string, provider: {
+    provideTextSearchResults(q: TextSearchQuery, o: FileSearchOptions, p: vscode.Progress<TextSearchMatch>, t: vscode.CancellationToken): Promise<{ limitHit: boolean }>;
+  }): vscode.Disposable;
+}
+
+function globOf(globs: string[]): string | undefined {
+  const g = globs.filter(Boolean);
+  if (g.length === 0) return undefined;
+  return g.length === 1 ? g[0] : `{${g.join(',')}}`;
+}
+
+/** Quick Open's pattern is fuzzy: every character, in order, case-insensitively. */
+function fuzzy(pattern: string): (p: string) => boolean {
+  const chars = pattern.replace(/\s+/g, '').toLowerCase();
+  if (!chars) return () => true;
+  return (p) => {
+    const s = p.toLowerCase();
+    let i = 0;
+    for (let j = 0; j < s.length && i < chars.length; j++) if (s[j] === chars[i]) i++;
+    return i === chars.length;
+  };
+}
+
+/**
+ * Registers the overlay scheme's file and text search providers when this VS Code allows
+ * the proposed API. Returns what happened, for the log.
+ */
+export function registerSearchProviders(server: OverlayClient, subscriptions: vscode.Disposable[]): string {
+  const ws = vscode.workspace as unknown as SearchRegistration;
+  if (typeof ws.registerFileSearchProvider !== 'function' || typeof ws.registerTextSearchProvider !== 'function') {
+    return 'search providers: not in this VS Code API; use Overlay: Find File… / Search Text…';
+  }
+  try {
+    subscriptions.push(
+      ws.registerFileSearchProvider(OVERLAY_SCHEME, {
+        async provideFileSearchResults(query, options, token) {
+          const name = options.folder.authority;
+          const r = await server.request(FindFiles.type, { name, include: globOf(options.includes), exclude: globOf(options.excludes), maxResults: query.pattern ? 20_000 : options.maxResults }, token);
+          const match = fuzzy(query.pattern);
+          const paths = r.paths.filter(match);
+          return (options.maxResults ? paths.slice(0, options.maxResults) : paths).map((p) => overlayUri(name, p));
+        },
+      }),
+      ws.registerTextSearchProvider(OVERLAY_SCHEME, {
+        async provideTextSearchResults(query, options, progress, token) {
+          const name = options.folder.authority;
+          const r = await server.request(SearchText.type, {
+            name,
+            query: query.pattern,
+            isRegExp: query.isRegExp,
+            isCaseSensitive: query.isCaseSensitive,
+            isWordMatch: query.isWordMatch,
+            include: globOf(options.includes),
+            exclude: globOf(options.excludes),
+            maxResults: options.maxResults,
+          }, token);
+          for (const m of r.matches) {
+            progress.report({
+              uri: overlayUri(name, m.path),
+              ranges: [new vscode.Range(m.line, m.character, m.line, m.character + m.length)],
+              preview: { text: m.preview, matches: [new vscode.Range(0, m.character, 0, m.character + m.length)] },
+            });
+          }
+          return { limitHit: r.limitHit };
+        },
+      }),
+    );
+    return 'search providers: registered (Quick Open, the Search panel and workspace.findFiles search overlay folders)';
+  } catch (err) {
+    return `search providers: refused by this VS Code (${String((err as Error).message ?? err).split('\n')[0]}); use Overlay: Find File… / Search Text…`;
+  }
 }
