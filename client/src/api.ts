@@ -14,6 +14,8 @@ export interface OverlayApi {
   };
   readonly staleEditors: Pick<StaleEditors, 'pending' | 'log' | 'resolve'>;
   readonly changes: Pick<ChangesView, 'changes' | 'group' | 'refresh' | 'revert' | 'autoConfirm'>;
+  /** Calls of the overlay search providers (when registered). */
+  readonly search: { readonly fileSearches: number; readonly textSearches: number; readonly lastTextMatches: number };
   /** Overlays the server has open: name → validated stack. */
   overlays(): ReturnType<OverlayClient['overlays']['get']>[];
 }

@@ -5,7 +5,7 @@ import { OverlayClient } from './client';
 import { registerCommands } from './commands';
 import { registerOverlayFileSystem } from './fsProvider';
 import { registerLayerFileSystem } from './layerFsProvider';
-import { registerSearchProviders } from './search';
+import { registerSearchProviders, searchStats } from './search';
 import { StaleEditors } from './staleEditors';
 import { OverlayStatus } from './status';
 import { OVERLAY_SCHEME } from './uris';
@@ -59,6 +59,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
     },
     staleEditors: stale,
     changes,
+    search: searchStats,
     overlays: () => [...s.overlays.values()],
   };
 }

@@ -156,6 +156,9 @@ function fuzzy(pattern: string): (p: string) => boolean {
  * Registers the overlay scheme's file and text search providers when this VS Code allows
  * the proposed API. Returns what happened, for the log.
  */
+/** How often VS Code asked the providers, and the last text search's match count (status, e2e). */
+export const searchStats = { fileSearches: 0, textSearches: 0, lastTextMatches: -1 };
+
 export function registerSearchProviders(server: OverlayClient, subscriptions: vscode.Disposable[]): string {
   const ws = vscode.workspace as unknown as SearchRegistration;
   if (typeof ws.registerFileSearchProvider !== 'function' || typeof ws.registerTextSearchProvider !== 'function') {
@@ -165,6 +168,7 @@ export function registerSearchProviders(server: OverlayClient, subscriptions: vs
     subscriptions.push(
       ws.registerFileSearchProvider(OVERLAY_SCHEME, {
         async provideFileSearchResults(query, options, token) {
+          searchStats.fileSearches++;
           const name = options.folder.authority;
           const r = await server.request(FindFiles.type, { name, include: globOf(options.includes), exclude: globOf(options.excludes), maxResults: query.pattern ? 20_000 : options.maxResults }, token);
           const match = fuzzy(query.pattern);
@@ -174,6 +178,7 @@ export function registerSearchProviders(server: OverlayClient, subscriptions: vs
       }),
       ws.registerTextSearchProvider(OVERLAY_SCHEME, {
         async provideTextSearchResults(query, options, progress, token) {
+          searchStats.textSearches++;
           const name = options.folder.authority;
           const r = await server.request(SearchText.type, {
             name,
@@ -185,13 +190,20 @@ export function registerSearchProviders(server: OverlayClient, subscriptions: vs
             exclude: globOf(options.excludes),
             maxResults: options.maxResults,
           }, token);
+          // one result per line, with every match of that line
+          const lines = new Map<string, TextSearchMatch>();
           for (const m of r.matches) {
-            progress.report({
-              uri: overlayUri(name, m.path),
-              ranges: [new vscode.Range(m.line, m.character, m.line, m.character + m.length)],
-              preview: { text: m.preview, matches: [new vscode.Range(0, m.character, 0, m.character + m.length)] },
-            });
+            const key = `${m.path}:${m.line}`;
+            let line = lines.get(key);
+            if (!line) {
+              line = { uri: overlayUri(name, m.path), ranges: [], preview: { text: m.preview, matches: [] } };
+              lines.set(key, line);
+            }
+            line.ranges.push(new vscode.Range(m.line, m.character, m.line, m.character + m.length));
+            line.preview.matches.push(new vscode.Range(0, m.character, 0, m.character + m.length));
           }
+          for (const line of lines.values()) progress.report(line);
+          searchStats.lastTextMatches = r.matches.length;
           return { limitHit: r.limitHit };
         },
       }),

@@ -35,6 +35,7 @@ interface OverlayApi {
     refresh(): Promise<void>;
     autoConfirm: boolean;
   };
+  search: { fileSearches: number; textSearches: number; lastTextMatches: number };
   overlays(): { name: string; stack: { lower: string[]; upper?: string; work?: string; whiteouts?: string } }[];
 }
 
@@ -235,6 +236,7 @@ test('changes view: Added, Modified and Deleted groups; Revert drops the upper c
 });
 
 test('search: workspace.findFiles on the overlay folder answers (or, without a search provider, returns when cancelled); Find File, Search Text and the Search panel work', async () => {
+  const d = await demo();
   // What 1.139 allows: registering a search provider is a proposed API.
   const ws = vscode.workspace as unknown as { registerFileSearchProvider?: (scheme: string, provider: object) => vscode.Disposable };
   let providers = false;
@@ -280,7 +282,10 @@ test('search: workspace.findFiles on the overlay folder answers (or, without a s
   assert.equal(hidden.length, 0, 'text of a whited-out file was found');
 
   if (providers) {
+    const before = d.api.search.textSearches;
     await vscode.commands.executeCommand('workbench.action.findInFiles', { query: 'greet', triggerSearch: true });
+    await waitFor(() => d.api.search.textSearches > before && d.api.search.lastTextMatches > 0, { what: 'the Search panel to ask the overlay text search provider' });
+    console.log(`# Search panel: ${d.api.search.lastTextMatches} match(es) from the overlay text search provider`);
     await screenshot('search-panel');
   }
 });
