@@ -162,6 +162,28 @@ test('stale editors: an outside copy-up replaces a clean editor on the lower rea
   await screenshot('stale-editor-redirected');
 });
 
+test('stale editors: a background tab in another group is replaced in place; focus and active tabs stay', async () => {
+  const d = await demo();
+  await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  const lowerUri = vscode.Uri.file(path.join(d.lower[1], 'src/app.js'));
+  await vscode.window.showTextDocument(ov('/README.md'), { preview: false, viewColumn: vscode.ViewColumn.One });
+  await vscode.window.showTextDocument(lowerUri, { preview: false, viewColumn: vscode.ViewColumn.Two });
+  await vscode.window.showTextDocument(ov('/src/server.js'), { preview: false, viewColumn: vscode.ViewColumn.Two });
+  await vscode.window.showTextDocument(ov('/README.md'), { preview: false, viewColumn: vscode.ViewColumn.One });
+  const group2 = () => vscode.window.tabGroups.all.find((g) => g.viewColumn === vscode.ViewColumn.Two);
+  assert.deepEqual(tabUris(group2()), [lowerUri.toString(), ov('/src/server.js').toString()]);
+
+  outsideCopyUp(d, '/src/app.js');
+  const target = ov('/src/app.js').toString();
+  await waitFor(() => d.api.staleEditors.log.some((r) => r.current === target), { what: `the redirection of ${lowerUri.toString()}` });
+  assert.deepEqual(tabUris(group2()), [target, ov('/src/server.js').toString()]);
+  const active2 = group2()?.activeTab?.input;
+  assert.ok(active2 instanceof vscode.TabInputText && active2.uri.toString() === ov('/src/server.js').toString(), 'the active tab of group 2 changed');
+  assert.equal(vscode.window.tabGroups.activeTabGroup.viewColumn, vscode.ViewColumn.One, 'focus left group 1');
+  await screenshot('stale-editor-background-tab');
+  await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+});
+
 test('stale editors: a dirty editor on the lower real path is kept, and its edits can be applied to the upper copy', async () => {
   const d = await demo();
   const lowerFile = path.join(d.lower[0], 'docs/guide.md');
@@ -178,7 +200,9 @@ test('stale editors: a dirty editor on the lower real path is kept, and its edit
   assert.ok(editor.document.isDirty);
   assert.match(editor.document.getText(), /My unsaved note/);
   assert.ok(fs.readFileSync(lowerFile).equals(lowerBefore));
+  await vscode.commands.executeCommand('notifications.showList');
   await screenshot('stale-editor-dirty');
+  await vscode.commands.executeCommand('notifications.hideList');
 
   await d.api.staleEditors.resolve(item, 'apply');
   assert.match(fs.readFileSync(path.join(d.upper, 'docs/guide.md'), 'utf8'), /My unsaved note/);
