@@ -128,7 +128,8 @@ function writeLowers(dir: string, format: WhiteoutFormat): string[] {
 }
 
 for (const format of FORMATS) {
-  describe(`umoci agrees with the overlay (${format} whiteouts)`, { skip: umociMissing }, () => {
+  const skip = umociMissing || (format === 'kernel' && ROOTLESS ? 'kernel whiteouts need root (mknod 0/0, trusted.overlay.* xattrs)' : false);
+  describe(`umoci agrees with the overlay (${format} whiteouts)`, { skip }, () => {
     let dir: string;
     before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlws-oci-')); });
     after(() => { if (!process.env.KEEP_OCI) fs.rmSync(dir, { recursive: true, force: true }); else console.log("# kept " + dir); });

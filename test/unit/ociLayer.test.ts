@@ -147,6 +147,35 @@ for (const format of FORMATS) {
   });
 }
 
+describe('OCI layer export: other on-disk forms', () => {
+  test('kernel xattr whiteouts (overlay.opaque="x") become .wh. entries; fifos and devices keep their type', async () => {
+    const s = makeStack('kernel', [{ 'd/gone': 'g', 'd/kept': 'k' }], { 'd/new': 'n' });
+    try {
+      const wh = path.join(s.upper, 'd/gone');
+      fs.writeFileSync(wh, '');
+      execFileSync('setfattr', ['-n', 'trusted.overlay.whiteout', '-v', 'y', wh]);
+      execFileSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'x', path.join(s.upper, 'd')]);
+      execFileSync('mkfifo', [path.join(s.upper, 'd/fifo')]);
+      execFileSync('mknod', [path.join(s.upper, 'd/null'), 'c', '1', '3']);
+      const ov = await s.open();
+      assert.deepEqual((await ov.readdir('/d')).map((e) => e.name).sort(), ['fifo', 'kept', 'new', 'null']);
+      const file = path.join(s.dir, 'l.tar');
+      await exportLayer(ov, file);
+      await ov.close();
+      const entries = readTar(fs.readFileSync(file));
+      assert.deepEqual(entries.map((e) => `${e.name} ${e.type}`), ['d/ 5', 'd/.wh.gone 0', 'd/fifo 6', 'd/new 0', 'd/null 3']);
+      const nul = entries.find((e) => e.name === 'd/null');
+      assert.deepEqual([nul?.devmajor, nul?.devminor], [1, 3]);
+      const imp = path.join(s.dir, 'imp');
+      importLayer(file, imp, { whiteouts: 'kernel' });
+      assert.ok(fs.lstatSync(path.join(imp, 'd/fifo')).isFIFO());
+      assert.equal(fs.lstatSync(path.join(imp, 'd/null')).rdev, fs.lstatSync('/dev/null').rdev);
+      const w = fs.lstatSync(path.join(imp, 'd/gone'));
+      assert.ok(w.isCharacterDevice() && w.rdev === 0);
+    } finally { s.cleanup(); }
+  });
+});
+
 describe('import-layer refuses entries outside DIR', () => {
   const cases: [string, Buffer[]][] = [
     ['a .. path', [rawEntry('../evil', '0', 'x')]],
