@@ -3,6 +3,8 @@
 //   unit   — the engine on real temp dirs            out/test/unit
 //   server — the built server over a real JSON-RPC    out/test/server
 //   kernel — differential against mount -t overlay    out/test/kernel
+//   oci    — exported layers checked with umoci         out/test/oci
+//   safety — crashes, concurrency, hostile input       out/test/safety
 //   e2e    — a real VS Code (code-server + chromium)  scripts/e2e
 // OVERLAY_TEST_ONLY=unit,server limits the tiers; OVERLAY_SKIP_E2E=1 skips the e2e tier (it says so).
 import { spawnSync } from 'node:child_process';
@@ -41,6 +43,8 @@ const want = (t) => !only || only.includes(t);
 if (want('unit')) runNodeTests('unit', 'out/test/unit');
 if (want('server')) runNodeTests('server', 'out/test/server');
 if (want('kernel')) runNodeTests('kernel', 'out/test/kernel');
+if (want('oci')) runNodeTests('oci', 'out/test/oci');
+if (want('safety')) runNodeTests('safety', 'out/test/safety');
 if (want('e2e')) {
   if (process.env.OVERLAY_SKIP_E2E === '1') {
     console.log('\n== e2e: skipped because OVERLAY_SKIP_E2E=1');
@@ -52,9 +56,12 @@ if (want('e2e')) {
     const setup = spawnSync('bash', [join(root, 'scripts/e2e/setup.sh')], { stdio: 'inherit', cwd: root });
     if (setup.status !== 0) { failedTiers.push('e2e-setup'); totals.failed++; }
     else {
-      const r = spawnSync(process.execPath, [join(root, 'scripts/e2e/run.mjs')], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-      process.stdout.write(r.stdout ?? '');
-      const m = (r.stdout ?? '').match(/e2e: (\d+) passed, (\d+) failed/);
+      // Output goes straight through; the summary line is read back from a copy.
+      const log = join(tmpdir(), `overlayws-e2e-${process.pid}.log`);
+      const r = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${join(root, 'scripts/e2e/run.mjs')}" | tee "${log}"`], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+      const out = existsSync(log) ? readFileSync(log, 'utf8') : '';
+      rmSync(log, { force: true });
+      const m = out.match(/e2e: (\d+) passed, (\d+) failed/);
       if (m) { totals.passed += Number(m[1]); totals.failed += Number(m[2]); }
       if (r.status !== 0) { failedTiers.push('e2e'); if (!m || Number(m[2]) === 0) totals.failed++; }
     }
