@@ -522,7 +522,8 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const s = this.existing(src, true, 'copyfile');
       let d = this.entry(dst, false, 'copyfile');
       if (d.comps.length === 0) throw createError('EBUSY', 'copyfile', src, undefined, dst);
-      if (d.path === s.path || d.path.startsWith(s.path + '/')) throw createError('EINVAL', 'copyfile', src, undefined, dst);
+      // Into itself or its own subtree (the root contains everything): cp refuses, else it recurses until ENAMETOOLONG.
+      if (s.comps.length === 0 || d.path === s.path || d.path.startsWith(s.path + '/')) throw createError('EINVAL', 'copyfile', src, 'cannot copy a directory into itself', dst);
       if (d.top) {
         if (opts.overwrite === false) throw createError('EEXIST', 'copyfile', src, undefined, dst);
         this.removeEntry(d as Entry & { top: Hit });
