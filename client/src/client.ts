@@ -39,6 +39,8 @@ export class OverlayClient implements vscode.Disposable {
   private restarts: number[] = [];
   /** Overlays the current server process has open, by name. */
   overlays = new Map<string, OverlayInfo>();
+  /** Overlays opened for this window only (mounted overlays open as plain folders), by name. */
+  private ephemeral = new Map<string, StackSpec>();
   /** Overlays that failed to open, by name, with the server's message. */
   failures = new Map<string, string>();
   private readonly notificationHandlers: Array<{ type: NotificationType<unknown>; handler: (p: unknown) => void }> = [];
@@ -185,7 +187,7 @@ export class OverlayClient implements vscode.Disposable {
 
   /** Opens on the server every configured overlay it does not have, and closes removed ones. */
   async syncOverlays(): Promise<void> {
-    const wanted = configuredOverlays();
+    const wanted = { ...Object.fromEntries(this.ephemeral), ...configuredOverlays() };
     for (const [name, spec] of Object.entries(wanted)) {
       const have = this.overlays.get(name);
       if (have && sameSpec(have.stack, spec)) continue;
@@ -197,6 +199,13 @@ export class OverlayClient implements vscode.Disposable {
         this.overlays.delete(name);
       }
     }
+  }
+
+  /** Replaces the ephemeral overlays and opens/closes them on the server. */
+  async setEphemeral(overlays: Map<string, StackSpec>): Promise<void> {
+    const same = overlays.size === this.ephemeral.size && [...overlays].every(([k, v]) => this.ephemeral.has(k) && sameSpec(this.ephemeral.get(k) as StackSpec, v));
+    this.ephemeral = overlays;
+    if (!same && this._state === 'running') await this.syncOverlays();
   }
 
   async addOverlay(name: string, spec: StackSpec): Promise<OverlayInfo> {

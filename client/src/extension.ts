@@ -5,6 +5,7 @@ import { OverlayClient } from './client';
 import { registerCommands } from './commands';
 import { registerOverlayFileSystem } from './fsProvider';
 import { registerLayerFileSystem } from './layerFsProvider';
+import { trackMountedFolders } from './mounts';
 import { registerSearchProviders, searchStats } from './search';
 import { StaleEditors } from './staleEditors';
 import { OverlayStatus } from './status';
@@ -20,7 +21,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
   const stale = new StaleEditors(s, s.output);
   const changes = new ChangesView(s);
   const status = new OverlayStatus(s);
-  context.subscriptions.push(s, registerOverlayFileSystem(s), layers.disposable, stale, changes, status);
+  context.subscriptions.push(s, registerOverlayFileSystem(s), layers.disposable, stale, changes, status, trackMountedFolders(s));
   registerCommands(context, s, changes);
   s.output.info(registerSearchProviders(s, context.subscriptions));
 

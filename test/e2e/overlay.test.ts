@@ -225,6 +225,46 @@ test('stale editors: a dirty editor on the lower real path is kept, and its edit
   assert.ok(doc && !doc.isDirty);
 });
 
+test('stale editors: a kernel-mounted overlay opened as a plain folder — an editor on the lower real path moves to the merged path', async () => {
+  const d = await demo();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-kmount-'));
+  const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((n) => path.join(dir, n));
+  for (const p of [lower, upper, work, merged]) fs.mkdirSync(p);
+  fs.writeFileSync(path.join(lower, 'notes.txt'), 'line 1\nline 2\nline 3\n');
+  try {
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged], { stdio: 'pipe' });
+  } catch (err) {
+    // needs root (or a user namespace the extension host is not in); the rest of the suite does not
+    console.log(`# SKIPPED: cannot mount a kernel overlay here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  const count = vscode.workspace.workspaceFolders?.length ?? 0;
+  try {
+    vscode.workspace.updateWorkspaceFolders(count, 0, { uri: vscode.Uri.file(merged), name: 'kernel mount' });
+    await waitFor(() => d.api.overlays().some((o) => o.stack.upper === upper), { what: 'the mounted overlay to be opened on the server' });
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    const lowerUri = vscode.Uri.file(path.join(lower, 'notes.txt'));
+    const editor = await vscode.window.showTextDocument(lowerUri, { preview: false });
+    editor.selection = new vscode.Selection(1, 2, 1, 4);
+    // the kernel copies up: chmod through the merged directory, by another process
+    execFileSync('chmod', ['600', path.join(merged, 'notes.txt')]);
+    assert.ok(fs.existsSync(path.join(upper, 'notes.txt')), 'the kernel did not copy up');
+    const target = vscode.Uri.file(path.join(merged, 'notes.txt')).toString();
+    await waitFor(() => d.api.staleEditors.log.some((r) => r.current === target && r.outcome === 'redirected'), { what: `the editor to move to ${target}; tabs: ${tabUris().join(', ')}` });
+    assert.deepEqual(tabUris(), [target]);
+    assert.deepEqual([vscode.window.activeTextEditor?.selection.start.line, vscode.window.activeTextEditor?.selection.start.character], [1, 2]);
+    await screenshot('stale-editor-kernel-mount');
+  } finally {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    const i = vscode.workspace.workspaceFolders?.findIndex((f) => f.uri.fsPath === merged) ?? -1;
+    if (i >= 0) vscode.workspace.updateWorkspaceFolders(i, 1);
+    await waitFor(() => !d.api.overlays().some((o) => o.stack.upper === upper), { what: 'the mounted overlay to be closed' }).catch(() => undefined);
+    execFileSync('umount', [merged]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('compare with lower: the lower copy against the current one', async () => {
   await vscode.commands.executeCommand('overlay.compareWithLower', ov('/src/greet.js'));
   const tab = await waitFor(() => {

@@ -11,6 +11,7 @@ import * as vscode from 'vscode';
 import type { StackSpec } from '../../../server/src/protocol';
 import type { OverlayClient } from '../client';
 import { freshName, saveOverlay } from '../config';
+import { overlayMounts } from '../mounts';
 import { layerUri, overlayUri } from '../uris';
 
 async function addOverlayFolder(server: OverlayClient, name: string, spec: StackSpec): Promise<boolean> {
@@ -62,37 +63,6 @@ export async function openFolders(server: OverlayClient): Promise<void> {
   const name = await vscode.window.showInputBox({ title: 'Overlay: name', value: freshName(path.basename(upper ?? lower[0])), validateInput: (v) => (/^[a-z0-9][a-z0-9.-]*$/i.test(v) ? undefined : 'letters, digits, . and -') });
   if (!name) return;
   await addOverlayFolder(server, name, { lower, upper, work, whiteouts: 'auto' });
-}
-
-/** Overlay mounts in /proc/self/mountinfo: mount point and options. */
-export function overlayMounts(mountinfo = '/proc/self/mountinfo'): { merged: string; spec: StackSpec }[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(mountinfo, 'utf8');
-  } catch {
-    return [];
-  }
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  const out: { merged: string; spec: StackSpec }[] = [];
-  for (const line of text.split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (!post) continue;
-    const [fstype, , superOpts] = post.split(' ');
-    if (fstype !== 'overlay') continue;
-    const merged = unescape(pre.split(' ')[4]);
-    const lower: string[] = [];
-    const spec: StackSpec = { lower, merged };
-    for (const opt of (superOpts ?? '').split(',')) {
-      const [k, v = ''] = opt.split(/=(.*)/s);
-      if (k === 'lowerdir') lower.push(...v.split(/(?<!\\):/).filter((d) => d && !d.startsWith(':')).map((d) => unescape(d.replace(/\\:/g, ':'))));
-      else if (k === 'lowerdir+') lower.push(unescape(v));
-      else if (k === 'upperdir') spec.upper = unescape(v);
-      else if (k === 'workdir') spec.work = unescape(v);
-      else if (k === 'userxattr') spec.userxattr = true;
-    }
-    if (lower.length) out.push({ merged, spec: { ...spec, whiteouts: 'kernel' } });
-  }
-  return out;
 }
 
 export async function openMount(server: OverlayClient): Promise<void> {
