@@ -384,3 +384,30 @@ test('server: killed mid-session, it is restarted and editors keep working', asy
   await vscode.commands.executeCommand('overlay.showLog');
   await screenshot('server-restarted');
 });
+
+test('server: a write cut off by a server crash fails visibly, and leaves no partial file', async () => {
+  const d = await demo();
+  await d.api.server.whenRunning(20_000);
+  const pid = await waitFor(() => d.api.server.pid, { what: 'the server pid' });
+  const data = Buffer.alloc(48 * 1024 * 1024, 0x61);
+  const t0 = Date.now();
+  const write = Promise.resolve(vscode.workspace.fs.writeFile(ov('/big.bin'), data)).then(
+    () => 'written' as const,
+    (err: unknown) => err,
+  );
+  // kill the server while the write is in flight
+  await new Promise((r) => setTimeout(r, 150));
+  process.kill(pid, 'SIGKILL');
+  const outcome = await write;
+  console.log(`# write of 48 MiB during a crash: ${outcome === 'written' ? 'finished before the kill' : `failed after ${Date.now() - t0} ms: ${String((outcome as Error).message).slice(0, 160)}`}`);
+  await waitFor(() => d.api.server.state === 'running' && d.api.server.pid !== undefined && d.api.server.pid !== pid, { what: 'a restarted server', timeoutMs: 20_000 });
+  const upperCopy = path.join(d.upper, 'big.bin');
+  if (outcome === 'written') {
+    assert.equal(fs.statSync(upperCopy).size, data.length);
+  } else {
+    assert.ok(outcome instanceof vscode.FileSystemError, `not a FileSystemError: ${String(outcome)}`);
+    // atomic: either absent or complete, never a partial upper file
+    assert.ok(!fs.existsSync(upperCopy) || fs.statSync(upperCopy).size === data.length, 'a partial file was left in the upper layer');
+  }
+  await vscode.workspace.fs.delete(ov('/big.bin')).then(undefined, () => undefined);
+}, { timeoutMs: 60_000 });
