@@ -4,13 +4,16 @@
  * copy_file_range — never the whole file in memory), then owner, xattrs, mode and
  * times, then moved into the upper layer in one step. One copy-up per path at a time.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import { isErrno } from './errors';
 import type { Entry, Hit, LayerView } from './lookup';
 import type { CopyUpEvent } from './types';
 import type { WorkDir } from './workdir';
 import { getXattr, listXattrs, setXattr } from './xattr';
+
+const execFileAsync = promisify(execFile);
 
 const IS_ROOT = process.getuid?.() === 0;
 
@@ -102,7 +105,11 @@ export class CopyUp {
 
   private async copyData(top: Hit, tmp: string): Promise<void> {
     const st = top.st;
-    if (st.isFile()) {
+    if (st.isFile() && st.blocks * 512 < st.size) {
+      // Sparse: copy_file_range without reflink writes every hole as zeros (an 8 GiB image
+      // took 55 s and 8 GiB of disk). cp seeks over holes (SEEK_DATA) and reflinks when it can.
+      await execFileAsync('cp', ['--sparse=always', '--reflink=auto', '--no-dereference', '--', top.real, tmp]);
+    } else if (st.isFile()) {
       await fs.promises.copyFile(top.real, tmp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
     } else if (st.isSymbolicLink()) {
       fs.symlinkSync(fs.readlinkSync(top.real), tmp);
