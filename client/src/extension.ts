@@ -18,10 +18,11 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
   server = new OverlayClient(context);
   const s = server;
   const layers = registerLayerFileSystem(s);
+  const overlayFs = registerOverlayFileSystem(s);
   const stale = new StaleEditors(s, s.output);
-  const changes = new ChangesView(s);
+  const changes = new ChangesView(s, (uris, type) => overlayFs.provider.fireChanged(uris, type));
   const status = new OverlayStatus(s);
-  context.subscriptions.push(s, registerOverlayFileSystem(s), layers.disposable, stale, changes, status, trackMountedFolders(s));
+  context.subscriptions.push(s, overlayFs.disposable, layers.disposable, stale, changes, status, trackMountedFolders(s));
   registerCommands(context, s, changes);
   s.output.info(registerSearchProviders(s, context.subscriptions));
 

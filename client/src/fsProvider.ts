@@ -99,6 +99,11 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
     return new vscode.Disposable(() => undefined);
   }
 
+  /** Changes made behind the server's back by this extension (Revert touches the upper layer directly). */
+  fireChanged(uris: vscode.Uri[], type = vscode.FileChangeType.Changed): void {
+    if (uris.length) this.emitter.fire(uris.map((uri) => ({ type, uri })));
+  }
+
   stat(uri: vscode.Uri): Promise<vscode.FileStat> {
     return this.read(uri, async () => toVscodeStat(await this.server.request(Stat.type, { name: uri.authority, path: overlayPath(uri) })));
   }
@@ -140,7 +145,7 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   }
 }
 
-export function registerOverlayFileSystem(server: OverlayClient): vscode.Disposable {
+export function registerOverlayFileSystem(server: OverlayClient): { provider: OverlayFileSystemProvider; disposable: vscode.Disposable } {
   const provider = new OverlayFileSystemProvider(server);
-  return vscode.Disposable.from(provider, vscode.workspace.registerFileSystemProvider(OVERLAY_SCHEME, provider, { isCaseSensitive: true }));
+  return { provider, disposable: vscode.Disposable.from(provider, vscode.workspace.registerFileSystemProvider(OVERLAY_SCHEME, provider, { isCaseSensitive: true })) };
 }

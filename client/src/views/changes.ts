@@ -60,7 +60,7 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
   /** For the e2e suite: skip the modal confirmation of Revert. */
   autoConfirm = false;
 
-  constructor(private readonly server: OverlayClient) {
+  constructor(private readonly server: OverlayClient, private readonly fireChanged: (uris: vscode.Uri[], type: vscode.FileChangeType) => void) {
     server.onNotification(DidChangeFile.type, () => this.scheduleRefresh());
     this.disposables.push(
       server.onDidStart(() => this.scheduleRefresh(0)),
@@ -204,6 +204,7 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       if (!info) continue;
       try {
         await this.revertOne(info, uri, kind);
+        if (kind !== 'A') this.fireChanged([uri], kind === 'D' ? vscode.FileChangeType.Created : vscode.FileChangeType.Changed);
         done++;
       } catch (err) {
         void vscode.window.showErrorMessage(`Revert of ${uri.path} failed: ${String((err as Error).message ?? err)}`);
