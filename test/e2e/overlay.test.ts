@@ -259,6 +259,7 @@ test('stale editors: a kernel-mounted overlay opened as a plain folder — an ed
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     const i = vscode.workspace.workspaceFolders?.findIndex((f) => f.uri.fsPath === merged) ?? -1;
     if (i >= 0) vscode.workspace.updateWorkspaceFolders(i, 1);
+    await waitFor(() => !vscode.workspace.workspaceFolders?.some((f) => f.uri.fsPath === merged), { what: 'the mount folder to be removed' });
     await waitFor(() => !d.api.overlays().some((o) => o.stack.upper === upper), { what: 'the mounted overlay to be closed' }).catch(() => undefined);
     execFileSync('umount', [merged]);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -310,6 +311,33 @@ test('changes view: Added, Modified and Deleted groups; Revert drops the upper c
   assert.ok(!paths('C').includes('/src/greet.js') && !paths('D').includes('/docs/history.md'));
   // the open (clean) editor follows the file back to the lower copy: VS Code's own reload
   await waitFor(() => /from the app layer/.test(greet.getText()), { what: 'the open editor to reload the reverted file' });
+});
+
+test('single-layer views: a read-only folder per layer; an editor on a layer view follows a copy-up', async () => {
+  const d = await demo();
+  await vscode.commands.executeCommand('overlay.openLayer', NAME, 0);
+  const layerRoot = vscode.Uri.from({ scheme: 'overlay-layer', authority: NAME, path: '/0/' });
+  await waitFor(() => vscode.workspace.workspaceFolders?.some((f) => f.uri.toString() === layerRoot.toString()), { what: 'the layer folder' });
+  try {
+    const names = (await vscode.workspace.fs.readDirectory(layerRoot.with({ path: '/0/src' }))).map(([n]) => n).sort();
+    assert.ok(names.includes('greet.js') && names.includes('server.js'));
+    const layerFile = layerRoot.with({ path: '/0/src/greet.js' });
+    const st = await vscode.workspace.fs.stat(layerFile);
+    assert.equal(st.permissions, vscode.FilePermission.Readonly);
+    await assert.rejects(() => Promise.resolve(vscode.workspace.fs.writeFile(layerFile, Buffer.from('x'))));
+
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await vscode.window.showTextDocument(layerFile, { preview: false });
+    outsideCopyUp(d, '/src/greet.js');
+    const target = ov('/src/greet.js').toString();
+    await waitFor(() => d.api.staleEditors.log.some((r) => r.stale === layerFile.toString() && r.outcome === 'redirected'), { what: `the layer-view editor to move to ${target}; tabs: ${tabUris().join(', ')}` });
+    assert.deepEqual(tabUris(), [target]);
+  } finally {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    const i = vscode.workspace.workspaceFolders?.findIndex((f) => f.uri.toString() === layerRoot.toString()) ?? -1;
+    if (i >= 0) vscode.workspace.updateWorkspaceFolders(i, 1);
+    await waitFor(() => !vscode.workspace.workspaceFolders?.some((f) => f.uri.toString() === layerRoot.toString()), { what: 'the layer folder to be removed' });
+  }
 });
 
 test('search: workspace.findFiles on the overlay folder answers (or, without a search provider, returns when cancelled); Find File, Search Text and the Search panel work', async () => {
