@@ -152,7 +152,7 @@ async function start(args) {
   fs.writeFileSync(path.join(userData, 'User/settings.json'), JSON.stringify({
     'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', 'update.mode': 'none',
     'extensions.autoUpdate': false, 'chat.disableAIFeatures': true, 'git.enabled': false,
-    'security.workspace.trust.enabled': false,
+    'security.workspace.trust.enabled': false, 'workbench.secondarySideBar.defaultVisibility': 'hidden',
   }, null, 2));
   fs.writeFileSync(path.join(profile, 'code-server.yaml'), 'auth: none\ncert: false\n');
 
