@@ -67,13 +67,14 @@ export class ManagedOverlay {
   }
 
   /** The route for a write: undefined = the engine; a LiveWriter = through the kernel mount. */
-  private route(syscall: string, p: string): LiveWriter | undefined {
+  private route(syscall: string, p: string, ...more: string[]): LiveWriter | undefined {
     if (this.overlay.readOnly) return undefined; // the engine answers EROFS
+    for (const q of [p, ...more]) if (typeof q === 'string' && q.startsWith('/')) this.watcher.noteBeforeWrite(q.replace(/\/+$/, '') || '/');
     this.refreshLive();
     if (this.liveInfo && !this.liveInfo.reachable) {
       throw createError('EROFS', syscall, p, `the upper directory belongs to a mounted kernel overlay (${this.liveInfo.merged || 'merged directory unknown'}) that is not reachable from here; writing into its upper behind the kernel's back is undefined, so writes are refused`);
     }
-    if (this.live) this.watcher.noteServerWrite(p);
+    if (this.live) for (const q of [p, ...more]) this.watcher.noteServerWrite(q);
     return this.live;
   }
 
@@ -149,8 +150,8 @@ export class ManagedOverlay {
   }
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {
-    const live = this.route('rename', from);
-    if (live) { this.watcher.noteServerWrite(to); return live.rename(from, to, overwrite); }
+    const live = this.route('rename', from, to);
+    if (live) return live.rename(from, to, overwrite);
     await this.overlay.rename(from, to, { overwrite });
   }
 
@@ -161,7 +162,7 @@ export class ManagedOverlay {
   }
 
   async copy(from: string, to: string, overwrite: boolean): Promise<void> {
-    const live = this.route('copyfile', to);
+    const live = this.route('copyfile', to, from);
     if (live) return live.copy(from, to, overwrite);
     await this.overlay.copy(from, to, { overwrite });
   }
