@@ -120,6 +120,26 @@ describe('server requests', () => {
     assert.equal(await errorCode(req('overlay/searchText', { name: 'a', query: '(', isRegExp: true })), 'EINVAL');
   });
 
+  it('a direct read never returns a copy the server no longer names', async () => {
+    // The server named the upper copy; it is replaced (atomic rename, new inode) before the client opens it.
+    let calls = 0;
+    const data = await readOverlayFile(async (q) => {
+      const r = await s.conn.sendRequest(P.ReadFile.type, q);
+      if (calls++ === 0) {
+        await s.conn.sendRequest(P.WriteFile.type, { name: 'a', path: '/up.txt', data: b64('replaced'), create: false, overwrite: true });
+      }
+      return r;
+    }, 'a', '/up.txt');
+    assert.equal(Buffer.from(data).toString(), 'replaced');
+    assert.equal(calls, 2, 'the stale answer was detected by inode and asked again');
+    // When every answer is stale, the data comes inline.
+    const inline = await readOverlayFile(async (q) => {
+      const r = await s.conn.sendRequest(P.ReadFile.type, q);
+      return q.inline ? r : { ...r, ino: r.ino + 1 };
+    }, 'a', '/up.txt');
+    assert.equal(Buffer.from(inline).toString(), 'replaced');
+  });
+
   it('two overlays at once, added and removed later', async () => {
     const st2 = makeStack([{ 'low.txt': 'second' }]);
     try {
