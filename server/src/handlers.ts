@@ -66,7 +66,9 @@ export function registerHandlers(wire: Wire, reg: Registry): void {
 
   on(P.Resolve.method, (r) => ov(r).overlay.resolve(r.str('path')));
   on(P.Layers.method, (r) => ov(r).overlay.layers());
-  on(P.Diff.method, (r) => ov(r).overlay.diff());
+  on(P.Diff.method, (r) => ov(r).diff());
+  on(P.ResolveLower.method, async (r) => (await ov(r).overlay.lowerResolve(r.str('path'))) ?? null);
+  on(P.Revert.method, (r) => ov(r).revert(r.str('path')));
 
   on(P.FindFiles.method, (r) => findFiles(ov(r).overlay, { include: r.optStr('include'), exclude: r.optStr('exclude'), maxResults: r.int('maxResults', 10000) }));
   on(P.SearchText.method, (r) => searchText(ov(r).overlay, {

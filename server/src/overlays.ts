@@ -7,7 +7,9 @@ import { EventEmitter } from 'node:events';
 import { createError } from './overlay/errors';
 import { Overlay, type OverlayStat, type StackSpec } from './overlay/index';
 import { findLiveMount, LiveWriter } from './liveMount';
-import { FileType, type DidChangeFile, type DidCopyUp, type FileStat, type OverlayInfo, type ReadFile } from './protocol';
+import { FileType, type DidChangeFile, type DidCopyUp, type Diff, type FileStat, type OverlayInfo, type ReadFile } from './protocol';
+
+type DiffChange = Diff.Change;
 import { OverlayWatcher } from './watcher';
 
 export interface RegistryEvents {
@@ -147,6 +149,31 @@ export class ManagedOverlay {
     const st = await this.overlay.lstat(p);
     if (st.type === 'd') return this.overlay.rmdir(p);
     return this.overlay.unlink(p);
+  }
+
+  /** Revert to the lowers' version. Behind a live kernel mount there is no kernel operation for it: refused. */
+  async revert(p: string): Promise<void> {
+    if (this.route('revert', p)) {
+      throw createError('EBUSY', 'revert', p, `the overlay is mounted (${this.liveInfo?.merged}); reverting edits the upper layer directly, which is undefined behaviour under a live mount — unmount it first`);
+    }
+    await this.overlay.revert(p);
+  }
+
+  /** Changes against the lowers, each with the entry's type and the lower layer it hides or replaces. */
+  async diff(): Promise<DiffChange[]> {
+    const out: DiffChange[] = [];
+    for (const c of await this.overlay.diff()) {
+      const d: DiffChange = { ...c };
+      if (c.kind !== 'D') {
+        try { d.type = (await this.overlay.lstat(c.path)).type; } catch { /* changed since */ }
+      }
+      if (c.kind !== 'A') {
+        const lower = await this.overlay.lowerResolve(c.path);
+        if (lower && typeof lower.layer === 'number') d.lowerLayer = lower.layer;
+      }
+      out.push(d);
+    }
+    return out;
   }
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {

@@ -236,8 +236,27 @@ export namespace Layers {
 /** Sent from client to server: changes of upper against the lower layers, as `docker diff`. */
 export namespace Diff {
   export const method = 'overlay/diff';
-  export interface Change { kind: 'A' | 'C' | 'D'; path: string }
+  export interface Change {
+    kind: 'A' | 'C' | 'D';
+    path: string;
+    /** Type of the entry now (A and C), as `find -printf %y`. */
+    type?: 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
+    /** The lower layer whose copy the change hides or replaces (C and D), when there is one. */
+    lowerLayer?: number;
+  }
   export const type = new RequestType<NameParams, Change[], void>(method);
+}
+
+/** Sent from client to server: the lower copy of a path (the upper layer left out), or null when the lowers have none. */
+export namespace ResolveLower {
+  export const method = 'overlay/resolveLower';
+  export const type = new RequestType<PathParams, Resolve.Result | null, void>(method);
+}
+
+/** Sent from client to server: revert a path to the lower layers' version (drop the upper copy, added tree or whiteout). */
+export namespace Revert {
+  export const method = 'overlay/revert';
+  export const type = new RequestType<PathParams, null, void>(method);
 }
 
 // ---------------------------------------------------------------- search

@@ -42,6 +42,25 @@ describe('server requests', () => {
     assert.deepEqual(Buffer.from(inline.data ?? '', 'base64'), Buffer.from([0, 1]));
   });
 
+  it('diff carries types and lower layers; resolveLower and revert bring the lower copy back', async () => {
+    await s.conn.sendRequest(P.WriteFile.type, { name: 'a', path: '/low.txt', data: b64('changed'), create: false, overwrite: true });
+    await s.conn.sendRequest(P.Delete.type, { name: 'a', path: '/deep.txt', recursive: false });
+    await s.conn.sendRequest(P.Delete.type, { name: 'a', path: '/dir', recursive: true });
+    const diff = new Map((await s.conn.sendRequest(P.Diff.type, { name: 'a' })).map((c) => [c.path, c]));
+    assert.deepEqual(diff.get('/low.txt'), { kind: 'C', path: '/low.txt', type: 'f', lowerLayer: 0 });
+    assert.deepEqual(diff.get('/deep.txt'), { kind: 'D', path: '/deep.txt', lowerLayer: 1 });
+    assert.deepEqual(diff.get('/up.txt'), { kind: 'A', path: '/up.txt', type: 'f' });
+    const lower = await s.conn.sendRequest(P.ResolveLower.type, { name: 'a', path: '/low.txt' });
+    assert.equal(lower?.realPath, path.join(st.lower[0], 'low.txt'));
+    assert.equal(await s.conn.sendRequest(P.ResolveLower.type, { name: 'a', path: '/up.txt' }), null);
+    for (const p of ['/low.txt', '/deep.txt', '/dir']) await s.conn.sendRequest(P.Revert.type, { name: 'a', path: p });
+    assert.equal(await read('/low.txt'), 'lower');
+    assert.equal(await read('/deep.txt'), 'deep');
+    assert.deepEqual((await s.conn.sendRequest(P.ReadDirectory.type, { name: 'a', path: '/dir' })).map(([n]) => n).sort(), ['x.txt', 'y.txt']);
+    assert.deepEqual((await s.conn.sendRequest(P.Diff.type, { name: 'a' })).map((c) => c.path), ['/link', '/up.txt']);
+    assert.equal(await errorCode(s.conn.sendRequest(P.Revert.type, { name: 'a', path: '/' })), 'EBUSY');
+  });
+
   it('writes, copies up, renames, copies, deletes', async () => {
     await s.conn.sendRequest(P.WriteFile.type, { name: 'a', path: '/low.txt', data: b64('changed'), create: false, overwrite: true });
     assert.equal(await read('/low.txt'), 'changed');

@@ -11,12 +11,11 @@ export async function compareWithLower(server: OverlayClient, arg?: unknown): Pr
     void vscode.window.showInformationMessage('Compare with Lower works on files of an overlay folder.');
     return;
   }
-  const info = server.overlays.get(uri.authority);
-  if (!info) {
+  if (!server.overlays.has(uri.authority)) {
     void vscode.window.showErrorMessage(`The overlay ${uri.authority} is not open on the server.`);
     return;
   }
-  const lower = lowerCopyUri(info, overlayPath(uri));
+  const lower = await lowerCopyUri(server, uri.authority, overlayPath(uri));
   const title = `${path.posix.basename(uri.path)} (lower ↔ overlay)`;
   await vscode.commands.executeCommand('vscode.diff', lower, uri, title);
 }

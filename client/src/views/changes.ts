@@ -5,12 +5,11 @@
  * confirmation); Quick Diff compares editors with the lower copy; file decorations mark
  * copied-up (M) and added (A) files.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { Delete, Diff, DidChangeFile, type OverlayInfo } from '../../../server/src/protocol';
+import { Delete, Diff, DidChangeFile, Revert, type OverlayInfo } from '../../../server/src/protocol';
 import type { OverlayClient } from '../client';
-import { lowerCopyUri, lowerLayerOf } from '../lowerCopy';
+import { lowerCopyUri, lowerUriOf } from '../lowerCopy';
 import { OVERLAY_SCHEME, layerUri, overlayPath, overlayUri } from '../uris';
 
 export type ChangeKind = 'A' | 'C' | 'D';
@@ -19,6 +18,8 @@ export interface OverlayChange {
   kind: ChangeKind;
   name: string;
   path: string;
+  /** The lower layer whose copy this change replaces or hides. */
+  lowerLayer?: number;
 }
 
 const GROUPS: Record<ChangeKind, { id: string; label: string }> = {
@@ -107,7 +108,7 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       } catch {
         continue;
       }
-      const changes = raw.filter((c) => c.kind === 'D' || !isDir(info, c.path)).map((c) => ({ kind: c.kind, name, path: c.path }));
+      const changes = raw.filter((c) => c.kind === 'D' || c.type !== 'd').map((c) => ({ kind: c.kind, name, path: c.path, lowerLayer: c.lowerLayer }));
       for (const key of [...this.kinds.keys()]) {
         if (key.startsWith(`${name}:`)) {
           changedUris.push(overlayUri(name, key.slice(name.length + 1)));
@@ -120,18 +121,18 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       }
       repo.changes = changes;
       for (const kind of ['A', 'C', 'D'] as const) {
-        repo.groups[kind].resourceStates = changes.filter((c) => c.kind === kind).sort((a, b) => a.path.localeCompare(b.path)).map((c) => this.resourceState(info, c));
+        repo.groups[kind].resourceStates = changes.filter((c) => c.kind === kind).sort((a, b) => a.path.localeCompare(b.path)).map((c) => this.resourceState(c));
       }
       repo.scm.count = changes.length;
     }
     this.decorationsEmitter.fire(changedUris);
   }
 
-  private resourceState(info: OverlayInfo, c: OverlayChange): vscode.SourceControlResourceState {
+  private resourceState(c: OverlayChange): vscode.SourceControlResourceState {
     const uri = overlayUri(c.name, c.path);
     const base = path.posix.basename(c.path);
     if (c.kind === 'D') {
-      const layer = lowerLayerBeneath(info, c.path);
+      const layer = c.lowerLayer;
       return {
         resourceUri: uri,
         decorations: { strikeThrough: true, tooltip: 'Deleted (whiteout in the upper layer)' },
@@ -143,7 +144,7 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       resourceUri: uri,
       decorations: { tooltip: c.kind === 'A' ? 'Added in the upper layer' : 'Copied up and changed' },
       contextValue: c.kind === 'A' ? 'added' : 'modified',
-      command: { title: 'Compare with Lower', command: 'vscode.diff', arguments: [lowerCopyUri(info, c.path), uri, `${base} (lower ↔ overlay)`] },
+      command: { title: 'Compare with Lower', command: 'vscode.diff', arguments: [lowerUriOf(c.name, c.lowerLayer, c.path), uri, `${base} (lower ↔ overlay)`] },
     };
   }
 
@@ -156,11 +157,9 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
     return this.repos.get(name)?.groups[kind];
   }
 
-  provideOriginalResource(uri: vscode.Uri): vscode.Uri | undefined {
-    if (uri.scheme !== OVERLAY_SCHEME) return undefined;
-    const info = this.server.overlays.get(uri.authority);
-    if (!info) return undefined;
-    return lowerCopyUri(info, overlayPath(uri));
+  provideOriginalResource(uri: vscode.Uri): Promise<vscode.Uri | undefined> | undefined {
+    if (uri.scheme !== OVERLAY_SCHEME || !this.server.overlays.has(uri.authority)) return undefined;
+    return lowerCopyUri(this.server, uri.authority, overlayPath(uri));
   }
 
   provideFileDecoration(uri: vscode.Uri): vscode.FileDecoration | undefined {
@@ -220,20 +219,7 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       await this.server.request(Delete.type, { name: info.name, path: p, recursive: true });
       return;
     }
-    const upper = info.stack.upper;
-    if (!upper) throw new Error('the overlay has no upper layer');
-    const real = path.join(upper, p);
-    if (kind === 'C') {
-      const st = fs.lstatSync(real);
-      if (st.isDirectory()) throw new Error('reverting a directory is not supported; revert its files');
-      fs.unlinkSync(real);
-    } else if (info.stack.whiteouts === 'oci') {
-      fs.unlinkSync(path.join(path.dirname(real), `.wh.${path.basename(real)}`));
-    } else {
-      const st = fs.lstatSync(real);
-      if (!(st.isCharacterDevice() && st.rdev === 0)) throw new Error(`${real} is not a whiteout`);
-      fs.unlinkSync(real);
-    }
+    await this.server.request(Revert.type, { name: info.name, path: p });
   }
 
   dispose(): void {
@@ -244,19 +230,6 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
   }
 }
 
-function isDir(info: OverlayInfo, p: string): boolean {
-  if (!info.stack.upper) return false;
-  try {
-    return fs.lstatSync(path.join(info.stack.upper, p)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** For a deleted path: the lower layer whose copy the whiteout hides. */
-function lowerLayerBeneath(info: OverlayInfo, p: string): number | undefined {
-  return lowerLayerOf(info, p);
-}
 
 /** URIs from command arguments: resource states (SCM), URIs (explorer), arrays of either. */
 function collectUris(args: unknown[]): vscode.Uri[] {

@@ -276,10 +276,58 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     return this.view.layers.map((l) => ({ layer: l.ref, path: l.root, writable: l.ref === 'upper' }));
   }
 
+  private lowersOnly?: LayerView;
+  /** The merged view of the lower layers alone (what the upper is compared against). */
+  private lowerView(): LayerView {
+    if (!this.stack.upper) return this.view;
+    this.lowersOnly ??= new LayerView({ ...this.stack, upper: undefined, work: undefined });
+    return this.lowersOnly;
+  }
+
   /** Changes of upper against the lower layers, as `docker diff` prints them. */
   async diff(): Promise<Change[]> {
     if (!this.stack.upper) return [];
-    return diffUpper(this.view, new LayerView({ ...this.stack, upper: undefined, work: undefined }));
+    return diffUpper(this.view, this.lowerView());
+  }
+
+  /**
+   * The lower copy of `p`: which lower layer serves it when the upper layer is left out
+   * (following symlinks inside the lower view), or undefined when the lowers have none.
+   */
+  async lowerResolve(p: string): Promise<ResolveResult | undefined> {
+    const comps = splitRequestPath(p, 'resolve');
+    let e: Entry;
+    try {
+      e = this.lowerView().resolve(comps, true, 'resolve', p);
+    } catch {
+      return undefined;
+    }
+    if (!e.top) return undefined;
+    const top = e.comps.length === 0 ? this.lowerView().layers[0] : e.top.layer;
+    return { path: e.path, layer: top.ref, realPath: e.comps.length === 0 ? top.root : e.top.real, type: typeOf(e.top.st) };
+  }
+
+  /**
+   * Revert `p` to what the lower layers hold: drop whatever the upper layer has at that
+   * name (a copy, an added file or tree, a whiteout, an opaque directory).
+   */
+  revert(p: string): Promise<void> {
+    return this.mutate('revert', p, () => {
+      const { markers, work } = this.writer('revert', p);
+      const e = this.entry(p, false, 'revert');
+      if (e.comps.length === 0) throw createError('EBUSY', 'revert', p, 'cannot revert the root; revert its entries');
+      const parent = this.dirEntry(e.comps.slice(0, -1), 'revert');
+      if (parent.top?.layer.ref !== 'upper') return; // nothing of this name in the upper layer
+      const dir = parent.top.real;
+      const name = this.name(e);
+      const real = dir + '/' + name;
+      if (fs.lstatSync(real, { throwIfNoEntry: false })) {
+        const trash = work.tempName();
+        fs.renameSync(real, trash);
+        fs.rmSync(trash, { recursive: true, force: true });
+      }
+      markers.clearWhiteout(dir, name);
+    });
   }
 
   // ---------------------------------------------------------------- writes
