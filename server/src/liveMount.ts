@@ -98,7 +98,21 @@ export class LiveWriter {
     if (st?.isDirectory()) throw createError('EISDIR', 'open', p);
     if (st && !overwrite) throw createError('EEXIST', 'open', p);
     if (!st && !create) throw createError('ENOENT', 'open', p);
-    try { await fs.promises.writeFile(real, data); } catch (err) { fail(err, 'open', p); }
+    // Whole-file writes are atomic here too: a temp file beside the target, renamed over it
+    // through the kernel, so a concurrent reader or writer never sees a torn file.
+    const slash = real.lastIndexOf('/');
+    const tmp = `${real.slice(0, slash)}/.${real.slice(slash + 1)}.ovlws-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+    try {
+      await fs.promises.writeFile(tmp, data, { flag: 'wx', mode: st ? st.mode & 0o7777 : 0o666 });
+      if (st) {
+        await fs.promises.chmod(tmp, st.mode & 0o7777);
+        if (process.getuid?.() === 0) await fs.promises.chown(tmp, st.uid, st.gid).catch(() => undefined);
+      }
+      await fs.promises.rename(tmp, real);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      fail(err, 'open', p);
+    }
   }
 
   async delete(p: string, recursive: boolean): Promise<void> {
