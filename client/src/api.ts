@@ -1,6 +1,7 @@
 /** What activate() returns: a small API for other extensions and the e2e suite. */
 import type * as vscode from 'vscode';
 import type { OverlayClient, ServerState } from './client';
+import type { LowerGuard } from './lowerGuard';
 import type { StaleEditors } from './staleEditors';
 import type { ChangesView } from './views/changes';
 
@@ -13,6 +14,8 @@ export interface OverlayApi {
     readonly onDidStart: vscode.Event<void>;
   };
   readonly staleEditors: Pick<StaleEditors, 'pending' | 'log' | 'resolve'>;
+  /** Lower layers (and live-mount uppers) kept read-only in the editor. */
+  readonly lowerGuard: Pick<LowerGuard, 'protectedRoots' | 'lookup' | 'log' | 'editInOverlay' | 'whenSettled'>;
   readonly changes: Pick<ChangesView, 'changes' | 'group' | 'refresh' | 'revert' | 'autoConfirm'>;
   /** Calls of the overlay search providers (when registered). */
   readonly search: { readonly fileSearches: number; readonly textSearches: number; readonly lastTextMatches: number };

@@ -5,6 +5,7 @@ import { OverlayClient } from './client';
 import { registerCommands } from './commands';
 import { registerOverlayFileSystem } from './fsProvider';
 import { registerLayerFileSystem } from './layerFsProvider';
+import { LowerGuard } from './lowerGuard';
 import { trackMountedFolders } from './mounts';
 import { registerSearchProviders, searchStats } from './search';
 import { StaleEditors } from './staleEditors';
@@ -22,7 +23,8 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
   const stale = new StaleEditors(s, s.output);
   const changes = new ChangesView(s, (uris, type) => overlayFs.provider.fireChanged(uris, type));
   const status = new OverlayStatus(s);
-  context.subscriptions.push(s, overlayFs.disposable, layers.disposable, stale, changes, status, trackMountedFolders(s));
+  const guard = new LowerGuard(s, context);
+  context.subscriptions.push(s, overlayFs.disposable, layers.disposable, stale, changes, status, guard, trackMountedFolders(s));
   registerCommands(context, s, changes);
   s.output.info(registerSearchProviders(s, context.subscriptions));
 
@@ -60,6 +62,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
       onDidStart: s.onDidStart,
     },
     staleEditors: stale,
+    lowerGuard: guard,
     changes,
     search: searchStats,
     overlays: () => [...s.overlays.values()],

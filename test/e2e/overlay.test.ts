@@ -203,6 +203,8 @@ test('stale editors: a dirty editor on the lower real path is kept, and its edit
   const lowerBefore = fs.readFileSync(lowerFile);
   const lowerUri = vscode.Uri.file(lowerFile);
   const editor = await vscode.window.showTextDocument(lowerUri, { preview: false });
+  // lower files are read-only in the editor (lowerGuard.ts): a dirty one exists only when the user lifts that
+  await vscode.commands.executeCommand('workbench.action.files.setActiveEditorWriteableInSession');
   await editor.edit((e) => e.insert(new vscode.Position(1, 0), '\nMy unsaved note.\n'));
   assert.ok(editor.document.isDirty);
 
