@@ -11,10 +11,11 @@
  *   overlay copy instead; when the lower buffer is dirty its text is written there first,
  *   through the overlay — a copy-up with the user's content — and the lower buffer reverted.
  * - A dirty buffer on a protected file (made before the protection, or after the user
- *   lifted read-only) gets "Save to Upper Copy"; should a save reach the disk anyway, the
- *   lower file is put back byte for byte (content and times) and the text goes to the
- *   upper copy. Deletes and renames of protected files through VS Code (explorer,
- *   WorkspaceEdit) are undone the same way, with a message that says why.
+ *   lifted read-only) gets "Save to Upper Copy". Should a save of it start anyway, a save
+ *   participant writes the text to the upper copy and hands VS Code the file's own text
+ *   to write; afterwards bytes and times of the layer file are put back if they differ.
+ *   Deletes and renames of protected files through VS Code (WorkspaceEdit; the explorer
+ *   already refuses read-only items) are undone, with a message that says why.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -77,7 +78,9 @@ export class LowerGuard implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly offered = new Set<string>();
   private readonly noticed = new Set<string>();
-  private readonly snapshots = new Map<string, { data: Buffer; atime: Date; mtime: Date }>();
+  private readonly snapshots = new Map<string, { data: Buffer; atimeMs: number; mtimeMs: number }>();
+  private readonly savedToUpper = new Map<string, string>();
+  private readonly failedCopies = new Map<string, string>();
   private readonly backups = new Map<string, string>();
   readonly log: GuardRecord[] = [];
   private writing: Promise<unknown> = Promise.resolve();
@@ -90,7 +93,7 @@ export class LowerGuard implements vscode.Disposable {
       vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('overlay.overlays') && this.refresh()),
       vscode.window.onDidChangeActiveTextEditor((e) => this.onActiveEditor(e)),
       vscode.workspace.onDidChangeTextDocument((e) => e.contentChanges.length > 0 && this.offerDirty(e.document)),
-      vscode.workspace.onWillSaveTextDocument((e) => this.snapshot(e.document.uri)),
+      vscode.workspace.onWillSaveTextDocument((e) => this.onWillSave(e)),
       vscode.workspace.onDidSaveTextDocument((d) => void this.afterSave(d)),
       vscode.workspace.onWillDeleteFiles((e) => e.files.forEach((u) => this.backup(u))),
       vscode.workspace.onDidDeleteFiles((e) => e.files.forEach((u) => this.restoreDeleted(u))),
@@ -233,40 +236,76 @@ export class LowerGuard implements vscode.Disposable {
     } else {
       this.log.push({ uri: uri.toString(), outcome: 'opened-overlay' });
     }
-    const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === uri.toString());
-    const column = tabs[0]?.group.viewColumn ?? vscode.window.activeTextEditor?.viewColumn;
+    const tabsOf = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === uri.toString());
+    const column = tabsOf()[0]?.group.viewColumn ?? vscode.window.activeTextEditor?.viewColumn;
     await vscode.window.showTextDocument(hit.target, { viewColumn: column, preview: false });
+    // tab objects go stale when their group changes: look them up after the target opened
+    const tabs = tabsOf();
     if (tabs.length) await vscode.window.tabGroups.close(tabs, true);
     return hit.target;
   }
 
-  private snapshot(uri: vscode.Uri): void {
-    if (!this.lookup(uri)) return;
+  /**
+   * A save is about to reach a protected file (read-only lifted by hand, or a save that
+   * started before the protection): the buffer's text goes to the upper copy first, and the
+   * buffer is turned back into the file's own text, so what VS Code writes is what is there.
+   * VS Code cannot cancel a save; `afterSave` puts back bytes and times should they differ.
+   */
+  private onWillSave(e: vscode.TextDocumentWillSaveEvent): void {
+    const hit = this.lookup(e.document.uri);
+    if (!hit) return;
+    const file = e.document.uri.fsPath;
+    let snap: { data: Buffer; atimeMs: number; mtimeMs: number };
     try {
-      const st = fs.statSync(uri.fsPath);
-      this.snapshots.set(uri.fsPath, { data: fs.readFileSync(uri.fsPath), atime: st.atime, mtime: st.mtime });
+      const st = fs.statSync(file);
+      snap = { data: fs.readFileSync(file), atimeMs: st.atimeMs, mtimeMs: st.mtimeMs };
     } catch {
-      // not on disk yet: nothing to put back
+      return; // not on disk: nothing of the layer to keep
     }
+    this.snapshots.set(file, snap);
+    const doc = e.document;
+    const text = doc.getText();
+    const onDisk = snap.data.toString('utf8').replace(/^\uFEFF/, '');
+    if (text === onDisk) return;
+    e.waitUntil(
+      (async () => {
+        try {
+          await vscode.workspace.fs.writeFile(hit.target, Buffer.from(text, 'utf8'));
+        } catch (err) {
+          this.failedCopies.set(file, String((err as Error).message ?? err));
+          return [];
+        }
+        this.savedToUpper.set(file, text);
+        this.log.push({ uri: doc.uri.toString(), outcome: 'saved-to-upper' });
+        return [vscode.TextEdit.replace(new vscode.Range(0, 0, doc.lineCount, 0), onDisk)];
+      })(),
+    );
   }
 
-  /** A save reached a protected file (read-only lifted): text to the upper copy, lower file back. */
+  /** After a save of a protected file: its bytes and times as before, the user on the upper copy. */
   private async afterSave(doc: vscode.TextDocument): Promise<void> {
+    const file = doc.uri.fsPath;
     const hit = this.lookup(doc.uri);
-    const snap = this.snapshots.get(doc.uri.fsPath);
-    this.snapshots.delete(doc.uri.fsPath);
+    const snap = this.snapshots.get(file);
+    this.snapshots.delete(file);
     if (!hit || !snap) return;
-    const text = doc.getText();
-    if (fs.readFileSync(doc.uri.fsPath).equals(snap.data)) return;
-    fs.writeFileSync(doc.uri.fsPath, snap.data);
-    fs.utimesSync(doc.uri.fsPath, snap.atime, snap.mtime);
-    this.log.push({ uri: doc.uri.toString(), outcome: 'restored-after-save' });
-    try {
-      await vscode.workspace.fs.writeFile(hit.target, Buffer.from(text, 'utf8'));
-      void vscode.window.showWarningMessage(`${doc.uri.fsPath} is in a lower layer: the save went to the upper copy ${hit.target.toString(true)}, and the layer file was put back.`, EDIT).then((c) => (c === EDIT ? this.editInOverlay(doc.uri) : undefined));
-    } catch (err) {
-      void vscode.window.showErrorMessage(`${doc.uri.fsPath} is in a lower layer and was put back; writing your text to ${hit.target.toString(true)} failed: ${String(err)}`);
+    const saved = this.savedToUpper.get(file);
+    const failed = this.failedCopies.get(file);
+    this.savedToUpper.delete(file);
+    this.failedCopies.delete(file);
+    const st = fs.statSync(file);
+    if (!fs.readFileSync(file).equals(snap.data)) {
+      fs.writeFileSync(file, snap.data);
+      this.log.push({ uri: doc.uri.toString(), outcome: 'restored-after-save' });
     }
+    if (st.mtimeMs !== snap.mtimeMs) fs.utimesSync(file, snap.atimeMs / 1000, snap.mtimeMs / 1000);
+    if (failed !== undefined) {
+      void vscode.window.showErrorMessage(`${file} is in a lower layer: it was not changed, and writing your text to ${hit.target.toString(true)} failed (${failed}). Copy it from the editor's history (Local History) or undo.`);
+      return;
+    }
+    if (saved === undefined) return;
+    void vscode.window.showInformationMessage(`${path.basename(file)} is in a lower layer, which other stacks may share: your save went to the upper copy ${hit.target.toString(true)}; the layer file is unchanged.`);
+    await this.editInOverlay(doc.uri);
   }
 
   private backup(uri: vscode.Uri): void {

@@ -170,6 +170,42 @@ test('lower guard: with autoSave afterDelay, an edit in a file: editor on a lowe
   }
 });
 
+test('lower guard: read-only lifted by hand — Save writes the text to the upper copy; the lower file stays byte-identical', async () => {
+  if (vscode.workspace.workspaceFolders?.[0]?.uri.toString() !== `overlay://${NAME}/`) {
+    console.log('# SKIPPED: the demo overlay is not open');
+    return;
+  }
+  const a = await api();
+  const info = await waitFor(() => a.overlays().find((o) => o.name === NAME), { what: `overlay ${NAME}` });
+  const upper = info.stack.upper;
+  assert.ok(upper);
+  const lowerFile = path.join(info.stack.lower[1], 'README.md');
+  const lowerUri = vscode.Uri.file(lowerFile);
+  const want = hash(lowerFile);
+  const mtime = Math.floor(fs.statSync(lowerFile).mtimeMs);
+  try {
+    await revertAndCloseAll();
+    const editor = await vscode.window.showTextDocument(lowerUri, { preview: false });
+    await vscode.commands.executeCommand('workbench.action.files.setActiveEditorWriteableInSession');
+    assert.ok(await editor.edit((e) => e.insert(new vscode.Position(0, 0), '<!-- saved by hand -->\n')));
+    assert.ok(editor.document.isDirty, 'the buffer did not take the edit with read-only lifted');
+    const mine = editor.document.getText();
+    const saved = await editor.document.save();
+    console.log(`# save with read-only lifted: ${saved}`);
+    await waitFor(() => fs.existsSync(path.join(upper, 'README.md')) && fs.readFileSync(path.join(upper, 'README.md'), 'utf8') === mine, { what: 'the upper copy to hold the saved text' });
+    assert.equal(hash(lowerFile), want, 'the lower file changed on disk');
+    assert.equal(Math.floor(fs.statSync(lowerFile).mtimeMs), mtime, 'the lower file mtime changed');
+    const outcomes = a.lowerGuard.log.filter((r) => r.uri === lowerUri.toString()).map((r) => r.outcome);
+    console.log(`# guard on that save: ${outcomes.join(', ')} (no restored-after-save: VS Code wrote the file's own bytes)`);
+    assert.ok(outcomes.includes('saved-to-upper'));
+    await waitFor(() => tabUris().includes(ov('/README.md').toString()) && !tabUris().includes(lowerUri.toString()), { what: `the editor to move to the overlay copy; tabs: ${tabUris().join(', ')}` });
+    assert.equal(hash(lowerFile), want);
+  } finally {
+    await revertAndCloseAll();
+    fs.rmSync(path.join(upper, 'README.md'), { force: true });
+  }
+});
+
 test('lower guard: a WorkspaceEdit that deletes a shadowed lower file leaves it on disk', async () => {
   if (vscode.workspace.workspaceFolders?.[0]?.uri.toString() !== `overlay://${NAME}/`) {
     console.log('# SKIPPED: the demo overlay is not open');
