@@ -4,7 +4,8 @@
  * written through the merged directory — is a protected root:
  *
  * - `files.readonlyInclude` gets `ROOT/**` for each root (in the .code-workspace file when
- *   there is one, else in user settings; only the entries this module wrote are replaced).
+ *   there is one, where only the entries this module wrote are replaced; else in user
+ *   settings, where entries are only added, since other windows share them).
  *   VS Code then shows `file:` editors on those files read-only and ignores every save of
  *   them: explicit, Save All, autosave, format-on-save, other extensions' edits.
  * - "Edit in Overlay" (editor title, and the notice shown when such a file opens) opens the
@@ -162,16 +163,17 @@ export class LowerGuard implements vscode.Disposable {
     const config = vscode.workspace.getConfiguration('files');
     const inWorkspace = vscode.workspace.workspaceFile !== undefined;
     const target = inWorkspace ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-    const memento = inWorkspace ? this.context.workspaceState : this.context.globalState;
     const inspected = config.inspect<Record<string, boolean>>(READONLY_KEY);
     const current = (inWorkspace ? inspected?.workspaceValue : inspected?.globalValue) ?? {};
-    const owned = new Set(memento.get<string[]>(OWNED_KEY, []));
+    // In user settings other windows' entries live too: there, only add (a stale entry keeps a
+    // former layer read-only, which is safe; removing one could unprotect another window's layer).
+    const owned = new Set(inWorkspace ? this.context.workspaceState.get<string[]>(OWNED_KEY, []) : []);
     const wanted = this.roots.map((r) => globOf(r.dir));
     const next: Record<string, boolean> = {};
     for (const [glob, on] of Object.entries(current)) if (!owned.has(glob)) next[glob] = on;
     const added = wanted.filter((g) => next[g] === undefined);
     for (const g of added) next[g] = true;
-    await memento.update(OWNED_KEY, added);
+    if (inWorkspace) await this.context.workspaceState.update(OWNED_KEY, added);
     if (JSON.stringify(next) === JSON.stringify(current)) return;
     await config.update(READONLY_KEY, next, target);
     this.server.output.info(`[guard] read-only in the editor: ${wanted.join(', ') || '(nothing)'}`);
