@@ -28,14 +28,25 @@ function runNodeTests(tier, dir) {
   if (list.length === 0) { console.log(`\n== ${tier}: no tests found in ${dir}`); return; }
   console.log(`\n== ${tier}: ${list.length} files`);
   const tap = join(tmpdir(), `overlayws-${tier}-${process.pid}.tap`);
-  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', '--test-reporter-destination=stdout',
+  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-force-exit', '--test-reporter=spec', '--test-reporter-destination=stdout',
     '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...list], { stdio: 'inherit', cwd: root });
   const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
   rmSync(tap, { force: true });
-  const num = (k) => Number((text.match(new RegExp(`^# ${k} (\\d+)`, 'm')) ?? [])[1] ?? 0);
-  totals.passed += num('pass');
-  totals.failed += num('fail') + num('cancelled');
-  totals.skipped += num('skipped') + num('todo');
+  // Count leaf tests from the TAP test points (suites carry "type: 'suite'" in their YAML);
+  // this works even when --test-force-exit ends the run before the summary lines.
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = lines[i].match(/^\s*(not )?ok \d+ - .*?(# (SKIP|TODO)\b.*)?$/);
+    if (!m) continue;
+    let suite = false;
+    for (let j = i + 1; j < lines.length && !/^\s*(not )?ok \d+ /.test(lines[j]) && !/^\s*# Subtest/.test(lines[j]); j++) {
+      if (/type: 'suite'/.test(lines[j])) { suite = true; break; }
+    }
+    if (suite) continue;
+    if (m[3]) totals.skipped++;
+    else if (m[1]) totals.failed++;
+    else totals.passed++;
+  }
   if (r.status !== 0) failedTiers.push(tier);
 }
 
