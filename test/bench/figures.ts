@@ -1,5 +1,6 @@
 /** Engine/server figures against the kernel mount, fuse-overlayfs and plain disk, measured in the same run. */
 import { execFileSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildStack, median, mountFuse, mountKernel, percentile, type BenchStack } from './stacks';
@@ -90,6 +91,73 @@ async function statLatency(s: BenchStack, mount: string, conn: import('vscode-js
   rows.push(row('stat p50, all', 'fs.stat on kernel mount', percentile(all.base, 0.5), percentile(all.ours, 0.5), 'µs', '≤ 3×', 3));
   rows.push(row('stat p99, all', 'fs.stat on kernel mount', percentile(all.base, 0.99), percentile(all.ours, 0.99), 'µs', 'report'));
   return rows;
+}
+
+/** File search as the extension serves it: the whole merged tree in one overlay/findFiles. */
+export async function fileSearch(root: string, files: number, layers: number, runs: number): Promise<Row[]> {
+  const s = buildStack(path.join(root, `search-${files}-${layers}`), files, layers);
+  const k = mountKernel(s);
+  const srv = await startServer({ bench: { lower: s.lower, upper: s.upper, work: s.work } });
+  try {
+    if (typeof k === 'string') return [];
+    const ours = await timeMs(() => srv.conn.sendRequest('overlay/findFiles', { name: 'bench', maxResults: 10_000_000 }), runs);
+    const base = await timeMs(() => walkRealParallel(k.dir, 1), runs);
+    return [row(`file search: every file of ${files}/${layers} layers in one overlay/findFiles`, 'Node walking kernel mount', base, ours, 'ms', '≤ 2×', 2)];
+  } finally {
+    await srv.stop();
+    if (typeof k !== 'string') k.unmount();
+    fs.rmSync(s.root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Outside write → merged change event from the server, against a raw chokidar event
+ * for the same write seen in this process. Target: at most 50 ms more.
+ */
+export async function watchLatency(root: string, writes: number): Promise<Row[]> {
+  const { watch } = await import('chokidar');
+  const dir = path.join(root, 'watch');
+  for (const d of ['lower/d', 'upper', 'work']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  for (let i = 0; i < writes; i++) fs.writeFileSync(path.join(dir, 'lower/d', `f${i}`), `lower ${i}\n`);
+  const srv = await startServer({ w: { lower: [path.join(dir, 'lower')], upper: path.join(dir, 'upper'), work: path.join(dir, 'work') } });
+  const raw = watch(path.join(dir, 'upper'), { ignoreInitial: true });
+  const seenRaw = new Map<string, number>();
+  const seenSrv = new Map<string, number>();
+  raw.on('all', (_ev, p) => { const rel = p.slice(path.join(dir, 'upper').length); if (!seenRaw.has(rel)) seenRaw.set(rel, performance.now()); });
+  srv.conn.onNotification('overlay/didChangeFile', (params: { changes: { path: string }[] }) => {
+    const t = performance.now();
+    for (const c of params.changes) if (!seenSrv.has(c.path)) seenSrv.set(c.path, t);
+  });
+  try {
+    await new Promise<void>((resolve) => raw.once('ready', () => resolve()));
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const list = await srv.conn.sendRequest<{ watchReady?: boolean }[]>('overlay/list');
+      if (list[0]?.watchReady) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const dRaw: number[] = [];
+    const dSrv: number[] = [];
+    for (let i = 0; i < writes; i++) {
+      const rel = `/d/f${i}`;
+      fs.mkdirSync(path.join(dir, 'upper/d'), { recursive: true });
+      const t0 = performance.now();
+      fs.writeFileSync(path.join(dir, 'upper', rel), `outside copy-up ${i}\n`); // an outside writer copies a lower file up
+      const until = Date.now() + 5000;
+      while ((!seenRaw.has(rel) || !seenSrv.has(rel)) && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
+      if (seenRaw.has(rel) && seenSrv.has(rel)) {
+        dRaw.push((seenRaw.get(rel) as number) - t0);
+        dSrv.push((seenSrv.get(rel) as number) - t0);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const base = median(dRaw);
+    const ours = median(dSrv);
+    return [{ figure: `outside write → merged change event (${dSrv.length}/${writes} seen)`, baseline: 'raw chokidar event, same write', base, ours, unit: 'ms', target: '≤ +50 ms', ratio: undefined, pass: dSrv.length === writes && ours - base <= 50 }];
+  } finally {
+    await raw.close();
+    await srv.stop();
+  }
 }
 
 export async function copyUp(root: string, mib: number, log: (s: string) => void): Promise<Row[]> {
