@@ -6,6 +6,9 @@
  */
 import type { StackSpec } from './overlay/index';
 import * as P from './protocol';
+import * as path from 'node:path';
+import { createError } from './overlay/errors';
+import { exportLayer } from './overlay/ociLayer';
 import type { Registry } from './overlays';
 import { findFiles, searchText } from './search';
 import { ParamReader, invalidParam } from './wireErrors';
@@ -69,6 +72,12 @@ export function registerHandlers(wire: Wire, reg: Registry): void {
   on(P.Diff.method, (r) => ov(r).diff());
   on(P.ResolveLower.method, async (r) => (await ov(r).overlay.lowerResolve(r.str('path'))) ?? null);
   on(P.Revert.method, (r) => ov(r).revert(r.str('path')));
+  on(P.ExportLayer.method, async (r) => {
+    const file = r.str('file');
+    if (!path.isAbsolute(file)) throw createError('EINVAL', 'export', file, 'the tarball path must be absolute');
+    const res = await exportLayer(ov(r).overlay, file, { gzip: r.bool('gzip', /\.(t?gz)$/.test(file)) });
+    return { file, entries: res.entries, diffId: res.diffId };
+  });
 
   on(P.FindFiles.method, (r) => findFiles(ov(r).overlay, { include: r.optStr('include'), exclude: r.optStr('exclude'), maxResults: r.int('maxResults', 10000) }));
   on(P.SearchText.method, (r) => searchText(ov(r).overlay, {

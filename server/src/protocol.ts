@@ -253,6 +253,14 @@ export namespace ResolveLower {
   export const type = new RequestType<PathParams, Resolve.Result | null, void>(method);
 }
 
+/** Sent from client to server: write the upper layer as an OCI layer tarball (.tar or .tar.gz) at `file` on the server's machine. */
+export namespace ExportLayer {
+  export const method = 'overlay/exportLayer';
+  export interface Params { name: string; file: string; gzip?: boolean }
+  export interface Result { file: string; entries: number; diffId: string }
+  export const type = new RequestType<Params, Result, void>(method);
+}
+
 /** Sent from client to server: revert a path to the lower layers' version (drop the upper copy, added tree or whiteout). */
 export namespace Revert {
   export const method = 'overlay/revert';

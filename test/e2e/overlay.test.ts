@@ -315,6 +315,30 @@ test('changes view: Added, Modified and Deleted groups; Revert drops the upper c
   await waitFor(() => /from the app layer/.test(greet.getText()), { what: 'the open editor to reload the reverted file' });
 });
 
+test('changes view shows what overlayws diff prints; Export Changes as Layer writes an OCI layer tarball', async () => {
+  const d = await demo();
+  await d.api.changes.refresh();
+  const view = new Set(d.api.changes.changes(NAME).map((c) => `${c.kind} ${c.path}`));
+  const cli = execFileSync(process.execPath, [path.join(REPO, 'bin/overlayws.js'), '--lower', d.lower.join(':'), '--upper', d.upper, '--work', d.work, '--whiteouts', d.whiteouts, 'diff'], { encoding: 'utf8' })
+    .trim().split('\n').filter(Boolean);
+  // The view lists files (directories are only parents of changes); deletions of any type.
+  const cliFiles = cli.filter((l) => l.startsWith('D ') || !fs.lstatSync(path.join(d.upper, l.slice(2))).isDirectory());
+  assert.deepEqual([...view].sort(), cliFiles.sort());
+  const tarball = path.join(os.tmpdir(), `overlayws-e2e-export-${process.pid}.tar.gz`);
+  try {
+    const written = await vscode.commands.executeCommand<string | undefined>('overlay.exportChanges', ov('/'), vscode.Uri.file(tarball));
+    assert.equal(written, tarball);
+    const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
+    assert.ok(listing.includes('notes/todo.md'), `tarball lists: ${listing.join(' ')}`);
+    for (const line of cliFiles.filter((l) => l.startsWith('D '))) {
+      const p = line.slice(3);
+      assert.ok(listing.includes(`${path.posix.dirname(p)}/.wh.${path.posix.basename(p)}`.replace(/^\//, '')), `no OCI whiteout for ${p}`);
+    }
+  } finally {
+    fs.rmSync(tarball, { force: true });
+  }
+});
+
 test('single-layer views: a read-only folder per layer; an editor on a layer view follows a copy-up', async () => {
   const d = await demo();
   await vscode.commands.executeCommand('overlay.openLayer', NAME, 0);

@@ -5,6 +5,7 @@ import { findFileCommand, searchTextCommand } from '../search';
 import { showStatus } from '../status';
 import type { ChangesView } from '../views/changes';
 import { compareWithLower } from './compare';
+import { exportChangesAsLayer } from './exportLayer';
 import { openDocker, openFolders, openLayer, openMount } from './open';
 
 export function registerCommands(context: vscode.ExtensionContext, server: OverlayClient, changes: ChangesView): void {
@@ -16,6 +17,7 @@ export function registerCommands(context: vscode.ExtensionContext, server: Overl
   reg('overlay.compareWithLower', (arg?: unknown) => compareWithLower(server, arg));
   reg('overlay.revert', (...args: unknown[]) => changes.revert(...args));
   reg('overlay.refreshChanges', () => changes.refresh());
+  reg('overlay.exportChanges', (arg?: unknown, to?: vscode.Uri) => exportChangesAsLayer(server, arg, to));
   reg('overlay.findFile', (query?: string) => findFileCommand(server, query));
   reg('overlay.searchText', (query?: string) => searchTextCommand(server, query));
   reg('overlay.restartServer', () => server.restart());
