@@ -261,3 +261,28 @@ describe('read-only stacks and the work directory', () => {
     } finally { s.cleanup(); }
   });
 });
+
+for (const format of FORMATS) {
+  describe(`revert and the lower copy (${format} whiteouts)`, () => {
+    test('revert drops the upper copy, an added tree, a whiteout or an opaque directory', async () => {
+      const s = makeStack(format, [{ f: 'lower f', 'd/x': 'x', 'g': 'lower g' }]);
+      try {
+        const ov = await s.open();
+        await ov.writeFile('/f', 'changed');
+        await ov.mkdir('/added/deep', { recursive: true });
+        await ov.unlink('/g');
+        await ov.rm('/d', { recursive: true });
+        await ov.mkdir('/d');
+        assert.equal((await ov.lowerResolve('/f'))?.realPath, `${s.lower[0]}/f`);
+        assert.equal(await ov.lowerResolve('/added'), undefined);
+        for (const p of ['/f', '/added', '/g', '/d']) await ov.revert(p);
+        assert.equal((await ov.readFile('/f')).toString(), 'lower f');
+        assert.equal((await ov.readFile('/g')).toString(), 'lower g');
+        assert.deepEqual(await names(ov, '/d'), ['x']);
+        await rejects(ov.stat('/added'), 'ENOENT');
+        assert.deepEqual(await ov.diff(), []);
+        await rejects(ov.revert('/'), 'EBUSY');
+      } finally { s.cleanup(); }
+    });
+  });
+}
