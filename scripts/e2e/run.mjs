@@ -416,7 +416,7 @@ async function main() {
     peak: { total: 0, server: 0, chromium: 0 },
     sampler: undefined,
   };
-  const counts = { passed: 0, failed: 0, reported: undefined };
+  const counts = { passed: 0, failed: 0, skipped: 0, reported: undefined };
   let exitCode = 2;
   let cleanup$;
   let interrupted;
@@ -454,7 +454,7 @@ async function main() {
     interrupted = sig;
     log(`${sig}: stopping`);
     cleanup().finally(() => {
-      console.log(`e2e: ${counts.reported?.passed ?? counts.passed} passed, ${Math.max(1, counts.reported?.failed ?? counts.failed)} failed`);
+      console.log(`e2e: ${counts.reported?.passed ?? counts.passed} passed, ${Math.max(1, counts.reported?.failed ?? counts.failed)} failed, ${counts.reported?.skipped ?? counts.skipped} skipped`);
       process.exit(130);
     });
   };
@@ -591,7 +591,9 @@ async function main() {
         }
         return;
       }
-      if (/^\s*ok - /.test(line)) {
+      if (/^\s*ok - .* # SKIP /.test(line)) {
+        counts.skipped++;
+      } else if (/^\s*ok - /.test(line)) {
         counts.passed++;
       } else if (/^\s*not ok - /.test(line)) {
         counts.failed++;
@@ -700,7 +702,7 @@ async function main() {
     return; // onSignal prints the summary and exits
   }
 
-  const { passed, failed } = counts.reported ?? counts;
+  const { passed, failed, skipped = 0 } = counts.reported ?? counts;
   let failedTotal = failed;
   if (exitCode !== 0 && failedTotal === 0) {
     failedTotal = 1; // the suite did not finish or failed outside any test
@@ -716,7 +718,7 @@ async function main() {
     );
   }
   log(`session took ${secs(t0)}`);
-  console.log(`e2e: ${passed} passed, ${failedTotal} failed`);
+  console.log(`e2e: ${passed} passed, ${failedTotal} failed, ${skipped} skipped`);
   process.exitCode = exitCode;
 }
 

@@ -118,11 +118,12 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
     this.watcher = w;
     w.on('all', (event, p) => {
       this.raw(event, p);
-      // Files in a new directory may have been written before its watch existed.
+      // Entries made in a new directory before chokidar's watch on it existed have no
+      // event of their own (a copy-up makes the parent, then links the file into it):
+      // look now, and again once the new watch is surely in place.
       if (event === 'addDir') {
-        let names: string[] = [];
-        try { names = fs.readdirSync(p); } catch { /* gone again */ }
-        for (const n of names) this.raw('add', p + '/' + n);
+        this.scanNew(p);
+        for (const ms of [60, 300]) setTimeout(() => this.scanNew(p), ms).unref();
       }
     });
     w.on('raw', (event: string, name: string, opts: unknown) => {
@@ -143,6 +144,19 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.watcher?.close();
+  }
+
+  /** Report what a new directory holds (a bounded walk) as raw adds; known states make no events. */
+  private scanNew(dir: string, budget = { left: 2000 }): void {
+    if (this.closed) return;
+    let entries: fs.Dirent[] = [];
+    try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+    for (const e of entries) {
+      if (--budget.left < 0) return;
+      const p = dir + '/' + e.name;
+      this.raw('add', p);
+      if (e.isDirectory()) this.scanNew(p, budget);
+    }
   }
 
   /** The engine just copied `p` up: the server notified already, the watcher must not again. */

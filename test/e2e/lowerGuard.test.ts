@@ -105,10 +105,9 @@ async function tryToEdit(editor: vscode.TextEditor, marker: string): Promise<{ a
   return { api, typed };
 }
 
-test('lower guard: with autoSave afterDelay, an edit in a file: editor on a lower file never reaches the disk; Edit in Overlay puts the text in the upper copy', async () => {
+test('lower guard: with autoSave afterDelay, an edit in a file: editor on a lower file never reaches the disk; Edit in Overlay puts the text in the upper copy', async (ctx) => {
   if (vscode.workspace.workspaceFolders?.[0]?.uri.toString() !== `overlay://${NAME}/`) {
-    console.log('# SKIPPED: the demo overlay is not open (run through `node scripts/start.mjs --test`)');
-    return;
+    ctx.skip('the demo overlay is not open (run through `node scripts/start.mjs --test`)');
   }
   const a = await api();
   const info = await waitFor(() => a.overlays().find((o) => o.name === NAME), { what: `overlay ${NAME}` });
@@ -170,10 +169,9 @@ test('lower guard: with autoSave afterDelay, an edit in a file: editor on a lowe
   }
 });
 
-test('lower guard: read-only lifted by hand — Save writes the text to the upper copy; the lower file stays byte-identical', async () => {
+test('lower guard: read-only lifted by hand — Save writes the text to the upper copy; the lower file stays byte-identical', async (ctx) => {
   if (vscode.workspace.workspaceFolders?.[0]?.uri.toString() !== `overlay://${NAME}/`) {
-    console.log('# SKIPPED: the demo overlay is not open');
-    return;
+    ctx.skip('the demo overlay is not open (run through `node scripts/start.mjs --test`)');
   }
   const a = await api();
   const info = await waitFor(() => a.overlays().find((o) => o.name === NAME), { what: `overlay ${NAME}` });
@@ -206,10 +204,9 @@ test('lower guard: read-only lifted by hand — Save writes the text to the uppe
   }
 });
 
-test('lower guard: a WorkspaceEdit that deletes a shadowed lower file leaves it on disk', async () => {
+test('lower guard: a WorkspaceEdit that deletes a shadowed lower file leaves it on disk', async (ctx) => {
   if (vscode.workspace.workspaceFolders?.[0]?.uri.toString() !== `overlay://${NAME}/`) {
-    console.log('# SKIPPED: the demo overlay is not open');
-    return;
+    ctx.skip('the demo overlay is not open (run through `node scripts/start.mjs --test`)');
   }
   const a = await api();
   const info = await waitFor(() => a.overlays().find((o) => o.name === NAME), { what: `overlay ${NAME}` });
@@ -225,7 +222,7 @@ test('lower guard: a WorkspaceEdit that deletes a shadowed lower file leaves it 
   assert.equal(hash(lowerFile), want);
 });
 
-test('lower guard: a live kernel mount — its upper and lower are read-only in the editor; a dirty buffer from before the protection is not autosaved and goes to the merged path', async () => {
+test('lower guard: a live kernel mount — its upper and lower are read-only in the editor; a dirty buffer from before the protection is not autosaved and goes to the merged path', async (ctx) => {
   const a = await api();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-guard-'));
   const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((n) => path.join(dir, n));
@@ -235,7 +232,7 @@ test('lower guard: a live kernel mount — its upper and lower are read-only in 
   try {
     execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged], { stdio: 'pipe' });
   } catch (err) {
-    console.log(`# SKIPPED: cannot mount a kernel overlay here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
+    ctx.skip(`cannot mount a kernel overlay here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
     fs.rmSync(dir, { recursive: true, force: true });
     return;
   }

@@ -19,7 +19,11 @@ import { CONTROL_DIR_ENV, RESULT_MARKER, STATE_FILE } from './protocol';
 export interface TestContext {
   /** The window reloaded while this test ran, and this is the run in the new window. */
   readonly resumed: boolean;
+  /** End the test as skipped, saying why (counted as skipped, never as passed). */
+  skip(reason: string): never;
 }
+
+class SkipSignal extends Error {}
 
 export type TestFn = (ctx: TestContext) => Promise<void> | void;
 
@@ -31,6 +35,7 @@ export interface TestOptions {
 export interface RunResult {
   readonly passed: number;
   readonly failed: number;
+  readonly skipped: number;
 }
 
 interface TestCase {
@@ -41,7 +46,7 @@ interface TestCase {
 
 interface RunnerState {
   /** Finished tests and their outcome, in run order. */
-  results: Record<string, 'passed' | 'failed'>;
+  results: Record<string, 'passed' | 'failed' | 'skipped'>;
   /** The test in progress when the state was last written, if any. */
   running?: string;
 }
@@ -77,10 +82,18 @@ export async function runRegistered(): Promise<RunResult> {
 
     const started = Date.now();
     try {
-      await withTimeout(Promise.resolve().then(() => t.fn({ resumed })), t.timeoutMs, t.name);
+      const skip = (reason: string): never => { throw new SkipSignal(reason); };
+      await withTimeout(Promise.resolve().then(() => t.fn({ resumed, skip })), t.timeoutMs, t.name);
       state.results[t.name] = 'passed';
       console.log(`ok - ${t.name} (${Date.now() - started} ms)${resumed ? ' [resumed]' : ''}`);
     } catch (err) {
+      if (err instanceof SkipSignal) {
+        state.results[t.name] = 'skipped';
+        console.log(`ok - ${t.name} # SKIP ${err.message}`);
+        state.running = undefined;
+        store.save(state);
+        continue;
+      }
       state.results[t.name] = 'failed';
       console.log(`not ok - ${t.name}: ${describe(err)}`);
       const frames = err instanceof Error ? (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)) : [];
@@ -96,6 +109,7 @@ export async function runRegistered(): Promise<RunResult> {
   const result: RunResult = {
     passed: outcomes.filter((o) => o === 'passed').length,
     failed: outcomes.filter((o) => o === 'failed').length,
+    skipped: outcomes.filter((o) => o === 'skipped').length,
   };
   console.log(`${RESULT_MARKER} ${JSON.stringify(result)}`);
   return result;
