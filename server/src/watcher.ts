@@ -84,7 +84,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
   constructor(
     private readonly overlay: Overlay,
     private readonly statOf: (p: string) => FileStat | undefined,
-    private readonly batchMs = 50,
+    private readonly batchMs = 25,
   ) {
     super();
     const stack = overlay.stack;

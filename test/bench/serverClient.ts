@@ -22,6 +22,13 @@ export async function startServer(overlays: Record<string, StackSpec>): Promise<
   conn.listen();
   await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
   await conn.sendNotification('initialized', {});
+  // Measure a settled server: the watchers' initial scans done (they share the event loop).
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const list = await conn.sendRequest<{ watchReady?: boolean }[]>('overlay/list');
+    if (list.every((o) => o.watchReady)) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
   return {
     conn,
     child,
