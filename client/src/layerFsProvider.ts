@@ -11,6 +11,7 @@ import * as vscode from 'vscode';
 import type { LayerRef } from '../../server/src/protocol';
 import type { OverlayClient } from './client';
 import { LAYER_SCHEME, parseLayerUri } from './uris';
+import { toFileSystemError } from './errors';
 
 /** `?empty` on a layer URI: an empty file, the "lower copy" of a file that has none. */
 export const EMPTY_QUERY = 'empty';
@@ -50,7 +51,7 @@ export class LayerFileSystemProvider implements vscode.FileSystemProvider {
       const type = st.isDirectory() ? vscode.FileType.Directory : st.isFile() ? vscode.FileType.File : vscode.FileType.Unknown;
       return { type, ctime: st.ctimeMs, mtime: st.mtimeMs, size: st.size, permissions: vscode.FilePermission.Readonly };
     } catch (err) {
-      throw mapError(err, uri);
+      throw toFileSystemError(err, uri);
     }
   }
 
@@ -59,7 +60,7 @@ export class LayerFileSystemProvider implements vscode.FileSystemProvider {
       const entries = await fs.promises.readdir(await this.realPath(uri), { withFileTypes: true });
       return entries.map((e) => [e.name, e.isDirectory() ? vscode.FileType.Directory : e.isFile() ? vscode.FileType.File : e.isSymbolicLink() ? vscode.FileType.SymbolicLink : vscode.FileType.Unknown]);
     } catch (err) {
-      throw mapError(err, uri);
+      throw toFileSystemError(err, uri);
     }
   }
 
@@ -68,7 +69,7 @@ export class LayerFileSystemProvider implements vscode.FileSystemProvider {
     try {
       return await fs.promises.readFile(await this.realPath(uri));
     } catch (err) {
-      throw mapError(err, uri);
+      throw toFileSystemError(err, uri);
     }
   }
 
@@ -86,21 +87,6 @@ export class LayerFileSystemProvider implements vscode.FileSystemProvider {
   }
 }
 
-function mapError(err: unknown, uri: vscode.Uri): Error {
-  if (err instanceof vscode.FileSystemError) return err;
-  switch ((err as NodeJS.ErrnoException).code) {
-    case 'ENOENT':
-    case 'ENOTDIR':
-      return vscode.FileSystemError.FileNotFound(uri);
-    case 'EISDIR':
-      return vscode.FileSystemError.FileIsADirectory(uri);
-    case 'EACCES':
-    case 'EPERM':
-      return vscode.FileSystemError.NoPermissions(uri);
-    default:
-      return new vscode.FileSystemError(String((err as Error).message ?? err));
-  }
-}
 
 export function registerLayerFileSystem(server: OverlayClient): { provider: LayerFileSystemProvider; disposable: vscode.Disposable } {
   const provider = new LayerFileSystemProvider(server);

@@ -2,7 +2,7 @@
  * Live watching of one overlay: chokidar on the upper and every lower layer, raw
  * layer events mapped to what the MERGED view shows.
  *
- * Each raw event names a layer and a path; at flush time (batched, ~50 ms) the path
+ * Each raw event names a layer and a path; at flush time (batched, ~25 ms) the path
  * is looked up again through the engine and compared with the last known merged
  * state of that path:
  *   - a change in a layer that a higher layer hides is no event;
@@ -149,7 +149,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
   /** Report what a new directory holds (a bounded walk) as raw adds; known states make no events. */
   private scanNew(dir: string, budget = { left: 2000 }): void {
     if (this.closed) return;
-    let entries: fs.Dirent[] = [];
+    let entries: fs.Dirent[];
     try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
     for (const e of entries) {
       if (--budget.left < 0) return;
