@@ -16,7 +16,7 @@ export interface OverlayApi {
   readonly staleEditors: Pick<StaleEditors, 'pending' | 'log' | 'resolve'>;
   /** Lower layers (and live-mount uppers) kept read-only in the editor. */
   readonly lowerGuard: Pick<LowerGuard, 'protectedRoots' | 'lookup' | 'log' | 'editInOverlay' | 'whenSettled'>;
-  readonly changes: Pick<ChangesView, 'changes' | 'group' | 'refresh' | 'revert' | 'autoConfirm'>;
+  readonly changes: Pick<ChangesView, 'changes' | 'group' | 'refresh' | 'revert' | 'autoConfirm' | 'provideOriginalResource' | 'provideFileDecoration'>;
   /** Calls of the overlay search providers (when registered). */
   readonly search: { readonly fileSearches: number; readonly textSearches: number; readonly lastTextMatches: number };
   /** Overlays the server has open: name → validated stack. */

@@ -37,6 +37,8 @@ interface OverlayApi {
     group(name: string, kind: 'A' | 'C' | 'D'): vscode.SourceControlResourceGroup | undefined;
     refresh(): Promise<void>;
     autoConfirm: boolean;
+    provideOriginalResource(uri: vscode.Uri): Promise<vscode.Uri | undefined> | undefined;
+    provideFileDecoration(uri: vscode.Uri): vscode.FileDecoration | undefined;
   };
   search: { fileSearches: number; textSearches: number; lastTextMatches: number };
   overlays(): { name: string; stack: { lower: string[]; upper?: string; work?: string; whiteouts?: string } }[];
@@ -336,6 +338,82 @@ test('changes view shows what overlayws diff prints; Export Changes as Layer wri
     }
   } finally {
     fs.rmSync(tarball, { force: true });
+  }
+});
+
+test('quick diff and decorations: the lower copy is the original of a copied-up file; M and A badges', async () => {
+  const d = await demo();
+  await d.api.changes.refresh();
+  const modified = d.api.changes.changes(NAME).find((c) => c.kind === 'C');
+  const added = d.api.changes.changes(NAME).find((c) => c.kind === 'A');
+  assert.ok(modified && added, 'the demo has a modified and an added file by now');
+  const original = await d.api.changes.provideOriginalResource(ov(modified.path));
+  assert.ok(original, 'an original resource for quick diff');
+  const lowerText = Buffer.from(await vscode.workspace.fs.readFile(original)).toString();
+  const lowerReal = d.lower.map((l) => path.join(l, modified.path)).find((p) => fs.existsSync(p));
+  assert.ok(lowerReal);
+  assert.equal(lowerText, fs.readFileSync(lowerReal, 'utf8'), 'the quick-diff original is the lower copy');
+  assert.equal(d.api.changes.provideFileDecoration(ov(modified.path))?.badge, 'M');
+  assert.equal(d.api.changes.provideFileDecoration(ov(added.path))?.badge, 'A');
+  assert.equal(d.api.changes.provideFileDecoration(ov('/README.md'))?.badge, undefined);
+});
+
+test('open commands: folders as an overlay, a Docker overlay2 layer directory, a mounted overlay — each adds a workspace folder and saves its definition', async (ctx) => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-open-'));
+  const added: string[] = [];
+  let mounted: string | undefined;
+  try {
+    // Folders as an overlay.
+    for (const dir of ['l/sub', 'u', 'w']) fs.mkdirSync(path.join(tmp, dir), { recursive: true });
+    fs.writeFileSync(path.join(tmp, 'l/sub/hello.txt'), 'hello from a lower folder\n');
+    const folders = await vscode.commands.executeCommand<string | undefined>('overlay.openFolders', { lower: [path.join(tmp, 'l')], upper: path.join(tmp, 'u'), work: path.join(tmp, 'w'), name: 'e2e-folders' });
+    assert.equal(folders, 'e2e-folders');
+    added.push(folders);
+    // A Docker overlay2 layer directory: <root>/<id>/{diff,lower,work}, lower = l/<short> links.
+    const d2 = path.join(tmp, 'overlay2');
+    for (const dir of ['base/diff/etc', 'ctr/diff', 'ctr/work', 'l']) fs.mkdirSync(path.join(d2, dir), { recursive: true });
+    fs.writeFileSync(path.join(d2, 'base/diff/etc/os-release'), 'ID=demo\n');
+    fs.symlinkSync('../base/diff', path.join(d2, 'l/BASE'));
+    fs.writeFileSync(path.join(d2, 'ctr/lower'), 'l/BASE');
+    const docker = await vscode.commands.executeCommand<string | undefined>('overlay.openDocker', path.join(d2, 'ctr'));
+    assert.ok(docker, 'the overlay2 layer directory opened');
+    added.push(docker);
+    for (const [name, file, text] of [[folders, '/sub/hello.txt', 'hello from a lower folder'], [docker, '/etc/os-release', 'ID=demo']]) {
+      await waitFor(() => (vscode.workspace.workspaceFolders ?? []).some((f) => f.uri.toString() === `overlay://${name}/`), { what: `workspace folder overlay://${name}/` });
+      const uri = vscode.Uri.from({ scheme: 'overlay', authority: name, path: file });
+      assert.match(Buffer.from(await vscode.workspace.fs.readFile(uri)).toString(), new RegExp(text));
+    }
+    const saved = vscode.workspace.getConfiguration('overlay').get<Record<string, { lower: string[] }>>('overlays') ?? {};
+    assert.deepEqual(saved[folders].lower, [path.join(tmp, 'l')]);
+    assert.ok(saved[docker], 'the Docker definition is saved in overlay.overlays');
+    // A mounted overlay, from /proc/self/mountinfo.
+    for (const dir of ['ml', 'mu', 'mw', 'merged']) fs.mkdirSync(path.join(tmp, dir));
+    fs.writeFileSync(path.join(tmp, 'ml/mounted.txt'), 'through the kernel\n');
+    try {
+      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${path.join(tmp, 'ml')},upperdir=${path.join(tmp, 'mu')},workdir=${path.join(tmp, 'mw')}`, path.join(tmp, 'merged')], { stdio: 'pipe' });
+      mounted = path.join(tmp, 'merged');
+    } catch (err) {
+      ctx.skip(`folders and Docker opened; cannot mount a kernel overlay here for the mounted-overlay part: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
+    }
+    const mount = await vscode.commands.executeCommand<string | undefined>('overlay.openMount', mounted);
+    assert.ok(mount, 'the mounted overlay opened');
+    added.push(mount);
+    const uri = vscode.Uri.from({ scheme: 'overlay', authority: mount, path: '/mounted.txt' });
+    assert.match(Buffer.from(await vscode.workspace.fs.readFile(uri)).toString(), /through the kernel/);
+  } finally {
+    // They were appended at the end, together: remove them in one step.
+    const all = vscode.workspace.workspaceFolders ?? [];
+    const idx = all.map((f, i) => (added.some((n) => f.uri.toString() === `overlay://${n}/`) ? i : -1)).filter((i) => i > 0);
+    if (idx.length > 0) {
+      const removed = new Promise<void>((resolve) => { const sub = vscode.workspace.onDidChangeWorkspaceFolders(() => { sub.dispose(); resolve(); }); });
+      if (vscode.workspace.updateWorkspaceFolders(Math.min(...idx), idx.length)) await Promise.race([removed, new Promise((r) => setTimeout(r, 10_000))]);
+    }
+    const config = vscode.workspace.getConfiguration('overlay');
+    const current = { ...(config.inspect<Record<string, unknown>>('overlays')?.workspaceValue ?? {}) };
+    for (const name of added) delete current[name];
+    await config.update('overlays', current, vscode.ConfigurationTarget.Workspace);
+    if (mounted) { try { execFileSync('umount', [mounted]); } catch { /* busy: left for the OS */ } }
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
 

@@ -6,13 +6,14 @@ import { showStatus } from '../status';
 import type { ChangesView } from '../views/changes';
 import { compareWithLower } from './compare';
 import { exportChangesAsLayer } from './exportLayer';
-import { openDocker, openFolders, openLayer, openMount } from './open';
+import { openDocker, openFolders, openLayer, openMount, type OpenFoldersArgs } from './open';
 
 export function registerCommands(context: vscode.ExtensionContext, server: OverlayClient, changes: ChangesView): void {
   const reg = (id: string, fn: (...args: never[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
-  reg('overlay.openFolders', () => openFolders(server));
-  reg('overlay.openMount', () => openMount(server));
-  reg('overlay.openDocker', () => openDocker(server));
+  // Each open command takes an optional argument for scripted use (no pickers) and returns the overlay's name.
+  reg('overlay.openFolders', (args?: OpenFoldersArgs) => openFolders(server, args));
+  reg('overlay.openMount', (merged?: string) => openMount(server, merged));
+  reg('overlay.openDocker', (target?: string) => openDocker(server, target));
   reg('overlay.openLayer', (name?: string, layer?: 'upper' | number) => openLayer(server, name, layer));
   reg('overlay.compareWithLower', (arg?: unknown) => compareWithLower(server, arg));
   reg('overlay.revert', (...args: unknown[]) => changes.revert(...args));

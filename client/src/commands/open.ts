@@ -14,20 +14,31 @@ import { freshName, saveOverlay } from '../config';
 import { overlayMounts } from '../mounts';
 import { layerUri, overlayUri } from '../uris';
 
-async function addOverlayFolder(server: OverlayClient, name: string, spec: StackSpec): Promise<boolean> {
+/** Arguments for scripted use of the open commands (skip the pickers). */
+export interface OpenFoldersArgs { lower: string[]; upper?: string; work?: string; name?: string; whiteouts?: 'kernel' | 'oci' | 'auto' }
+
+async function addOverlayFolder(server: OverlayClient, name: string, spec: StackSpec): Promise<string | undefined> {
   try {
     await server.addOverlay(name, spec);
   } catch (err) {
     void vscode.window.showErrorMessage(`Cannot open the overlay: ${String((err as Error).message ?? err)}`);
-    return false;
+    return undefined;
   }
   await saveOverlay(name, spec);
   const folders = vscode.workspace.workspaceFolders ?? [];
   const uri = overlayUri(name, '/');
   if (!folders.some((f) => f.uri.toString() === uri.toString())) {
-    vscode.workspace.updateWorkspaceFolders(folders.length, 0, { uri, name: `${name} (overlay)` });
+    // Wait until the folder is really added: the workspace file is being rewritten until
+    // then, and a settings write meanwhile (the next open command) would be refused.
+    const added = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { sub.dispose(); resolve(); }, 10_000);
+      const sub = vscode.workspace.onDidChangeWorkspaceFolders((e) => {
+        if (e.added.some((f) => f.uri.toString() === uri.toString())) { clearTimeout(timer); sub.dispose(); resolve(); }
+      });
+    });
+    if (vscode.workspace.updateWorkspaceFolders(folders.length, 0, { uri, name: `${name} (overlay)` })) await added;
   }
-  return true;
+  return name;
 }
 
 async function pickDirs(title: string, many: boolean): Promise<string[] | undefined> {
@@ -35,48 +46,60 @@ async function pickDirs(title: string, many: boolean): Promise<string[] | undefi
   return picked?.map((u) => u.fsPath);
 }
 
-export async function openFolders(server: OverlayClient): Promise<void> {
+export async function openFolders(server: OverlayClient, args?: OpenFoldersArgs): Promise<string | undefined> {
+  if (args?.lower?.length) {
+    return addOverlayFolder(server, args.name ?? freshName(path.basename(args.upper ?? args.lower[0])), { lower: args.lower, upper: args.upper, work: args.work, whiteouts: args.whiteouts ?? 'auto' });
+  }
   const lower: string[] = [];
   for (;;) {
     const dirs = await pickDirs(lower.length === 0 ? 'Overlay: top-most lower layer' : `Overlay: lower layer ${lower.length} (below ${path.basename(lower[lower.length - 1])}) — Cancel when done`, false);
     if (!dirs?.length) break;
     lower.push(dirs[0]);
   }
-  if (lower.length === 0) return;
+  if (lower.length === 0) return undefined;
   const upperChoice = await vscode.window.showQuickPick(['Choose an upper (writable) directory…', 'Read-only (no upper)'], { title: 'Overlay: upper layer' });
-  if (!upperChoice) return;
+  if (!upperChoice) return undefined;
   let upper: string | undefined;
   let work: string | undefined;
   if (upperChoice.startsWith('Choose')) {
     upper = (await pickDirs('Overlay: upper directory', false))?.[0];
-    if (!upper) return;
+    if (!upper) return undefined;
     const workChoice = await vscode.window.showQuickPick([`Create ${path.basename(upper)}.work next to it`, 'Choose a work directory…'], { title: 'Overlay: work directory (empty, same filesystem as upper)' });
-    if (!workChoice) return;
+    if (!workChoice) return undefined;
     if (workChoice.startsWith('Create')) {
       work = `${upper.replace(/\/+$/, '')}.work`;
       fs.mkdirSync(work, { recursive: true });
     } else {
       work = (await pickDirs('Overlay: work directory', false))?.[0];
-      if (!work) return;
+      if (!work) return undefined;
     }
   }
   const name = await vscode.window.showInputBox({ title: 'Overlay: name', value: freshName(path.basename(upper ?? lower[0])), validateInput: (v) => (/^[a-z0-9][a-z0-9.-]*$/i.test(v) ? undefined : 'letters, digits, . and -') });
-  if (!name) return;
-  await addOverlayFolder(server, name, { lower, upper, work, whiteouts: 'auto' });
+  if (!name) return undefined;
+  return addOverlayFolder(server, name, { lower, upper, work, whiteouts: 'auto' });
 }
 
-export async function openMount(server: OverlayClient): Promise<void> {
+/** `mergedDir`: the mount point to open (skips the picker). */
+export async function openMount(server: OverlayClient, mergedDir?: string): Promise<string | undefined> {
   const mounts = overlayMounts();
   if (mounts.length === 0) {
     void vscode.window.showInformationMessage('No overlay mounts in /proc/self/mountinfo.');
-    return;
+    return undefined;
+  }
+  if (mergedDir !== undefined) {
+    const m = mounts.find((x) => x.merged === path.resolve(mergedDir));
+    if (!m) {
+      void vscode.window.showErrorMessage(`${mergedDir} is not an overlay mount point (see /proc/self/mountinfo).`);
+      return undefined;
+    }
+    return addOverlayFolder(server, freshName(path.basename(m.merged)), m.spec);
   }
   const picked = await vscode.window.showQuickPick(
     mounts.map((m) => ({ label: m.merged, description: m.spec.upper ? `upper ${m.spec.upper}` : 'read-only', detail: `${m.spec.lower.length} lower: ${m.spec.lower.join(' : ')}`, m })),
     { title: 'Overlay: open a mounted overlay' },
   );
-  if (!picked) return;
-  await addOverlayFolder(server, freshName(path.basename(picked.m.merged)), picked.m.spec);
+  if (!picked) return undefined;
+  return addOverlayFolder(server, freshName(path.basename(picked.m.merged)), picked.m.spec);
 }
 
 function dockerInspect(id: string): Promise<StackSpec> {
@@ -120,12 +143,23 @@ export function specFromLayerDir(dir: string): StackSpec {
   return { lower, upper: path.join(dir, 'diff'), work: hasWork ? path.join(dir, 'work') : undefined, merged: fs.existsSync(merged) ? merged : undefined, whiteouts: 'kernel' };
 }
 
-export async function openDocker(server: OverlayClient): Promise<void> {
+/** `target`: a container id or name for `docker inspect`, or an overlay2 layer directory (skips the pickers). */
+export async function openDocker(server: OverlayClient, target?: string): Promise<string | undefined> {
+  if (target !== undefined) {
+    try {
+      const isDir = path.isAbsolute(target) && fs.existsSync(path.join(target, 'diff'));
+      const spec = isDir ? specFromLayerDir(target) : await dockerInspect(target);
+      return addOverlayFolder(server, freshName(isDir ? `docker-${path.basename(target).slice(0, 12)}` : target), spec);
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Cannot read the container's layers: ${String((err as Error).message ?? err)}`);
+      return undefined;
+    }
+  }
   const containers = await dockerContainers();
   const items: (vscode.QuickPickItem & { id?: string })[] = containers.map((c) => ({ label: c.name, description: c.image, detail: c.id, id: c.id }));
   items.push({ label: '$(folder) Choose an overlay2 layer directory…' });
   const picked = await vscode.window.showQuickPick(items, { title: containers.length ? 'Overlay: Docker container' : 'Overlay: Docker CLI not answering — choose a layer directory' });
-  if (!picked) return;
+  if (!picked) return undefined;
   let spec: StackSpec;
   let hint: string;
   try {
@@ -134,15 +168,15 @@ export async function openDocker(server: OverlayClient): Promise<void> {
       hint = picked.label;
     } else {
       const dir = (await pickDirs('Overlay: Docker overlay2 layer directory (/var/lib/docker/overlay2/<id>)', false))?.[0];
-      if (!dir) return;
+      if (!dir) return undefined;
       spec = specFromLayerDir(dir);
       hint = `docker-${path.basename(dir).slice(0, 12)}`;
     }
   } catch (err) {
     void vscode.window.showErrorMessage(`Cannot read the container's layers: ${String((err as Error).message ?? err)}`);
-    return;
+    return undefined;
   }
-  await addOverlayFolder(server, freshName(hint), spec);
+  return addOverlayFolder(server, freshName(hint), spec);
 }
 
 export async function openLayer(server: OverlayClient, name?: string, layer?: 'upper' | number): Promise<void> {
