@@ -19,6 +19,8 @@ export interface OverlayApi {
   readonly changes: Pick<ChangesView, 'changes' | 'group' | 'refresh' | 'revert' | 'autoConfirm' | 'provideOriginalResource' | 'provideFileDecoration'>;
   /** Calls of the overlay search providers (when registered). */
   readonly search: { readonly fileSearches: number; readonly textSearches: number; readonly lastTextMatches: number };
+  /** Progress notifications shown for writes that took longer than overlay.progressDelayMs. */
+  readonly writeProgress: { readonly shown: readonly string[] };
   /** Overlays the server has open: name → validated stack. */
   overlays(): ReturnType<OverlayClient['overlays']['get']>[];
 }

@@ -65,6 +65,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
     lowerGuard: guard,
     changes,
     search: searchStats,
+    writeProgress: { get shown() { return overlayFs.provider.progressShown; } },
     overlays: () => [...s.overlays.values()],
   };
 }

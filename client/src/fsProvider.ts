@@ -37,6 +37,9 @@ export function toVscodeStat(st: FileStat): vscode.FileStat {
 }
 
 export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vscode.Disposable {
+  /** Titles of the progress notifications shown for slow writes (copy-ups of big files), in order. */
+  readonly progressShown: string[] = [];
+
   private readonly emitter = new vscode.EventEmitter<vscode.FileChangeEvent[]>();
   readonly onDidChangeFile = this.emitter.event;
   private readonly subscriptions: vscode.Disposable[] = [];
@@ -83,6 +86,7 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;
+      this.progressShown.push(title);
       void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title }, () => pending.catch(() => undefined));
     }, progressDelayMs());
     try {

@@ -41,6 +41,7 @@ interface OverlayApi {
     provideFileDecoration(uri: vscode.Uri): vscode.FileDecoration | undefined;
   };
   search: { fileSearches: number; textSearches: number; lastTextMatches: number };
+  writeProgress: { shown: readonly string[] };
   overlays(): { name: string; stack: { lower: string[]; upper?: string; work?: string; whiteouts?: string } }[];
 }
 
@@ -414,6 +415,22 @@ test('open commands: folders as an overlay, a Docker overlay2 layer directory, a
     await config.update('overlays', current, vscode.ConfigurationTarget.Workspace);
     if (mounted) { try { execFileSync('umount', [mounted]); } catch { /* busy: left for the OS */ } }
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('progress: a write slower than overlay.progressDelayMs shows a progress notification', async () => {
+  const d = await demo();
+  const config = vscode.workspace.getConfiguration('overlay');
+  const before = config.inspect<number>('progressDelayMs')?.workspaceValue;
+  await config.update('progressDelayMs', 0, vscode.ConfigurationTarget.Workspace);
+  try {
+    const shown = d.api.writeProgress.shown.length;
+    await vscode.workspace.fs.writeFile(ov('/big-progress.bin'), Buffer.alloc(16 << 20, 7));
+    assert.ok(d.api.writeProgress.shown.length > shown, 'a progress notification was shown');
+    assert.match(d.api.writeProgress.shown[d.api.writeProgress.shown.length - 1], /big-progress\.bin/);
+    await vscode.workspace.fs.delete(ov('/big-progress.bin'));
+  } finally {
+    await config.update('progressDelayMs', before, vscode.ConfigurationTarget.Workspace);
   }
 });
 
