@@ -4,7 +4,7 @@
  * Every handler validates its params; every failure is a Node-style error that
  * server.ts turns into a ResponseError (see wireErrors.ts).
  */
-import type { StackSpec } from './overlay/index';
+import { parseDockerInspect, parseDockerLayerDir, type StackSpec } from './overlay/index';
 import * as P from './protocol';
 import * as path from 'node:path';
 import { createError } from './overlay/errors';
@@ -72,6 +72,13 @@ export function registerHandlers(wire: Wire, reg: Registry): void {
   on(P.Diff.method, (r) => ov(r).diff());
   on(P.ResolveLower.method, async (r) => (await ov(r).overlay.lowerResolve(r.str('path'))) ?? null);
   on(P.Revert.method, (r) => ov(r).revert(r.str('path')));
+  on(P.ParseStack.method, (r) => {
+    const dir = r.optStr('dockerLayerDir');
+    if (dir !== undefined) return parseDockerLayerDir(dir);
+    const json = r.optStr('dockerInspect');
+    if (json !== undefined) return parseDockerInspect(json);
+    throw invalidParam(r.method, 'give "dockerLayerDir" or "dockerInspect"');
+  });
   on(P.ExportLayer.method, async (r) => {
     const file = r.str('file');
     if (!path.isAbsolute(file)) throw createError('EINVAL', 'export', file, 'the tarball path must be absolute');

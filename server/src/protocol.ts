@@ -253,6 +253,16 @@ export namespace ResolveLower {
   export const type = new RequestType<PathParams, Resolve.Result | null, void>(method);
 }
 
+/**
+ * Sent from client to server: a stack spec from what Docker gives — an overlay2 layer
+ * directory, or the JSON `docker inspect` printed — parsed by the engine's stack parsers.
+ */
+export namespace ParseStack {
+  export const method = 'overlay/parseStack';
+  export interface Params { dockerLayerDir?: string; dockerInspect?: string }
+  export const type = new RequestType<Params, StackSpec, void>(method);
+}
+
 /** Sent from client to server: write the upper layer as an OCI layer tarball (.tar or .tar.gz) at `file` on the server's machine. */
 export namespace ExportLayer {
   export const method = 'overlay/exportLayer';

@@ -61,6 +61,13 @@ describe('server requests', () => {
     assert.equal(await errorCode(s.conn.sendRequest(P.Revert.type, { name: 'a', path: '/' })), 'EBUSY');
   });
 
+  it('parses Docker stacks with the engine: an overlay2 layer directory and docker inspect JSON', async () => {
+    const spec = await s.conn.sendRequest(P.ParseStack.type, { dockerInspect: JSON.stringify([{ GraphDriver: { Name: 'overlay2', Data: { LowerDir: '/a:/b', UpperDir: '/u', WorkDir: '/w' } } }]) });
+    assert.deepEqual(spec, { lower: ['/a', '/b'], upper: '/u', work: '/w' });
+    assert.equal(await errorCode(s.conn.sendRequest(P.ParseStack.type, { dockerLayerDir: path.join(st.lower[0], 'nope') })), 'ENOENT');
+    assert.equal(await errorCode(s.conn.sendRequest(P.ParseStack.type, {})), 'EINVAL');
+  });
+
   it('writes, copies up, renames, copies, deletes', async () => {
     await s.conn.sendRequest(P.WriteFile.type, { name: 'a', path: '/low.txt', data: b64('changed'), create: false, overwrite: true });
     assert.equal(await read('/low.txt'), 'changed');

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { StackSpec } from '../../../server/src/protocol';
+import { ParseStack, type StackSpec } from '../../../server/src/protocol';
 import type { OverlayClient } from '../client';
 import { freshName, saveOverlay } from '../config';
 import { overlayMounts } from '../mounts';
@@ -102,20 +102,11 @@ export async function openMount(server: OverlayClient, mergedDir?: string): Prom
   return addOverlayFolder(server, freshName(path.basename(picked.m.merged)), picked.m.spec);
 }
 
-function dockerInspect(id: string): Promise<StackSpec> {
-  return new Promise((resolve, reject) => {
-    execFile('docker', ['inspect', '--type', 'container', id], { timeout: 10_000 }, (err, stdout) => {
-      if (err) return reject(err);
-      try {
-        const [c] = JSON.parse(stdout) as { GraphDriver?: { Name?: string; Data?: Record<string, string> } }[];
-        const d = c?.GraphDriver?.Data;
-        if (c?.GraphDriver?.Name !== 'overlay2' || !d?.LowerDir) throw new Error(`not an overlay2 container (driver ${c?.GraphDriver?.Name})`);
-        resolve({ lower: d.LowerDir.split(':'), upper: d.UpperDir, work: d.WorkDir, merged: d.MergedDir, whiteouts: 'kernel' });
-      } catch (e) {
-        reject(e);
-      }
-    });
-  });
+/** `docker inspect` of a container, parsed by the server's stack parser. */
+function dockerInspect(server: OverlayClient, id: string): Promise<StackSpec> {
+  return new Promise<string>((resolve, reject) => {
+    execFile('docker', ['inspect', '--type', 'container', id], { timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  }).then((json) => server.request(ParseStack.type, { dockerInspect: json }));
 }
 
 function dockerContainers(): Promise<{ id: string; name: string; image: string }[]> {
@@ -130,17 +121,9 @@ function dockerContainers(): Promise<{ id: string; name: string; image: string }
   });
 }
 
-/** A Docker overlay2 layer dir: <root>/<id>/{diff,lower,work,merged}; `lower` lists l/<short> links. */
-export function specFromLayerDir(dir: string): StackSpec {
-  const root = path.dirname(dir);
-  const lowerFile = path.join(dir, 'lower');
-  const lower = fs.existsSync(lowerFile)
-    ? fs.readFileSync(lowerFile, 'utf8').trim().split(':').filter(Boolean).map((l) => fs.realpathSync(path.join(root, l)))
-    : [];
-  const hasWork = fs.existsSync(path.join(dir, 'work'));
-  if (lower.length === 0) return { lower: [path.join(dir, 'diff')], whiteouts: 'kernel' };
-  const merged = path.join(dir, 'merged');
-  return { lower, upper: path.join(dir, 'diff'), work: hasWork ? path.join(dir, 'work') : undefined, merged: fs.existsSync(merged) ? merged : undefined, whiteouts: 'kernel' };
+/** A Docker overlay2 layer dir (<root>/<id>/{diff,lower,work,merged}), parsed by the server's stack parser. */
+function specFromLayerDir(server: OverlayClient, dir: string): Promise<StackSpec> {
+  return server.request(ParseStack.type, { dockerLayerDir: dir });
 }
 
 /** `target`: a container id or name for `docker inspect`, or an overlay2 layer directory (skips the pickers). */
@@ -148,7 +131,7 @@ export async function openDocker(server: OverlayClient, target?: string): Promis
   if (target !== undefined) {
     try {
       const isDir = path.isAbsolute(target) && fs.existsSync(path.join(target, 'diff'));
-      const spec = isDir ? specFromLayerDir(target) : await dockerInspect(target);
+      const spec = isDir ? await specFromLayerDir(server, target) : await dockerInspect(server, target);
       return addOverlayFolder(server, freshName(isDir ? `docker-${path.basename(target).slice(0, 12)}` : target), spec);
     } catch (err) {
       void vscode.window.showErrorMessage(`Cannot read the container's layers: ${String((err as Error).message ?? err)}`);
@@ -164,12 +147,12 @@ export async function openDocker(server: OverlayClient, target?: string): Promis
   let hint: string;
   try {
     if (picked.id) {
-      spec = await dockerInspect(picked.id);
+      spec = await dockerInspect(server, picked.id);
       hint = picked.label;
     } else {
       const dir = (await pickDirs('Overlay: Docker overlay2 layer directory (/var/lib/docker/overlay2/<id>)', false))?.[0];
       if (!dir) return undefined;
-      spec = specFromLayerDir(dir);
+      spec = await specFromLayerDir(server, dir);
       hint = `docker-${path.basename(dir).slice(0, 12)}`;
     }
   } catch (err) {

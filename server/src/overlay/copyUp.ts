@@ -81,11 +81,6 @@ export class CopyUp {
     return p;
   }
 
-  /** Paths with a copy-up in progress. */
-  busy(): string[] {
-    return [...this.inflight.keys()];
-  }
-
   private async doFile(entry: Entry): Promise<string> {
     const top = entry.top as Hit;
     this.dir(this.resolveDir(entry.comps.slice(0, -1)));
