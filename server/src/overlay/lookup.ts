@@ -36,6 +36,14 @@ export interface Entry {
 }
 
 export const MAX_SYMLINKS = 40;
+/**
+ * Answers about directories changed less than racyMs ago are not cached: file
+ * timestamps are coarse (a clock tick), so two changes within one tick can leave
+ * mtime and ctime unchanged. Tests lower it to reach the cache at once.
+ */
+export const lookupTuning = { racyMs: 2000 };
+/** Names kept by the listing cache, over all directories (about 100 bytes each). */
+const LISTING_CACHE_ENTRIES = 300_000;
 
 export function typeOf(st: fs.Stats | fs.Dirent): EntryType {
   if (st.isFile()) return 'f';
@@ -49,7 +57,8 @@ export function typeOf(st: fs.Stats | fs.Dirent): EntryType {
 
 function lstatOrUndefined(p: string): fs.Stats | undefined {
   try {
-    return fs.lstatSync(p);
+    // No Error built for the common miss (most names are absent from most layers).
+    return fs.lstatSync(p, { throwIfNoEntry: false });
   } catch (err) {
     // Only "not there" falls through to the next layer; EACCES, EIO... are real answers.
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
@@ -118,7 +127,7 @@ export class LayerView {
     if (this.isWhiteoutStat(st, real, dir)) return { merge: [] };
     const top: Hit = { layer: dir.layer, real, st };
     if (!st.isDirectory() || !lowers) return { top, merge: st.isDirectory() ? [top] : [] };
-    if (this.opaqueValue(real) === 'y' || (this.format === 'oci' && this.ociWhiteout(dir.real, name))) return { top, merge: [top] };
+    if (this.opaqueOf(top) === 'y' || (this.format === 'oci' && this.ociWhiteout(dir.real, name))) return { top, merge: [top] };
     const below = this.lookupLowers(lowers, name);
     return { top, merge: below.top?.st.isDirectory() ? [top, ...below.merge] : [top] };
   }
@@ -168,21 +177,34 @@ export class LayerView {
         merge.push({ layer: dir.layer, real, st });
       }
       if (dir === parent[parent.length - 1]) break;
-      if (this.opaqueValue(real) === 'y') break;
+      if (this.opaqueOf(merge[merge.length - 1]) === 'y') break;
       if (this.format === 'oci' && this.ociWhiteout(dir.real, name)) break;
     }
     return { top, merge };
   }
 
-  private xattrWhiteoutDirs = new WeakMap<Hit, boolean>();
   private hasXattrWhiteouts(dir: Hit): boolean {
-    let v = this.xattrWhiteoutDirs.get(dir);
-    if (v === undefined) {
-      v = this.opaqueValue(dir.real) === 'x';
-      this.xattrWhiteoutDirs.set(dir, v);
-    }
-    return v;
+    return this.opaqueOf(dir) === 'x';
   }
+
+  /**
+   * opaqueValue() of a directory hit, remembered while the directory's inode and
+   * ctime stay the same (setting or removing an xattr changes the ctime), so a
+   * fresh lstat of an upper directory needs no getxattr when nothing changed.
+   * Only answers for a ctime older than lookupTuning.racyMs are kept.
+   */
+  private opaqueOf(dir: Hit): string {
+    if (this.format === 'oci') return this.opaqueValue(dir.real);
+    const c = this.opaqueCache.get(dir.real);
+    if (c !== undefined && c.ino === dir.st.ino && c.ctimeMs === dir.st.ctimeMs) return c.value;
+    const value = this.opaqueValue(dir.real);
+    if (Date.now() - dir.st.ctimeMs < lookupTuning.racyMs) return value;
+    if (this.opaqueCache.size >= 100_000) this.opaqueCache.clear();
+    this.opaqueCache.set(dir.real, { ino: dir.st.ino, ctimeMs: dir.st.ctimeMs, value });
+    return value;
+  }
+
+  private readonly opaqueCache = new Map<string, { ino: number; ctimeMs: number; value: string }>();
 
   rootEntry(): Entry {
     const merge: Hit[] = [];
@@ -245,6 +267,38 @@ export class LayerView {
     const lowers = entry.parent.filter((h) => h.layer.ref !== 'upper');
     if (lowers.length === 0) return false;
     return this.lookupChild(lowers, entry.comps[entry.comps.length - 1]).top !== undefined;
+  }
+
+  private readonly listings = new Map<string, { sig: string; entries: DirEntry[] }>();
+  private listedEntries = 0;
+
+  /**
+   * readdir() of a freshly resolved entry, remembered while every directory that
+   * merges into it keeps its inode, mtime and ctime (a name added, removed or
+   * renamed changes the mtime; an opaque or whiteout xattr changes the ctime).
+   * The upper directory's stat comes fresh from the lookup, the lower ones are as
+   * cached as the lookups themselves. Directories changed less than
+   * lookupTuning.racyMs ago are not remembered.
+   */
+  readdirCached(entry: Entry): DirEntry[] {
+    const key = entry.merge.map((h) => h.real).join('\0');
+    let sig = '';
+    let racy = false;
+    const now = Date.now();
+    for (const h of entry.merge) {
+      sig += `${h.st.ino}:${h.st.mtimeMs}:${h.st.ctimeMs};`;
+      if (now - Math.max(h.st.mtimeMs, h.st.ctimeMs) < lookupTuning.racyMs) racy = true;
+    }
+    const c = this.listings.get(key);
+    if (c !== undefined && c.sig === sig) return c.entries;
+    const entries = this.readdir(entry);
+    if (c !== undefined) { this.listings.delete(key); this.listedEntries -= c.entries.length; }
+    if (!racy) {
+      if (this.listedEntries + entries.length > LISTING_CACHE_ENTRIES) { this.listings.clear(); this.listedEntries = 0; }
+      this.listings.set(key, { sig, entries });
+      this.listedEntries += entries.length;
+    }
+    return entries;
   }
 
   /** Merged listing of a directory entry: upper first, then each lower; whiteouts never listed. */

@@ -207,7 +207,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     const e = this.existing(p, true, 'scandir');
     if (!e.top.st.isDirectory()) throw createError('ENOTDIR', 'scandir', p);
     try {
-      return this.view.readdir(e);
+      return this.view.readdirCached(e).slice(); // callers may sort it
     } catch (err) {
       throw asOverlayError(err, 'scandir', p);
     }
