@@ -75,7 +75,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
   private readonly cache = new Map<string, MergedState | null>();
   private pending = new Map<string, Pending>();
   private timer?: NodeJS.Timeout;
-  private watcher?: FSWatcher;
+  private readonly watchers: FSWatcher[] = [];
   private readonly serverCopyUps = new Map<string, number>();
   private readonly serverWrites = new Map<string, number>();
   private closed = false;
@@ -103,11 +103,22 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
    * of RSS and 20 s of start-up for 100,000 files). Entries inside a directory are
    * reported by the directory's own inotify watch, which chokidar passes on as
    * 'raw' events (name + watched directory); each is looked up again anyway.
+   * One chokidar instance per layer, started one after the other: chokidar scans a
+   * tree with every lstat in flight at once, and scanning all layers together
+   * peaked at 350 MiB of garbage for 100,000 files, which the process kept as RSS.
    */
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    for (const r of [...this.roots].sort((a, b) => a.level - b.level)) {
+      if (this.closed) return;
+      await this.watchLayer(r.root);
+    }
+    this.ready = true;
+  }
+
+  private watchLayer(root: string): Promise<void> {
     const stack = this.overlay.stack;
     const ignoredDirs = [stack.work, stack.merged].filter((d): d is string => !!d);
-    const w = watch(this.roots.map((r) => r.root), {
+    const w = watch(root, {
       ignoreInitial: true,
       usePolling: false,
       followSymlinks: false,
@@ -115,7 +126,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
       atomic: false,
       ignored: (p: string, stats?: fs.Stats) => (stats !== undefined && !stats.isDirectory()) || ignoredDirs.some((d) => p === d || p.startsWith(d + '/')),
     });
-    this.watcher = w;
+    this.watchers.push(w);
     w.on('all', (event, p) => {
       this.raw(event, p);
       // Entries made in a new directory before chokidar's watch on it existed have no
@@ -136,14 +147,14 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
       else this.raw(exists(real) ? 'add' : 'unlink', real);
     });
     w.on('error', (err) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
-    return new Promise((resolve) => w.once('ready', () => { this.ready = true; resolve(); }));
+    return new Promise((resolve) => w.once('ready', () => resolve()));
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.watcher?.close();
+    await Promise.all(this.watchers.map((w) => w.close()));
   }
 
   /** Report what a new directory holds (a bounded walk) as raw adds; known states make no events. */
