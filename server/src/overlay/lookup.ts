@@ -66,6 +66,17 @@ function lstatOrUndefined(p: string): fs.Stats | undefined {
   }
 }
 
+/** The same directories, unchanged: real path, inode, mtime and ctime of each. */
+function sameDirs(a: readonly Hit[], b: readonly Hit[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x.real !== y.real || x.st.ino !== y.st.ino || x.st.mtimeMs !== y.st.mtimeMs || x.st.ctimeMs !== y.st.ctimeMs) return false;
+  }
+  return true;
+}
+
 export class LayerView {
   readonly layers: Layer[];
   readonly upper?: Layer;
@@ -269,7 +280,7 @@ export class LayerView {
     return this.lookupChild(lowers, entry.comps[entry.comps.length - 1]).top !== undefined;
   }
 
-  private readonly listings = new Map<string, { sig: string; entries: DirEntry[] }>();
+  private readonly listings = new Map<string, { merge: Hit[]; entries: DirEntry[] }>();
   private listedEntries = 0;
 
   /**
@@ -281,21 +292,14 @@ export class LayerView {
    * lookupTuning.racyMs ago are not remembered.
    */
   readdirCached(entry: Entry): DirEntry[] {
-    const key = entry.merge.map((h) => h.real).join('\0');
-    let sig = '';
-    let racy = false;
-    const now = Date.now();
-    for (const h of entry.merge) {
-      sig += `${h.st.ino}:${h.st.mtimeMs}:${h.st.ctimeMs};`;
-      if (now - Math.max(h.st.mtimeMs, h.st.ctimeMs) < lookupTuning.racyMs) racy = true;
-    }
-    const c = this.listings.get(key);
-    if (c !== undefined && c.sig === sig) return c.entries;
+    const c = this.listings.get(entry.path);
+    if (c !== undefined && sameDirs(c.merge, entry.merge)) return c.entries;
     const entries = this.readdir(entry);
-    if (c !== undefined) { this.listings.delete(key); this.listedEntries -= c.entries.length; }
-    if (!racy) {
+    if (c !== undefined) { this.listings.delete(entry.path); this.listedEntries -= c.entries.length; }
+    const now = Date.now();
+    if (entry.merge.every((h) => now - Math.max(h.st.mtimeMs, h.st.ctimeMs) >= lookupTuning.racyMs)) {
       if (this.listedEntries + entries.length > LISTING_CACHE_ENTRIES) { this.listings.clear(); this.listedEntries = 0; }
-      this.listings.set(key, { sig, entries });
+      this.listings.set(entry.path, { merge: entry.merge, entries });
       this.listedEntries += entries.length;
     }
     return entries;
