@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--files N] [--layers N]: every figure next to its baseline measured in the same
+ * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N]: every figure next to its baseline measured in the same
  * run, on the same data and page-cache state (each side is warmed once, then the median
  * of several runs is reported). Prints a markdown table; exits 0 (targets are reported,
  * not asserted: CI runs --quick to keep the benchmark working).
@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { copyUp, fileSearch, layerScaling, listingAndStat, watchLatency, type Row } from './figures';
+import { copyUp, fileSearch, layerScaling, listingAndStat, memory, realStack, watchLatency, type Row } from './figures';
 import { bench as transportBench } from './transport';
 
 /** A row as the transport benchmark reports it (baseline: direct fs.promises.readFile). */
@@ -33,21 +33,24 @@ async function main(): Promise<void> {
   const log = (s: string): void => console.error(`bench: ${s}`);
   const arg = (flag: string): number | undefined => { const i = process.argv.indexOf(flag); return i > 0 ? Number(process.argv[i + 1]) : undefined; };
   const rows: Row[] = [];
-  const cfg = quick ? { files: 10_000, layers: 8, runs: 3, copyMiB: 64, scaleFiles: 5_000 } : { files: 100_000, layers: 8, runs: 5, copyMiB: 1024, scaleFiles: 20_000 };
+  const cfg = quick ? { files: 10_000, layers: 8, runs: 3, copyMiB: 64, scaleFiles: 5_000, memFiles: 0 } : { files: 100_000, layers: 8, runs: 5, copyMiB: 1024, scaleFiles: 20_000, memFiles: 1_000_000 };
   cfg.files = arg('--files') ?? cfg.files;
   cfg.layers = arg('--layers') ?? cfg.layers;
+  cfg.memFiles = arg('--mem-files') ?? cfg.memFiles;
   console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; mode ${quick ? 'quick' : 'full'}`);
   try {
     rows.push(...await listingAndStat(root, cfg.files, cfg.layers, cfg.runs, log));
+    rows.push(...await realStack(root, cfg.runs, log));
     rows.push(...await fileSearch(root, cfg.files, cfg.layers, cfg.runs));
     rows.push(...(await transportBench({ quick })).map(fromBenchRow));
     rows.push(...await copyUp(root, cfg.copyMiB, log));
     rows.push(...await layerScaling(root, cfg.scaleFiles, cfg.runs, log));
     rows.push(...await watchLatency(root, quick ? 10 : 30));
+    if (cfg.memFiles > 0) rows.push(...await memory(root, cfg.memFiles, cfg.layers, log));
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
-  const fmt = (x: number): string => Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x.toFixed(2)) : 'n/a';
+  const fmt = (x: number): string => !Number.isFinite(x) ? 'n/a' : x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toPrecision(3);
   console.log('\n| figure | baseline | baseline value | ours | ratio | target | met |');
   console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) {

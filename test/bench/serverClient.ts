@@ -51,27 +51,24 @@ export async function startServer(overlays: Record<string, StackSpec>): Promise<
 export async function walkServer(conn: MessageConnection, name: string, parallel = 1): Promise<number> {
   let count = 0;
   const queue = ['/'];
-  const worker = async (): Promise<void> => {
-    while (queue.length > 0) {
-      const dir = queue.pop() as string;
-      const entries = await conn.sendRequest<[string, number][]>('overlay/readDirectory', { name, path: dir });
-      for (const [n, t] of entries) {
-        count++;
-        if (t & 2) queue.push((dir === '/' ? '' : dir) + '/' + n);
-      }
-    }
-  };
-  // Workers that find the queue empty wait for others to refill it.
   let active = 0;
   await new Promise<void>((resolve, reject) => {
-    const spawnWorkers = (): void => {
+    const step = (): void => {
       while (active < parallel && queue.length > 0) {
+        const dir = queue.pop() as string;
         active++;
-        worker().then(() => { active--; if (queue.length > 0) spawnWorkers(); else if (active === 0) resolve(); }, reject);
+        conn.sendRequest<[string, number][]>('overlay/readDirectory', { name, path: dir }).then((entries) => {
+          for (const [n, t] of entries) {
+            count++;
+            if (t & 2) queue.push((dir === '/' ? '' : dir) + '/' + n);
+          }
+          active--;
+          step();
+        }, reject);
       }
       if (active === 0 && queue.length === 0) resolve();
     };
-    spawnWorkers();
+    step();
   });
   return count;
 }

@@ -15,6 +15,19 @@ export interface BenchStack {
   dirs: number;
   /** Sample of existing paths with the layer that serves them, and some misses. */
   samples: { path: string; layer: string }[];
+  /** Date.now() when the last layer change was made. */
+  builtAt: number;
+}
+
+/**
+ * Wait until the layers are as users have them: not changed in the last seconds. The
+ * engine does not cache what it read from directories changed less than
+ * lookupTuning.racyMs (2 s) ago, so a stack measured right after it was built would
+ * measure a state no real image layer is in.
+ */
+export async function settled(s: BenchStack): Promise<void> {
+  const wait = s.builtAt + 2100 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 }
 
 function rng(seed: number): () => number {
@@ -70,7 +83,49 @@ export function buildStack(root: string, files: number, layers: number, seed = 1
   }
   fs.unlinkSync(proto);
   for (let i = 0; i < 200; i++) samples.push({ path: `/d${i % 10}/missing-${i}`, layer: 'miss' });
-  return { root, lower, upper, work, files, dirs: made.size, samples };
+  return { root, lower, upper, work, files, dirs: made.size, samples, builtAt: Date.now() };
+}
+
+/**
+ * A real tree as the bottom layer, read in place (never written: it is a lower layer):
+ * `nodeModules`, with an upper holding what an `npm install` on top would leave — some
+ * package.json files changed (copied up), some README files deleted (whiteouts).
+ */
+export function buildNodeModulesStack(root: string, nodeModules: string): BenchStack {
+  fs.rmSync(root, { recursive: true, force: true });
+  const upper = path.join(root, 'upper');
+  const work = path.join(root, 'work');
+  for (const d of [upper, work]) fs.mkdirSync(d, { recursive: true });
+  const files: string[] = [];
+  const walk = (rel: string): void => {
+    for (const e of fs.readdirSync(path.join(nodeModules, rel), { withFileTypes: true })) {
+      const r = rel + '/' + e.name;
+      if (e.isDirectory()) walk(r);
+      else files.push(r);
+    }
+  };
+  walk('');
+  const rand = rng(7);
+  const changed = new Set<string>();
+  for (const f of files) {
+    const base = path.basename(f);
+    const up = path.join(upper, f);
+    if (base === 'package.json' && rand() < 0.1) {
+      fs.mkdirSync(path.dirname(up), { recursive: true });
+      fs.writeFileSync(up, fs.readFileSync(path.join(nodeModules, f), 'utf8').replace(/\}\s*$/, ', "_changed": true }\n'));
+      changed.add(path.dirname(up));
+    } else if (/^readme/i.test(base) && rand() < 0.1) {
+      fs.mkdirSync(path.dirname(up), { recursive: true });
+      execFileSync('mknod', [up, 'c', '0', '0']);
+      changed.add(path.dirname(up));
+    }
+  }
+  const samples: { path: string; layer: string }[] = [];
+  for (let i = 0; i < files.length && samples.length < 1000; i += Math.max(1, Math.floor(files.length / 1000))) {
+    samples.push({ path: files[i], layer: fs.existsSync(path.join(upper, files[i])) ? 'upper' : 'l0' });
+  }
+  for (let i = 0; i < 200; i++) samples.push({ path: `${path.dirname(files[i * 37 % files.length])}/missing-${i}`, layer: 'miss' });
+  return { root, lower: [nodeModules], upper, work, files: files.length, dirs: changed.size, samples, builtAt: Date.now() };
 }
 
 export interface Mount {
