@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
+import { compareNames, Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
 import { exportLayer, importLayer } from './overlay/ociLayer';
 
 const USAGE = `usage: overlayws STACK COMMAND [ARGS]
@@ -96,7 +96,8 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const bytewise = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+/** Byte order of names as they are on disk (a name that is not UTF-8 prints with U+F780–U+F7FF chars, see overlay/names.ts). */
+const bytewise = compareNames;
 
 async function tree(ov: Overlay, root: string, out: (line: string) => void): Promise<void> {
   const lines: { path: string; line: string }[] = [];

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import { isErrno } from './errors';
 import type { Entry, Hit, LayerView } from './lookup';
+import { encodePath, hasEscapes } from './names';
 import type { CopyUpEvent } from './types';
 import type { WorkDir } from './workdir';
 import { getXattr, listXattrs, setXattr } from './xattr';
@@ -20,8 +21,9 @@ const IS_ROOT = process.getuid?.() === 0;
 /** Copy owner, xattrs (not overlay-private ones), mode and times from `st`/`from` to `to`. */
 export function copyMetadata(from: string, st: fs.Stats, to: string, xattrPrefix: string, times = true): void {
   const isLink = st.isSymbolicLink();
+  const dest = encodePath(to);
   if (IS_ROOT) {
-    try { fs.lchownSync(to, st.uid, st.gid); } catch { /* not permitted here */ }
+    try { fs.lchownSync(dest, st.uid, st.gid); } catch { /* not permitted here */ }
   }
   if (!isLink) {
     for (const name of listXattrs(from)) {
@@ -30,9 +32,34 @@ export function copyMetadata(from: string, st: fs.Stats, to: string, xattrPrefix
       if (value === undefined) continue;
       try { setXattr(to, name, value); } catch { /* trusted.* without privilege, or fs without xattrs */ }
     }
-    fs.chmodSync(to, st.mode & 0o7777);
+    fs.chmodSync(dest, st.mode & 0o7777);
   }
-  if (times) fs.lutimesSync(to, st.atime, st.mtime);
+  if (times) fs.lutimesSync(dest, st.atime, st.mtime);
+}
+
+/**
+ * Sparse copy with cp (it seeks over holes, SEEK_DATA, and reflinks when it can). cp
+ * takes string arguments only: a source whose path holds escaped bytes (names.ts) is
+ * handed over as /proc/<pid>/fd/N of our own descriptor, which cp follows (the caller
+ * checked it is a regular file). A destination with escaped bytes (only when the work
+ * directory's own path has them) is copied without hole detection.
+ */
+async function cpSparse(from: string, to: string): Promise<void> {
+  if (hasEscapes(to)) {
+    await fs.promises.copyFile(encodePath(from), encodePath(to), fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    return;
+  }
+  const args = ['--sparse=always', '--reflink=auto'];
+  if (!hasEscapes(from)) {
+    await execFileAsync('cp', [...args, '--no-dereference', '--', from, to]);
+    return;
+  }
+  const fd = fs.openSync(encodePath(from), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    await execFileAsync('cp', [...args, '--', `/proc/${process.pid}/fd/${fd}`, to]);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export class CopyUp {
@@ -56,12 +83,12 @@ export class CopyUp {
     if (entry.comps.length > 0) this.dir(this.resolveDir(entry.comps.slice(0, -1)));
     const dest = this.upperPath(entry.comps);
     const tmp = this.work.tempName();
-    fs.mkdirSync(tmp, { mode: 0o700 });
+    fs.mkdirSync(encodePath(tmp), { mode: 0o700 });
     copyMetadata(top.real, top.st, tmp, this.view.xattrPrefix);
     try {
-      fs.renameSync(tmp, dest);
+      fs.renameSync(encodePath(tmp), encodePath(dest));
     } catch (err) {
-      fs.rmdirSync(tmp);
+      fs.rmdirSync(encodePath(tmp));
       // Someone else copied it up first: theirs stands.
       if (!isErrno(err, 'EEXIST', 'ENOTEMPTY')) throw err;
     }
@@ -91,7 +118,7 @@ export class CopyUp {
       copyMetadata(top.real, top.st, tmp, this.view.xattrPrefix);
       if (!this.install(tmp, dest)) return dest;
     } catch (err) {
-      fs.rmSync(tmp, { force: true });
+      fs.rmSync(encodePath(tmp), { force: true });
       throw err;
     }
     this.onCopyUp({ path: entry.path, lowerPath: top.real, upperPath: dest, fromLayer: top.layer.ref as number });
@@ -103,11 +130,11 @@ export class CopyUp {
     if (st.isFile() && st.blocks * 512 < st.size) {
       // Sparse: copy_file_range without reflink writes every hole as zeros (an 8 GiB image
       // took 55 s and 8 GiB of disk). cp seeks over holes (SEEK_DATA) and reflinks when it can.
-      await execFileAsync('cp', ['--sparse=always', '--reflink=auto', '--no-dereference', '--', top.real, tmp]);
+      await cpSparse(top.real, tmp);
     } else if (st.isFile()) {
-      await fs.promises.copyFile(top.real, tmp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+      await fs.promises.copyFile(encodePath(top.real), encodePath(tmp), fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
     } else if (st.isSymbolicLink()) {
-      fs.symlinkSync(fs.readlinkSync(top.real), tmp);
+      fs.symlinkSync(fs.readlinkSync(encodePath(top.real), { encoding: 'buffer' }), encodePath(tmp));
     } else {
       const kind = st.isFIFO() ? ['p'] : st.isCharacterDevice() ? ['c', String(st.rdev >> 8 & 0xfff), String(st.rdev & 0xff)]
         : st.isBlockDevice() ? ['b', String(st.rdev >> 8 & 0xfff), String(st.rdev & 0xff)] : undefined;
@@ -121,7 +148,9 @@ export class CopyUp {
    * put there meanwhile (link() fails with EEXIST); a whiteout is never at a copied-up
    * name, so EEXIST means someone else copied up first and theirs stands.
    */
-  private install(tmp: string, dest: string): boolean {
+  private install(tmpPath: string, destPath: string): boolean {
+    const tmp = encodePath(tmpPath);
+    const dest = encodePath(destPath);
     try {
       fs.linkSync(tmp, dest);
     } catch (err) {

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { lstatOrUndefined, type LayerView } from './lookup';
 import { OCI_OPAQUE } from './markers';
+import { compareNames, readdirNames } from './names';
 import { splitRequestPath } from './paths';
 import type { Change } from './types';
 
@@ -32,7 +33,7 @@ export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
     changes.push(c);
   };
   const walk = (real: string, p: string): void => {
-    const names = fs.readdirSync(real).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const names = readdirNames(real).sort(compareNames);
     for (const name of names) {
       const childReal = real + '/' + name;
       const st = lstatOrUndefined(childReal);
@@ -71,5 +72,5 @@ export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
   };
   walk(upper.root, '/');
   // Sorted by path (bytewise), whatever order the whiteout format put them on disk.
-  return changes.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  return changes.sort((a, b) => compareNames(a.path, b.path));
 }

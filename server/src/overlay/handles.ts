@@ -1,6 +1,7 @@
 /** Open handles of an overlay: each remembers its overlay path, so reads follow copy-ups. */
 import * as fs from 'node:fs';
 import { createError } from './errors';
+import { encodePath } from './names';
 
 export interface OpenFlags {
   write?: boolean;
@@ -36,7 +37,7 @@ export class Handles {
   async fd(h: number): Promise<fs.promises.FileHandle> {
     const info = this.get(h, 'read');
     if (!info.fd) {
-      info.fd = await fs.promises.open(info.real, (info.write ? fs.constants.O_RDWR : fs.constants.O_RDONLY) | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      info.fd = await fs.promises.open(encodePath(info.real), (info.write ? fs.constants.O_RDWR : fs.constants.O_RDONLY) | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     }
     return info.fd;
   }

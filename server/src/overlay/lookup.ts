@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { createError, isErrno } from './errors';
+import { encodePath, fromPlainPath, readdirEntries, readlinkName } from './names';
 import type { ResolvedStack } from './stack';
 import type { DirEntry, EntryType, LayerRef, WhiteoutFormat } from './types';
 import { getXattr } from './xattr';
@@ -58,7 +59,7 @@ export function typeOf(st: fs.Stats | fs.Dirent): EntryType {
 function lstatOrUndefined(p: string): fs.Stats | undefined {
   try {
     // No Error built for the common miss (most names are absent from most layers).
-    return fs.lstatSync(p, { throwIfNoEntry: false });
+    return fs.lstatSync(encodePath(p), { throwIfNoEntry: false });
   } catch (err) {
     // Only "not there" falls through to the next layer; EACCES, EIO... are real answers.
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
@@ -84,8 +85,8 @@ export class LayerView {
   readonly xattrPrefix: string;
 
   constructor(readonly stack: ResolvedStack) {
-    this.upper = stack.upper ? { ref: 'upper', root: stack.upper } : undefined;
-    const lowers = stack.lower.map((root, i): Layer => ({ ref: i, root }));
+    this.upper = stack.upper ? { ref: 'upper', root: fromPlainPath(stack.upper) } : undefined;
+    const lowers = stack.lower.map((root, i): Layer => ({ ref: i, root: fromPlainPath(root) }));
     this.layers = this.upper ? [this.upper, ...lowers] : lowers;
     this.format = stack.whiteouts;
     this.xattrPrefix = stack.userxattr ? 'user.overlay.' : 'trusted.overlay.';
@@ -220,7 +221,7 @@ export class LayerView {
   rootEntry(): Entry {
     const merge: Hit[] = [];
     for (const layer of this.layers) {
-      merge.push({ layer, real: layer.root, st: fs.lstatSync(layer.root) });
+      merge.push({ layer, real: layer.root, st: fs.lstatSync(encodePath(layer.root)) });
     }
     return { path: '/', comps: [], parent: [], top: merge[0], merge };
   }
@@ -250,7 +251,7 @@ export class LayerView {
       }
       if (cur.top.st.isSymbolicLink() && (!isLast || followLast)) {
         if (++hops > MAX_SYMLINKS) throw createError('ELOOP', syscall, requestPath);
-        const target = fs.readlinkSync(cur.top.real);
+        const target = readlinkName(cur.top.real);
         if (target.startsWith('/')) { resolved = []; stacks = [stacks[0]]; }
         todo.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
         continue;
@@ -313,7 +314,7 @@ export class LayerView {
     for (const dir of entry.merge) {
       const xwh = this.format === 'kernel' && this.hasXattrWhiteouts(dir);
       const whiteoutsHere: string[] = [];
-      for (const d of fs.readdirSync(dir.real, { withFileTypes: true })) {
+      for (const d of readdirEntries(dir.real)) {
         const name = d.name;
         if (this.format === 'oci' && name.startsWith('.wh.')) {
           if (name !== '.wh..wh..opq' && !name.startsWith('.wh..wh.')) whiteoutsHere.push(name.slice(4));

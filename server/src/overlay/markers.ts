@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createError } from './errors';
 import { lstatOrUndefined, type LayerView } from './lookup';
+import { encodePath, readdirEntries } from './names';
 import { setXattr } from './xattr';
 import type { WorkDir } from './workdir';
 
@@ -36,34 +37,34 @@ export class Markers {
    */
   whiteout(dir: string, name: string): void {
     if (this.view.format === 'oci') {
-      fs.writeFileSync(dir + '/.wh.' + name, '', { flag: 'w', mode: 0o600 });
-      try { fs.unlinkSync(dir + '/' + name); } catch { /* nothing in upper */ }
+      fs.writeFileSync(encodePath(dir + '/.wh.' + name), '', { flag: 'w', mode: 0o600 });
+      try { fs.unlinkSync(encodePath(dir + '/' + name)); } catch { /* nothing in upper */ }
       return;
     }
     const tmp = this.work.tempName();
     mknodWhiteout(tmp);
-    fs.renameSync(tmp, dir + '/' + name);
+    fs.renameSync(encodePath(tmp), encodePath(dir + '/' + name));
   }
 
   /** Remove a whiteout for `name` from upper directory `dir`, if any. */
   clearWhiteout(dir: string, name: string): void {
     if (this.view.format === 'oci') {
-      try { fs.unlinkSync(dir + '/.wh.' + name); } catch { /* none */ }
+      try { fs.unlinkSync(encodePath(dir + '/.wh.' + name)); } catch { /* none */ }
       return;
     }
-    if (this.hasWhiteout(dir, name)) fs.unlinkSync(dir + '/' + name);
+    if (this.hasWhiteout(dir, name)) fs.unlinkSync(encodePath(dir + '/' + name));
   }
 
   /** Mark an upper directory opaque. */
   setOpaque(dirReal: string): void {
-    if (this.view.format === 'oci') fs.writeFileSync(dirReal + '/' + OCI_OPAQUE, '', { mode: 0o600 });
+    if (this.view.format === 'oci') fs.writeFileSync(encodePath(dirReal + '/' + OCI_OPAQUE), '', { mode: 0o600 });
     else setXattr(dirReal, this.view.xattrPrefix + 'opaque', 'y');
   }
 
   /** Remove every whiteout (and OCI opaque marker) inside an upper directory that is about to go. */
   clearInside(dirReal: string): void {
-    for (const d of fs.readdirSync(dirReal, { withFileTypes: true })) {
-      const p = dirReal + '/' + d.name;
+    for (const d of readdirEntries(dirReal)) {
+      const p = encodePath(dirReal + '/' + d.name);
       if (this.view.format === 'oci' ? d.name.startsWith('.wh.') : d.isCharacterDevice() && fs.lstatSync(p).rdev === 0) fs.unlinkSync(p);
     }
   }

@@ -8,6 +8,9 @@
  * Import: unpack such a tarball into a directory that can serve as a lower layer, in
  * a chosen whiteout format, refusing entries that would land outside it.
  * The tar code is a small ustar + PAX writer/reader (no dependency). Plain Node.
+ * Names are bytes in the tar (ustar fields and PAX path/linkpath records alike, as Go's
+ * archive/tar writes them), so a name that is not valid UTF-8 goes through unchanged
+ * (names.ts decodes and encodes it).
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,6 +22,7 @@ import * as zlib from 'node:zlib';
 import { createError } from './errors';
 import { lstatOrUndefined } from './lookup';
 import { OCI_OPAQUE } from './markers';
+import { compareNames, decodeName, encodePath, fromPlainPath, hasEscapes, nameBytes, readdirNames, readlinkName, withStringPath } from './names';
 import type { Overlay } from './overlay';
 import type { WhiteoutFormat } from './types';
 import { getXattr, listXattrs, setXattr } from './xattr';
@@ -50,7 +54,7 @@ export interface ExportResult {
 export async function exportLayer(ov: Overlay, file: string, opts: ExportOptions = {}): Promise<ExportResult> {
   const upper = ov.view.upper;
   if (!upper) throw createError('EROFS', 'export', file, 'the overlay has no upper layer to export');
-  return exportLayerDir(upper.root, file, { whiteouts: ov.view.format, userxattr: ov.stack.userxattr }, opts);
+  return exportLayerDir(ov.stack.upper as string, file, { whiteouts: ov.view.format, userxattr: ov.stack.userxattr }, opts);
 }
 
 // ---------------------------------------------------------------- tar writing
@@ -83,13 +87,12 @@ function paxRecord(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from(String(len)), body]);
 }
 
-/** Split a path into ustar prefix/name, or undefined when it does not fit. */
-function splitUstar(name: string): [string, string] | undefined {
-  const b = Buffer.from(name);
-  if (b.length <= 100) return ['', name];
+/** Split a path (bytes) into ustar prefix/name, or undefined when it does not fit. */
+function splitUstar(b: Buffer): [Buffer, Buffer] | undefined {
+  if (b.length <= 100) return [Buffer.alloc(0), b];
   for (let i = b.length - 1; i > 0; i--) {
     if (b[i] !== 0x2f) continue;
-    if (i <= 155 && b.length - i - 1 <= 100 && b.length - i - 1 > 0) return [b.subarray(0, i).toString(), b.subarray(i + 1).toString()];
+    if (i <= 155 && b.length - i - 1 <= 100 && b.length - i - 1 > 0) return [b.subarray(0, i), b.subarray(i + 1)];
     if (i < b.length - 101) break;
   }
   return undefined;
@@ -98,13 +101,14 @@ function splitUstar(name: string): [string, string] | undefined {
 function encodeHeader(h: TarHeader): Buffer[] {
   const pax: Buffer[] = [];
   const block = Buffer.alloc(BLOCK);
-  const split = splitUstar(h.name);
+  const nameB = nameBytes(h.name);
+  const split = splitUstar(nameB);
   if (split) {
-    block.write(split[1], 0, 100);
-    block.write(split[0], 345, 155);
+    split[1].copy(block, 0);
+    split[0].copy(block, 345);
   } else {
-    pax.push(paxRecord('path', Buffer.from(h.name)));
-    block.write(Buffer.from(h.name).subarray(0, 100).toString('latin1'), 0, 100, 'latin1');
+    pax.push(paxRecord('path', nameB));
+    nameB.copy(block, 0, 0, 100);
   }
   octal(block, 100, 8, h.mode & 0o7777);
   if (!octal(block, 108, 8, h.uid)) { pax.push(paxRecord('uid', Buffer.from(String(h.uid)))); octal(block, 108, 8, 0); }
@@ -113,7 +117,7 @@ function encodeHeader(h: TarHeader): Buffer[] {
   octal(block, 136, 12, Math.max(0, h.mtime));
   block.write(h.type, 156, 1, 'latin1');
   if (h.linkname !== undefined) {
-    const lb = Buffer.from(h.linkname);
+    const lb = nameBytes(h.linkname);
     if (lb.length > 100) pax.push(paxRecord('linkpath', lb));
     else lb.copy(block, 157);
   }
@@ -126,7 +130,7 @@ function encodeHeader(h: TarHeader): Buffer[] {
   const data = Buffer.concat(pax);
   const ph = Buffer.alloc(BLOCK);
   const base = path.posix.basename(h.name);
-  ph.write(('PaxHeaders.0/' + base).slice(0, 99), 0, 100);
+  Buffer.concat([Buffer.from('PaxHeaders.0/'), nameBytes(base)]).copy(ph, 0, 0, 99);
   octal(ph, 100, 8, 0o644);
   octal(ph, 108, 8, 0);
   octal(ph, 116, 8, 0);
@@ -188,8 +192,6 @@ class TarSink {
   }
 }
 
-const bytewise = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
 /** user.* xattrs other than overlay markers, sorted by name. */
 function exportedXattrs(real: string): [string, Buffer][] {
   const out: [string, Buffer][] = [];
@@ -206,7 +208,8 @@ function exportedXattrs(real: string): [string, Buffer][] {
  * layer tarball. Entries are relative paths without a leading `./`, directories end
  * in `/`; the root directory itself is not written.
  */
-export async function exportLayerDir(dir: string, file: string, format: LayerFormat, opts: ExportOptions = {}): Promise<ExportResult> {
+export async function exportLayerDir(layerDir: string, file: string, format: LayerFormat, opts: ExportOptions = {}): Promise<ExportResult> {
+  const dir = fromPlainPath(layerDir);
   const gzip = opts.gzip ?? /\.(t?gz)$/.test(file);
   const prefix = format.userxattr ? 'user.overlay.' : 'trusted.overlay.';
   const opaqueOf = (real: string): string => {
@@ -214,12 +217,12 @@ export async function exportLayerDir(dir: string, file: string, format: LayerFor
     const v = getXattr(real, prefix + 'opaque');
     return v ? v.toString() : '';
   };
-  fs.statSync(dir); // ENOENT/ENOTDIR early, before the output file is created
+  fs.statSync(encodePath(dir)); // ENOENT/ENOTDIR early, before the output file is created
   const sink = new TarSink(file, gzip);
   const links = new Map<string, string>(); // dev:ino → first archived path
   const walk = async (real: string, rel: string): Promise<void> => {
     const opq = opaqueOf(real);
-    const names = fs.readdirSync(real).sort(bytewise);
+    const names = readdirNames(real).sort(compareNames);
     const whiteouts: string[] = [];
     const others: { name: string; st: fs.Stats }[] = [];
     for (const name of names) {
@@ -236,10 +239,10 @@ export async function exportLayerDir(dir: string, file: string, format: LayerFor
       others.push({ name, st });
     }
     const base = rel === '' ? '' : rel + '/';
-    const dirSt = fs.lstatSync(real);
+    const dirSt = fs.lstatSync(encodePath(real));
     const marker = (name: string): TarHeader => ({ name: base + name, mode: 0o644, uid: dirSt.uid, gid: dirSt.gid, size: 0, mtime: Math.floor(dirSt.mtimeMs / 1000), type: '0' });
     if (opq === 'y') await sink.header(marker(OCI_OPAQUE));
-    for (const w of whiteouts.sort(bytewise)) await sink.header(marker(WH + w));
+    for (const w of whiteouts.sort(compareNames)) await sink.header(marker(WH + w));
     for (const { name, st } of others) {
       const childReal = real + '/' + name;
       const childRel = base + name;
@@ -262,7 +265,7 @@ export async function exportLayerDir(dir: string, file: string, format: LayerFor
         if (st.nlink > 1) links.set(key, childRel);
         h.size = st.size;
         await sink.header(h);
-        const fh = await fs.promises.open(childReal, 'r');
+        const fh = await fs.promises.open(encodePath(childReal), 'r');
         try {
           let left = st.size;
           while (left > 0) {
@@ -276,7 +279,7 @@ export async function exportLayerDir(dir: string, file: string, format: LayerFor
         await sink.write(padding(st.size));
       } else if (st.isSymbolicLink()) {
         h.type = '2';
-        h.linkname = fs.readlinkSync(childReal);
+        h.linkname = readlinkName(childReal);
         await sink.header(h);
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         h.type = st.isCharacterDevice() ? '3' : '4';
@@ -314,9 +317,10 @@ export interface TarEntry {
   data: Buffer;
 }
 
+/** A NUL-terminated name field, decoded by decodeName (names are bytes). */
 function cstr(buf: Buffer, off: number, len: number): string {
   const end = buf.indexOf(0, off);
-  return buf.subarray(off, end < 0 || end > off + len ? off + len : end).toString();
+  return decodeName(buf.subarray(off, end < 0 || end > off + len ? off + len : end));
 }
 
 function num(buf: Buffer, off: number, len: number): number {
@@ -376,8 +380,10 @@ export function readTar(raw: Buffer): TarEntry[] {
     const prefix = magic === 'ustar' ? cstr(h, 345, 155) : '';
     let name = cstr(h, 0, 100);
     if (prefix) name = prefix + '/' + name;
-    name = pax.get('path')?.toString() ?? longName ?? name;
-    const linkname = pax.get('linkpath')?.toString() ?? longLink ?? cstr(h, 157, 100);
+    const paxPath = pax.get('path');
+    const paxLink = pax.get('linkpath');
+    name = (paxPath && decodeName(paxPath)) ?? longName ?? name;
+    const linkname = (paxLink && decodeName(paxLink)) ?? longLink ?? cstr(h, 157, 100);
     const xattrs: [string, Buffer][] = [];
     for (const [k, v] of pax) if (k.startsWith('SCHILY.xattr.')) xattrs.push([k.slice('SCHILY.xattr.'.length), v]);
     const numOr = (k: string, v: number): number => (pax.has(k) ? Number(pax.get(k)!.toString()) : v);
@@ -421,9 +427,17 @@ function safeComps(name: string, dir: string): string[] {
   return comps;
 }
 
+/** `p` itself, or a plain temporary name in its directory when its own name has escaped bytes. */
+function beside(p: string): string {
+  const slash = p.lastIndexOf('/');
+  return hasEscapes(p.slice(slash + 1)) ? `${p.slice(0, slash)}/.ovlws-import-${process.pid}` : p;
+}
+
+/** mknod(1) at `p`, whose own name is plain (mknod takes a string: withStringPath reaches escaped parents). */
 function mknod(p: string, type: 'c' | 'b' | 'p', major = 0, minor = 0): void {
   try {
-    execFileSync('mknod', type === 'p' ? [p, 'p'] : [p, type, String(major), String(minor)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const made = withStringPath(p, (s) => execFileSync('mknod', type === 'p' ? [s, 'p'] : [s, type, String(major), String(minor)], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    if (made === undefined) throw createError('ENOENT', 'mknod', p);
   } catch (err) {
     const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
     throw createError('EPERM', 'mknod', p, `cannot create ${type === 'p' ? 'a fifo' : 'a device node'}: ${stderr || (err as Error).message}`);
@@ -440,7 +454,7 @@ function mknod(p: string, type: 'c' | 'b' | 'p', major = 0, minor = 0): void {
 export function importLayer(file: string, dir: string, format: LayerFormat, opts: ImportOptions = {}): ImportResult {
   const entries = readTar(fs.readFileSync(file));
   fs.mkdirSync(dir, { recursive: true });
-  const root = fs.realpathSync(dir);
+  const root = decodeName(fs.realpathSync(encodePath(fromPlainPath(dir)), { encoding: 'buffer' }));
   const prefix = format.userxattr ? 'user.overlay.' : 'trusted.overlay.';
   const chown = process.getuid?.() === 0;
   const dirTimes: [string, number][] = [];
@@ -453,10 +467,10 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
       cur += '/' + comps[i];
       const st = lstatOrUndefined(cur);
       if (st?.isSymbolicLink()) throw createError('EACCES', 'import-layer', name, `refusing entry through the symlink '${comps.slice(0, i + 1).join('/')}', it could land outside ${dir}`);
-      if (st && !st.isDirectory()) fs.rmSync(cur, { force: true });
+      if (st && !st.isDirectory()) fs.rmSync(encodePath(cur), { force: true });
       if (!st || !st.isDirectory()) {
         if (!mkParents) throw createError('ENOENT', 'import-layer', name);
-        fs.mkdirSync(cur, { mode: 0o755 });
+        fs.mkdirSync(encodePath(cur), { mode: 0o755 });
         implicitParent(cur, comps.slice(0, i + 1));
       }
     }
@@ -466,21 +480,21 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
     let st;
     try { st = opts.parentsFrom?.statSync('/' + comps.join('/'), false); } catch { return; }
     if (!st || st.type !== 'd') return;
-    if (chown) fs.lchownSync(real, st.uid, st.gid);
-    fs.chmodSync(real, st.mode);
+    if (chown) fs.lchownSync(encodePath(real), st.uid, st.gid);
+    fs.chmodSync(encodePath(real), st.mode);
     for (const [k, v] of exportedXattrs(st.realPath)) setXattr(real, k, v);
     dirTimes.push([real, st.mtimeMs / 1000]);
   };
   const clear = (p: string, keepDir: boolean): void => {
     const st = lstatOrUndefined(p);
     if (!st) return;
-    if (st.isDirectory()) { if (!keepDir) fs.rmSync(p, { recursive: true, force: true }); }
-    else fs.unlinkSync(p);
+    if (st.isDirectory()) { if (!keepDir) fs.rmSync(encodePath(p), { recursive: true, force: true }); }
+    else fs.unlinkSync(encodePath(p));
   };
   const meta = (p: string, e: TarEntry, isLink: boolean): void => {
-    if (chown) fs.lchownSync(p, e.uid, e.gid);
+    if (chown) fs.lchownSync(encodePath(p), e.uid, e.gid);
     if (!isLink) {
-      fs.chmodSync(p, e.mode); // after chown: chown clears setuid/setgid
+      fs.chmodSync(encodePath(p), e.mode); // after chown: chown clears setuid/setgid
       for (const [k, v] of e.xattrs) setXattr(p, k, v);
     }
   };
@@ -497,7 +511,7 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
     if (base === OCI_OPAQUE) {
       result.opaques++;
       const parent = path.dirname(p);
-      if (format.whiteouts === 'oci') fs.writeFileSync(p, '', { mode: 0o644 });
+      if (format.whiteouts === 'oci') fs.writeFileSync(encodePath(p), '', { mode: 0o644 });
       else setXattr(parent, prefix + 'opaque', 'y');
       continue;
     }
@@ -507,49 +521,55 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
       const victim = path.dirname(p) + '/' + base.slice(WH.length);
       if (format.whiteouts === 'oci') {
         clear(victim, false);
-        fs.writeFileSync(p, '', { mode: 0o644 });
+        fs.writeFileSync(encodePath(p), '', { mode: 0o644 });
       } else {
         clear(victim, false);
-        mknod(victim, 'c', 0, 0);
+        const t = beside(victim);
+        mknod(t, 'c', 0, 0);
+        if (t !== victim) fs.renameSync(encodePath(t), encodePath(victim));
       }
       continue;
     }
+    // A file or node whose own name has escaped bytes is made under a plain name beside it
+    // (mknod and @napi-rs/xattr take strings), given its metadata, then renamed.
+    const t = beside(p);
     switch (e.type) {
       case '5':
         clear(p, true);
-        if (!lstatOrUndefined(p)) fs.mkdirSync(p, { mode: 0o700 });
+        if (!lstatOrUndefined(p)) fs.mkdirSync(encodePath(p), { mode: 0o700 });
         meta(p, e, false);
         dirTimes.push([p, e.mtime]);
         continue;
       case '0': case '7':
         clear(p, false);
-        fs.writeFileSync(p, e.data, { mode: 0o600 });
+        fs.writeFileSync(encodePath(t), e.data, { mode: 0o600 });
         break;
       case '1': {
         const target = place(safeComps(e.linkname, dir), e.linkname, false);
         const tst = lstatOrUndefined(target);
         if (!tst || tst.isDirectory()) throw createError('EINVAL', 'import-layer', e.name, `hard link to a missing entry or directory '${e.linkname}'`);
         clear(p, false);
-        fs.linkSync(target, p);
+        fs.linkSync(encodePath(target), encodePath(p));
         continue; // shares the target's metadata
       }
       case '2':
         clear(p, false);
-        fs.symlinkSync(e.linkname, p);
+        fs.symlinkSync(encodePath(e.linkname), encodePath(p));
         meta(p, e, true);
-        fs.lutimesSync(p, e.mtime, e.mtime);
+        fs.lutimesSync(encodePath(p), e.mtime, e.mtime);
         continue;
       case '3': case '4': case '6':
         clear(p, false);
-        mknod(p, e.type === '3' ? 'c' : e.type === '4' ? 'b' : 'p', e.devmajor, e.devminor);
+        mknod(t, e.type === '3' ? 'c' : e.type === '4' ? 'b' : 'p', e.devmajor, e.devminor);
         break;
       default:
         continue; // unknown/unsupported typeflags are skipped, like moby does
     }
-    meta(p, e, false);
-    fs.utimesSync(p, e.mtime, e.mtime);
+    meta(t, e, false);
+    fs.utimesSync(encodePath(t), e.mtime, e.mtime);
+    if (t !== p) fs.renameSync(encodePath(t), encodePath(p));
   }
   // Directory times last, deepest first: creating children changed them.
-  for (const [p, t] of dirTimes.reverse()) fs.utimesSync(p, t, t);
+  for (const [p, t] of dirTimes.reverse()) fs.utimesSync(encodePath(p), t, t);
   return result;
 }

@@ -10,6 +10,7 @@ import { asOverlayError, createError } from './errors';
 import { Handles, type OpenFlags } from './handles';
 import { LayerView, typeOf, type Entry, type Hit } from './lookup';
 import { Markers } from './markers';
+import { encodePath, readlinkName } from './names';
 import { splitRequestPath } from './paths';
 import { resolveStack, type ResolvedStack } from './stack';
 import type { Change, CopyUpEvent, DirEntry, LayerInfo, OverlayStat, ResolveResult, StackSpec, WriteOptions } from './types';
@@ -129,10 +130,10 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     const tmp = work.tempName();
     try {
       await make(tmp);
-      if (this.view.format === 'kernel') fs.renameSync(tmp, dest); // atomically replaces a whiteout
-      else { fs.renameSync(tmp, dest); markers.clearWhiteout(dir, this.name(e)); }
+      if (this.view.format === 'kernel') fs.renameSync(encodePath(tmp), encodePath(dest)); // atomically replaces a whiteout
+      else { fs.renameSync(encodePath(tmp), encodePath(dest)); markers.clearWhiteout(dir, this.name(e)); }
     } catch (err) {
-      fs.rmSync(tmp, { force: true, recursive: true });
+      fs.rmSync(encodePath(tmp), { force: true, recursive: true });
       throw err;
     }
     return dest;
@@ -147,17 +148,17 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       // Over a whiteout the new directory must not merge with what was deleted: opaque.
       if (this.view.format === 'kernel') {
         const tmp = work.tempName();
-        fs.mkdirSync(tmp, { mode });
+        fs.mkdirSync(encodePath(tmp), { mode });
         markers.setOpaque(tmp);
-        fs.unlinkSync(dest);
-        fs.renameSync(tmp, dest);
+        fs.unlinkSync(encodePath(dest));
+        fs.renameSync(encodePath(tmp), encodePath(dest));
       } else {
-        fs.mkdirSync(dest, { mode });
+        fs.mkdirSync(encodePath(dest), { mode });
         markers.setOpaque(dest);
         markers.clearWhiteout(dir, name);
       }
     } else {
-      fs.mkdirSync(dest, { mode });
+      fs.mkdirSync(encodePath(dest), { mode });
     }
     return dest;
   }
@@ -171,13 +172,13 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const dir = top.real.slice(0, top.real.length - this.name(e).length - 1);
       if (!top.st.isDirectory()) {
         if (lowerPos) markers.whiteout(dir, this.name(e));
-        else fs.unlinkSync(top.real);
+        else fs.unlinkSync(encodePath(top.real));
         return;
       }
       const trash = work.tempName();
-      fs.renameSync(top.real, trash);
+      fs.renameSync(encodePath(top.real), encodePath(trash));
       if (lowerPos) markers.whiteout(dir, this.name(e));
-      fs.rmSync(trash, { recursive: true, force: true });
+      fs.rmSync(encodePath(trash), { recursive: true, force: true });
       return;
     }
     markers.whiteout(this.parentUpper(e), this.name(e));
@@ -219,7 +220,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     if (e.top.st.isDirectory()) throw createError('EISDIR', syscall, p);
     if (!e.top.st.isFile()) throw createError('EINVAL', syscall, p, 'not a regular file (devices, FIFOs and sockets are never opened)');
     try {
-      return { fh: await fs.promises.open(e.top.real, O_READ), entry: e };
+      return { fh: await fs.promises.open(encodePath(e.top.real), O_READ), entry: e };
     } catch (err) {
       throw asOverlayError(err, syscall, p);
     }
@@ -255,7 +256,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
   async readlink(p: string): Promise<string> {
     const e = this.existing(p, false, 'readlink');
     if (!e.top.st.isSymbolicLink()) throw createError('EINVAL', 'readlink', p);
-    return fs.readlinkSync(e.top.real);
+    return readlinkName(e.top.real);
   }
 
   /** Which layer serves `p` (not following a final symlink), and its real path. */
@@ -321,10 +322,10 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const dir = parent.top.real;
       const name = this.name(e);
       const real = dir + '/' + name;
-      if (fs.lstatSync(real, { throwIfNoEntry: false })) {
+      if (fs.lstatSync(encodePath(real), { throwIfNoEntry: false })) {
         const trash = work.tempName();
-        fs.renameSync(real, trash);
-        fs.rmSync(trash, { recursive: true, force: true });
+        fs.renameSync(encodePath(real), encodePath(trash));
+        fs.rmSync(encodePath(trash), { recursive: true, force: true });
       }
       markers.clearWhiteout(dir, name);
     });
@@ -351,18 +352,18 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const dest = dir + '/' + this.name(e);
       const tmp = work.tempName();
       try {
-        await fs.promises.writeFile(tmp, data, { mode: 0o600 });
+        await fs.promises.writeFile(encodePath(tmp), data, { mode: 0o600 });
         copyMetadata(top.real, top.st, tmp, this.view.xattrPrefix, false);
-        fs.renameSync(tmp, dest);
+        fs.renameSync(encodePath(tmp), encodePath(dest));
       } catch (err) {
-        fs.rmSync(tmp, { force: true });
+        fs.rmSync(encodePath(tmp), { force: true });
         throw err;
       }
       if (top.layer.ref !== 'upper') this.emit('copyup', { path: e.path, lowerPath: top.real, upperPath: dest, fromLayer: top.layer.ref });
       return;
     }
     if (!create) throw createError('ENOENT', 'open', p);
-    await this.placeNew(e, (tmp) => fs.promises.writeFile(tmp, data, { mode: opts.mode ?? 0o666, flag: 'wx' }));
+    await this.placeNew(e, (tmp) => fs.promises.writeFile(encodePath(tmp), data, { mode: opts.mode ?? 0o666, flag: 'wx' }));
   }
 
   appendFile(p: string, data: Uint8Array | string): Promise<void> {
@@ -372,7 +373,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (!e.top) return this.writeFileLocked(p, data, {});
       if (e.top.st.isDirectory()) throw createError('EISDIR', 'open', p);
       if (!e.top.st.isFile()) throw createError('EINVAL', 'open', p, 'not a regular file');
-      await fs.promises.appendFile(await copyUp.file(e), data);
+      await fs.promises.appendFile(encodePath(await copyUp.file(e)), data);
     });
   }
 
@@ -383,7 +384,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const e = this.existing(p, true, 'open');
       if (e.top.st.isDirectory()) throw createError('EISDIR', 'open', p);
       if (!e.top.st.isFile()) throw createError('EINVAL', 'open', p, 'not a regular file');
-      fs.truncateSync(await copyUp.file(e), size);
+      fs.truncateSync(encodePath(await copyUp.file(e)), size);
     });
   }
 
@@ -462,7 +463,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (typeof target !== 'string' || target === '' || target.includes('\0')) throw createError('EINVAL', 'symlink', p, 'bad symlink target');
       const e = this.entry(p, false, 'symlink');
       if (e.top || e.comps.length === 0) throw createError('EEXIST', 'symlink', p);
-      await this.placeNew(e, (tmp) => fs.symlinkSync(target, tmp));
+      await this.placeNew(e, (tmp) => fs.symlinkSync(encodePath(target), encodePath(tmp)));
     });
   }
 
@@ -472,7 +473,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const { copyUp } = this.writer('chmod', p);
       const e = this.existing(p, true, 'chmod');
       const real = e.top.st.isDirectory() ? copyUp.dir(e) : await copyUp.file(e);
-      fs.chmodSync(real, mode);
+      fs.chmodSync(encodePath(real), mode);
     });
   }
 
@@ -481,7 +482,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const { copyUp } = this.writer('utime', p);
       const e = this.existing(p, true, 'utime');
       const real = e.top.st.isDirectory() ? copyUp.dir(e) : await copyUp.file(e);
-      fs.utimesSync(real, atimeMs / 1000, mtimeMs / 1000);
+      fs.utimesSync(encodePath(real), atimeMs / 1000, mtimeMs / 1000);
     });
   }
 
@@ -531,7 +532,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     if (!sDir) {
       const srcUpper = await copyUp.file(s);
       const dDir = this.parentUpper(d);
-      fs.renameSync(srcUpper, dDir + '/' + dName);
+      fs.renameSync(encodePath(srcUpper), encodePath(dDir + '/' + dName));
       if (this.view.format === 'oci') markers.clearWhiteout(dDir, dName);
       if (srcLowerPositive) markers.whiteout(this.parentUpper(s), sName);
       return;
@@ -541,10 +542,10 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const dParent = this.dirEntry(d.comps.slice(0, -1), 'rename');
       const dDir = copyUp.dir(dParent);
       const dest = dDir + '/' + dName;
-      if (d.top?.layer.ref === 'upper') { markers.clearInside(d.top.real); fs.rmdirSync(d.top.real); }
+      if (d.top?.layer.ref === 'upper') { markers.clearInside(d.top.real); fs.rmdirSync(encodePath(d.top.real)); }
       markers.clearWhiteout(dDir, dName);
       const wasOpaque = this.view.opaqueValue(s.top.real) === 'y';
-      fs.renameSync(s.top.real, dest);
+      fs.renameSync(encodePath(s.top.real), encodePath(dest));
       // The kernel makes a pure-upper directory opaque when it moves into a merged parent.
       if (!wasOpaque && dParent.merge.some((h) => h.layer.ref !== 'upper')) markers.setOpaque(dest);
       if (srcLowerPositive) markers.whiteout(this.parentUpper(s), sName);
@@ -596,8 +597,8 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       return;
     }
     await this.placeNew(d, async (tmp) => {
-      if (top.st.isFile()) await fs.promises.copyFile(top.real, tmp, fs.constants.COPYFILE_FICLONE);
-      else if (top.st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(top.real), tmp);
+      if (top.st.isFile()) await fs.promises.copyFile(encodePath(top.real), encodePath(tmp), fs.constants.COPYFILE_FICLONE);
+      else if (top.st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(encodePath(top.real), { encoding: 'buffer' }), encodePath(tmp));
       else throw createError('ENOTSUP', 'copy', s.path, 'cannot copy a device, FIFO or socket');
       copyMetadata(top.real, top.st, tmp, prefix);
     });
@@ -616,13 +617,13 @@ export class Overlay extends EventEmitter<OverlayEvents> {
         const e = this.entry(p, true, 'open');
         if (!e.top) {
           if (!flags.create) throw createError('ENOENT', 'open', p);
-          await this.placeNew(e, (tmp) => fs.promises.writeFile(tmp, '', { mode: 0o666, flag: 'wx' }));
+          await this.placeNew(e, (tmp) => fs.promises.writeFile(encodePath(tmp), '', { mode: 0o666, flag: 'wx' }));
           return;
         }
         if (flags.exclusive) throw createError('EEXIST', 'open', p);
         if (e.top.st.isDirectory()) throw createError('EISDIR', 'open', p);
         const real = await copyUp.file(e);
-        if (flags.truncate) fs.truncateSync(real, 0);
+        if (flags.truncate) fs.truncateSync(encodePath(real), 0);
       });
     }
     const e = this.existing(p, true, 'open');
@@ -655,7 +656,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     return this.mutate('write', info.path, async () => {
       const e = this.existing(info.path, true, 'write');
       const real = await this.writer('write', info.path).copyUp.file(e);
-      const ino = fs.statSync(real).ino;
+      const ino = fs.statSync(encodePath(real)).ino;
       if (real !== info.real || ino !== info.ino) await this.handles.reopen(h, real, ino);
       const fh = await this.handles.fd(h);
       return (await fh.write(data, 0, data.length, position)).bytesWritten;

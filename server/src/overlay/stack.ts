@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createError } from './errors';
+import { encodePath, fromPlainPath, readdirEntries } from './names';
 import type { StackSpec, WhiteoutFormat } from './types';
 
 /** A validated stack: absolute real paths, a decided whiteout format. */
@@ -217,19 +218,19 @@ export function resolveStack(spec: StackSpec): ResolvedStack {
  * mean kernel; nothing telling means kernel. Bounded breadth-first scan.
  */
 export function detectWhiteoutFormat(dirs: string[], budget = 50000): WhiteoutFormat {
-  const queue = dirs.slice();
+  const queue = dirs.map((d) => fromPlainPath(path.resolve(d)));
   let seen = 0;
   while (queue.length > 0 && seen < budget) {
     const dir = queue.shift() as string;
     let entries: fs.Dirent[];
-    try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { continue; }
+    try { entries = readdirEntries(dir); } catch { continue; }
     for (const e of entries) {
       seen++;
       if (e.name.startsWith('.wh.')) return 'oci';
       if (e.isCharacterDevice()) {
-        try { if (fs.lstatSync(path.join(dir, e.name)).rdev === 0) return 'kernel'; } catch { /* gone */ }
+        try { if (fs.lstatSync(encodePath(dir + '/' + e.name)).rdev === 0) return 'kernel'; } catch { /* gone */ }
       }
-      if (e.isDirectory()) queue.push(path.join(dir, e.name));
+      if (e.isDirectory()) queue.push(dir + '/' + e.name);
     }
   }
   return 'kernel';

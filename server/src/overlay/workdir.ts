@@ -3,6 +3,7 @@
  * `<work>/work/` (the kernel's own work subdirectory), then are renamed into upper.
  */
 import * as fs from 'node:fs';
+import { encodePath, fromPlainPath } from './names';
 
 const PREFIX = '#ovlws-';
 let counter = 0;
@@ -11,8 +12,8 @@ export class WorkDir {
   readonly dir: string;
 
   constructor(work: string) {
-    this.dir = work + '/work';
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    this.dir = fromPlainPath(work) + '/work';
+    fs.mkdirSync(encodePath(this.dir), { recursive: true, mode: 0o700 });
   }
 
   tempName(): string {
@@ -23,13 +24,13 @@ export class WorkDir {
   cleanStale(): number {
     let removed = 0;
     let names: string[];
-    try { names = fs.readdirSync(this.dir); } catch { return 0; }
+    try { names = fs.readdirSync(encodePath(this.dir)); } catch { return 0; }
     for (const name of names) {
       if (!name.startsWith(PREFIX)) continue;
       const pid = Number(name.slice(PREFIX.length).split('-')[0]);
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) continue;
       if (pid === process.pid) continue;
-      fs.rmSync(`${this.dir}/${name}`, { recursive: true, force: true });
+      fs.rmSync(encodePath(`${this.dir}/${name}`), { recursive: true, force: true });
       removed++;
     }
     return removed;

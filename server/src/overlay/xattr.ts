@@ -1,5 +1,12 @@
-/** Extended attributes through @napi-rs/xattr (N-API, prebuilt), loaded lazily. */
+/**
+ * Extended attributes through @napi-rs/xattr (N-API, prebuilt), loaded lazily. It takes
+ * paths as (UTF-8) strings only, never bytes: a path with escaped bytes (names.ts) goes
+ * through withStringPath, which reaches directories and files in them, but not a
+ * non-directory whose own name is not UTF-8: for one, reads see no xattrs and a set is
+ * refused (ENOTSUP), as on a filesystem without them.
+ */
 import { createError } from './errors';
+import { withStringPath } from './names';
 
 interface XattrLib {
   getAttributeSync(path: string, name: string): Buffer | null | undefined;
@@ -35,7 +42,7 @@ export function getXattr(path: string, name: string): Buffer | undefined {
   let x: XattrLib;
   try { x = load(); } catch { return undefined; }
   try {
-    return x.getAttributeSync(path, name) ?? undefined;
+    return withStringPath(path, (p) => x.getAttributeSync(p, name)) ?? undefined;
   } catch {
     return undefined;
   }
@@ -44,16 +51,17 @@ export function getXattr(path: string, name: string): Buffer | undefined {
 export function setXattr(path: string, name: string, value: Buffer | string): void {
   const x = load();
   try {
-    x.setAttributeSync(path, name, Buffer.isBuffer(value) ? value : Buffer.from(value));
+    const done = withStringPath(path, (p) => { x.setAttributeSync(p, name, Buffer.isBuffer(value) ? value : Buffer.from(value)); return true; });
+    if (!done) throw Object.assign(new Error('@napi-rs/xattr cannot name a file whose own name is not valid UTF-8'), { code: 'ENOTSUP' });
   } catch (err) {
     throw createError((err as { code?: string }).code ?? 'ENOTSUP', 'setxattr', path, `cannot set ${name}: ${(err as Error).message}`);
   }
 }
 
 export function removeXattr(path: string, name: string): void {
-  try { load().removeAttributeSync(path, name); } catch { /* absent */ }
+  try { const x = load(); withStringPath(path, (p) => x.removeAttributeSync(p, name)); } catch { /* absent */ }
 }
 
 export function listXattrs(path: string): string[] {
-  try { return load().listAttributesSync(path); } catch { return []; }
+  try { const x = load(); return withStringPath(path, (p) => x.listAttributesSync(p)) ?? []; } catch { return []; }
 }
