@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { createError } from './overlay/errors';
-import { parseMountinfoLine, type Overlay, type StackSpec } from './overlay/index';
+import { decodeName, encodePath, parseMountinfoLine, type Overlay, type StackSpec } from './overlay/index';
 import { splitRequestPath } from './overlay/paths';
 
 export interface LiveMountInfo {
@@ -64,6 +64,29 @@ function fail(err: unknown, syscall: string, p: string): never {
   throw createError(code, syscall, p);
 }
 
+/**
+ * cp -a of a file or tree through the merged directory (times kept, symlinks verbatim),
+ * by byte paths: fs.cp takes string paths only and reads names as (lossy) strings, so
+ * names that are not valid UTF-8 would be lost. Devices, FIFOs and sockets are refused.
+ */
+async function copyTree(src: string, dst: string): Promise<void> {
+  const s = encodePath(src);
+  const d = encodePath(dst);
+  const st = await fs.promises.lstat(s);
+  if (st.isDirectory()) {
+    await fs.promises.mkdir(d, { mode: 0o700 });
+    for (const name of await fs.promises.readdir(s, { encoding: 'buffer' })) await copyTree(src + '/' + decodeName(name), dst + '/' + decodeName(name));
+    await fs.promises.chmod(d, st.mode & 0o7777);
+  } else if (st.isFile()) {
+    await fs.promises.copyFile(s, d, fs.constants.COPYFILE_EXCL);
+  } else if (st.isSymbolicLink()) {
+    await fs.promises.symlink(await fs.promises.readlink(s, { encoding: 'buffer' }), d);
+  } else {
+    throw createError('ENOTSUP', 'copyfile', src, 'cannot copy a device, FIFO or socket');
+  }
+  await fs.promises.lutimes(d, st.atime, st.mtime);
+}
+
 /** Writes of one overlay routed through the merged directory of its kernel mount. */
 export class LiveWriter {
   private readonly handles = new Map<number, fs.promises.FileHandle>();
@@ -89,7 +112,7 @@ export class LiveWriter {
   }
 
   private async exists(real: string): Promise<fs.Stats | undefined> {
-    try { return await fs.promises.lstat(real); } catch { return undefined; }
+    try { return await fs.promises.lstat(encodePath(real)); } catch { return undefined; }
   }
 
   async writeFile(p: string, data: Uint8Array, create: boolean, overwrite: boolean): Promise<void> {
@@ -103,14 +126,14 @@ export class LiveWriter {
     const slash = real.lastIndexOf('/');
     const tmp = `${real.slice(0, slash)}/.${real.slice(slash + 1)}.ovlws-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
     try {
-      await fs.promises.writeFile(tmp, data, { flag: 'wx', mode: st ? st.mode & 0o7777 : 0o666 });
+      await fs.promises.writeFile(encodePath(tmp), data, { flag: 'wx', mode: st ? st.mode & 0o7777 : 0o666 });
       if (st) {
-        await fs.promises.chmod(tmp, st.mode & 0o7777);
-        if (process.getuid?.() === 0) await fs.promises.chown(tmp, st.uid, st.gid).catch(() => undefined);
+        await fs.promises.chmod(encodePath(tmp), st.mode & 0o7777);
+        if (process.getuid?.() === 0) await fs.promises.chown(encodePath(tmp), st.uid, st.gid).catch(() => undefined);
       }
-      await fs.promises.rename(tmp, real);
+      await fs.promises.rename(encodePath(tmp), encodePath(real));
     } catch (err) {
-      await fs.promises.rm(tmp, { force: true });
+      await fs.promises.rm(encodePath(tmp), { force: true });
       fail(err, 'open', p);
     }
   }
@@ -121,8 +144,8 @@ export class LiveWriter {
     const st = await this.exists(real);
     if (!st) throw createError('ENOENT', 'rm', p);
     try {
-      if (st.isDirectory()) await (recursive ? fs.promises.rm(real, { recursive: true }) : fs.promises.rmdir(real));
-      else await fs.promises.unlink(real);
+      if (st.isDirectory()) await (recursive ? fs.promises.rm(encodePath(real), { recursive: true }) : fs.promises.rmdir(encodePath(real)));
+      else await fs.promises.unlink(encodePath(real));
     } catch (err) { fail(err, 'rm', p); }
   }
 
@@ -132,20 +155,20 @@ export class LiveWriter {
     const d = await this.exists(dst);
     if (d && !overwrite) throw createError('EEXIST', 'rename', from, undefined, to);
     try {
-      if (d?.isDirectory() && overwrite) await fs.promises.rm(dst, { recursive: true });
-      await fs.promises.rename(src, dst);
+      if (d?.isDirectory() && overwrite) await fs.promises.rm(encodePath(dst), { recursive: true });
+      await fs.promises.rename(encodePath(src), encodePath(dst));
     } catch (err) {
       if ((err as { code?: string }).code !== 'EXDEV') fail(err, 'rename', from);
       // A directory with lower parts and no redirect_dir: do what mv does.
       try {
-        await fs.promises.cp(src, dst, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-        await fs.promises.rm(src, { recursive: true });
+        await copyTree(src, dst);
+        await fs.promises.rm(encodePath(src), { recursive: true });
       } catch (err2) { fail(err2, 'rename', from); }
     }
   }
 
   async mkdir(p: string): Promise<void> {
-    try { await fs.promises.mkdir(this.real(p, 'mkdir')); } catch (err) { fail(err, 'mkdir', p); }
+    try { await fs.promises.mkdir(encodePath(this.real(p, 'mkdir'))); } catch (err) { fail(err, 'mkdir', p); }
   }
 
   async copy(from: string, to: string, overwrite: boolean): Promise<void> {
@@ -154,8 +177,8 @@ export class LiveWriter {
     const d = await this.exists(dst);
     if (d && !overwrite) throw createError('EEXIST', 'copyfile', from, undefined, to);
     try {
-      if (d) await fs.promises.rm(dst, { recursive: true });
-      await fs.promises.cp(src, dst, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      if (d) await fs.promises.rm(encodePath(dst), { recursive: true });
+      await copyTree(src, dst);
     } catch (err) { fail(err, 'copyfile', from); }
   }
 
@@ -165,7 +188,7 @@ export class LiveWriter {
     if (flags.create) f |= c.O_CREAT;
     if (flags.truncate) f |= c.O_TRUNC;
     if (flags.exclusive) f |= c.O_EXCL;
-    try { this.handles.set(id, await fs.promises.open(this.real(p, 'open', true), f, 0o666)); } catch (err) { fail(err, 'open', p); }
+    try { this.handles.set(id, await fs.promises.open(encodePath(this.real(p, 'open', true)), f, 0o666)); } catch (err) { fail(err, 'open', p); }
   }
 
   has(id: number): boolean {

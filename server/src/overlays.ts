@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createError } from './overlay/errors';
-import { Overlay, type OverlayStat, type StackSpec } from './overlay/index';
+import { hasEscapes, Overlay, type OverlayStat, type StackSpec } from './overlay/index';
 import { findLiveMount, LiveWriter } from './liveMount';
 import { FileType, type DidChangeFile, type DidCopyUp, type Diff, type FileStat, type OverlayInfo, type ReadFile } from './protocol';
 
@@ -130,7 +130,8 @@ export class ManagedOverlay {
     if (st.type !== 'f') throw createError('EINVAL', 'open', p, 'not a regular file');
     this.watcher.noteServed(p, this.toFileStat(st, false));
     const out: ReadFile.Result = { realPath: st.realPath, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, layer: st.layer };
-    if (inline) out.data = (await this.overlay.readFile(p)).toString('base64');
+    // A real path with escaped bytes (overlay/names.ts) cannot be opened by the client as a string.
+    if (inline || hasEscapes(st.realPath)) out.data = (await this.overlay.readFile(p)).toString('base64');
     return out;
   }
 

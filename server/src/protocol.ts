@@ -11,6 +11,11 @@
  * size, mtime) and the client reads it directly (see transport.ts, which checks the
  * inode and retries); `inline: true` asks for base64 data instead. Writes carry
  * base64 data.
+ *
+ * Names that are not valid UTF-8 on disk travel as strings in which each stray byte is
+ * a char U+F780–U+F7FF (server/src/overlay/names.ts); paths, listings and realPath use
+ * that form. A realPath holding such chars is not a path the client can open: readFile
+ * then answers with the data (as if `inline` had been asked).
  */
 /* eslint-disable @typescript-eslint/no-namespace -- one namespace per message is the house protocol style (vscode-eslint, rust-analyzer lsp_ext) */
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
