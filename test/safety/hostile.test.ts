@@ -3,6 +3,8 @@
  * newlines or invalid UTF-8, very long names, FIFOs and device nodes, an 8 GiB sparse
  * file, an unreadable directory. The engine walks, reads and writes everything; canaries
  * outside never change, never leak into an answer, and every realPath stays in a layer.
+ * Names that are not UTF-8 are reachable under their own bytes (U+F780–U+F7FF escapes,
+ * server/src/overlay/names.ts): two that a lossy decode made one stay two.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -19,6 +21,13 @@ let l1: string;
 let upper: string;
 let work: string;
 const SPARSE = 8 * 1024 ** 3;
+/** Names that are not UTF-8 ("f\xffo" and "f\xfeo" were both "f\uFFFDo" as strings), their escaped form and content. */
+const BYTE_NAMES: [() => string, Buffer, string, string][] = [
+  [() => l0, Buffer.from([0x62, 0x61, 0x64, 0x2d, 0xff, 0xfe, 0x80]), '/bad-\uF7FF\uF7FE\uF780', 'invalid utf8 name\n'],
+  [() => l1, Buffer.from([0x66, 0xff, 0x6f]), '/f\uF7FFo', 'ff\n'],
+  [() => l1, Buffer.from([0x66, 0xfe, 0x6f]), '/f\uF7FEo', 'fe!\n'],
+  [() => l1, Buffer.from('\uF780'), '/\uF7EF\uF79E\uF780', 'literal U+F780\n'],
+];
 
 before(() => {
   dir = tempDir('hostile');
@@ -39,7 +48,10 @@ before(() => {
   fs.symlinkSync('self', path.join(l0, 'self'));
   fs.symlinkSync('.', path.join(l0, 'dot'));
   fs.writeFileSync(path.join(l0, 'new\nline'), 'newline name\n');
-  fs.writeFileSync(Buffer.from(path.join(l0, 'bad-')).length ? Buffer.concat([Buffer.from(l0 + '/bad-'), Buffer.from([0xff, 0xfe, 0x80])]) : '', 'invalid utf8 name\n');
+  for (const [layer, name, , content] of BYTE_NAMES) fs.writeFileSync(Buffer.concat([Buffer.from(layer() + '/'), name]), content);
+  fs.mkdirSync(Buffer.concat([Buffer.from(l1 + '/dir-'), Buffer.of(0xc3)]));
+  fs.writeFileSync(Buffer.concat([Buffer.from(l1 + '/dir-'), Buffer.of(0xc3), Buffer.from('/in-'), Buffer.of(0xe2, 0x82)]), 'inside a byte-named dir\n');
+  fs.symlinkSync(Buffer.concat([Buffer.from('../../../../../../../../../..'), Buffer.from(canaries.dir), Buffer.from('/passwd')]), Buffer.concat([Buffer.from(l1 + '/esc-'), Buffer.of(0xff)]));
   fs.writeFileSync(path.join(l0, 'n'.repeat(255)), 'long name\n');
   let deep = l1;
   for (let i = 0; i < 15; i++) deep = path.join(deep, 'd'.repeat(250));
@@ -101,6 +113,12 @@ test('walking, reading and writing a hostile stack never touches or leaks anythi
     }
   };
   await walk('/');
+  // Every name that is not UTF-8 is listed once, escaped, and reads as its own file.
+  const nonUtf8 = all.filter((p) => /[\uF780-\uF7FF]/.test(p)).sort();
+  assert.deepEqual(nonUtf8, [...BYTE_NAMES.map((b) => b[2]), '/dir-\uF7C3', '/dir-\uF7C3/in-\uF7E2\uF782', '/esc-\uF7FF'].sort());
+  assert.ok(!all.some((p) => p.includes('\ufffd')), 'no lossy U+FFFD name listed');
+  for (const [, , p, content] of BYTE_NAMES) assert.equal((await ov.readFile(p)).toString(), content, p);
+  assert.equal((await ov.readFile('/dir-\uF7C3/in-\uF7E2\uF782')).toString(), 'inside a byte-named dir\n');
   // Writes through every name, the escaping symlinks included.
   for (const p of all) {
     if (p.endsWith('sparse.img')) continue;
@@ -121,8 +139,11 @@ test('walking, reading and writing a hostile stack never touches or leaks anythi
   // Everything written is inside the upper layer, as regular names.
   const stray = fs.readdirSync(path.join(dir, 'stack')).sort();
   assert.deepEqual(stray, ['l0', 'l1', 'upper', 'work']);
-  const nonUtf8 = all.filter((p) => p.includes('\ufffd'));
-  figure(`hostile walk ${JSON.stringify(figures)} nonUtf8Names=${JSON.stringify(nonUtf8)}`);
+  // The writes above landed in the upper layer under the very same bytes.
+  const upperNames = fs.readdirSync(upper, { encoding: 'buffer' });
+  for (const [, name] of BYTE_NAMES) assert.ok(upperNames.some((n) => n.equals(name)), `upper holds ${name.toString('hex')}`);
+  assert.ok(fs.existsSync(Buffer.concat([Buffer.from(upper + '/dir-'), Buffer.of(0xc3), Buffer.from('/in-'), Buffer.of(0xe2, 0x82)])));
+  figure(`hostile walk ${JSON.stringify(figures)} nonUtf8Names=${nonUtf8.length}`);
 });
 
 test('an 8 GiB sparse lower file: stat is instant, chmod copy-up keeps the holes', { timeout: 120_000 }, async () => {
