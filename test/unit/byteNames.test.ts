@@ -3,7 +3,7 @@
  * written, copied up, whited out, renamed, copied and diffed under their own bytes.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
@@ -178,6 +178,24 @@ for (const format of FORMATS) {
         assert.deepEqual([st.size, st.mode & 0o777, st.mtimeMs], [2, 0o600, 86_400_000]);
         assert.equal(fs.readFileSync(bp(s.upper, '/', FE), 'utf8'), 'FE content!');
         await ov.close();
+      } finally { s.cleanup(); }
+    });
+
+    test('overlayws ls prints escaped names that cat, write and diff take back', () => {
+      const s = stack();
+      try {
+        const bin = path.resolve(__dirname, '../../../bin/overlayws.js');
+        const run = (args: string[], input?: string): string => {
+          const r = spawnSync(process.execPath, [bin, '--lower', s.lower.join(':'), '--upper', s.upper, '--work', s.work, '--whiteouts', format, ...args], { input, encoding: 'utf8' });
+          assert.equal(r.status, 0, r.stderr);
+          return r.stdout;
+        };
+        const listed = run(['ls', '/']).trim().split('\n').map((l) => l.slice(2));
+        assert.deepEqual(listed, [N.dir, N.fe, N.ff, N.link, N.literal], 'in byte order: 64 80 .. < 66 fe .. < 66 ff .. < 6c .. < ef 9e 80');
+        assert.equal(run(['cat', '/' + listed[1]]), 'fe content!');
+        run(['write', '/' + listed[2]], 'from the CLI');
+        assert.equal(fs.readFileSync(bp(s.upper, '/', FF), 'utf8'), 'from the CLI');
+        assert.equal(run(['diff']), `C /${N.ff}\n`);
       } finally { s.cleanup(); }
     });
 
