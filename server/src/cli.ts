@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { compareNames, Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
+import { compareNames, createError, Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
 import { exportLayer, importLayer } from './overlay/ociLayer';
+import { liveMountsOf } from './overlay/stack';
 
 const USAGE = `usage: overlayws STACK COMMAND [ARGS]
 STACK:
@@ -29,6 +30,8 @@ overlayws import-layer FILE.tar[.gz] DIR [--whiteouts kernel|oci] [--userxattr]
   used and parent dirs the tarball leaves out copy their metadata from it)`;
 
 class UsageError extends Error {}
+
+const WRITES = new Set(['write', 'append', 'truncate', 'mkdir', 'rm', 'rmdir', 'mv', 'ln', 'chmod']);
 
 function splitLower(value: string): string[] {
   const out: string[] = [];
@@ -219,6 +222,10 @@ export async function main(argv: string[]): Promise<number> {
     const { spec, command, args } = parseArgs(argv);
     if (command === 'import-layer') { await runImportLayer(spec, args); return 0; }
     ov = await Overlay.open(spec);
+    // A stack opened with "merged" (a running container's layer dir) reads fine, but the
+    // engine would write into the upper behind the kernel's back: say where to write.
+    const mounted = ov.stack.upper && WRITES.has(command) ? liveMountsOf(ov.stack.upper)[0] : undefined;
+    if (mounted) throw createError('EBUSY', command, ov.stack.upper, `the upper directory belongs to the kernel overlay mounted at ${mounted}; write through ${mounted} instead, or unmount it first`);
     await runCommand(ov, command, args, (s) => process.stdout.write(s));
     return 0;
   } catch (err) {

@@ -33,7 +33,9 @@ export class ManagedOverlay {
   private constructor(readonly name: string, readonly overlay: Overlay, readonly watcher: OverlayWatcher) {}
 
   static async open(name: string, spec: StackSpec, registry: Registry): Promise<ManagedOverlay> {
-    const overlay = await Overlay.open(spec);
+    // Writes of an upper a kernel overlay has mounted go through its merged directory
+    // (route() below), so such a stack is opened with that directory named.
+    const overlay = await Overlay.open(spec.upper && !spec.merged ? { ...spec, merged: findLiveMount(spec.upper)?.merged } : spec);
     const holder: { self?: ManagedOverlay } = {};
     const watcher = new OverlayWatcher(overlay, (p) => holder.self?.statOrUndefined(p));
     const self = new ManagedOverlay(name, overlay, watcher);

@@ -1,10 +1,16 @@
-/** Bad stacks: each refused by Overlay.open with a Node code and a message naming the problem. */
+/**
+ * Bad stacks: each refused by Overlay.open with a Node code and a message naming the
+ * problem and what to do. The live-mount case needs `mount -t overlay`.
+ */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Overlay, type StackSpec } from '../../server/src/overlay';
+import { getXattr } from '../../server/src/overlay/xattr';
 import { figure, tempDir } from './helpers';
+import { outcome, startServer } from './server';
 
 const dir = tempDir('badstack');
 const shm = fs.existsSync('/dev/shm') ? fs.mkdtempSync('/dev/shm/ovlws-safety-') : undefined;
@@ -38,4 +44,70 @@ test('bad stacks are refused with an actionable message', async () => {
     }, what);
   }
   figure(`bad stacks: ${cases.length} refused\n#   ${seen.join('\n#   ')}`);
+});
+
+test('an upper that belongs to a live kernel mount: refused without its merged directory; the server writes through the mount', { timeout: 60_000 }, async (t) => {
+  const d = path.join(dir, 'live');
+  for (const x of ['l', 'u', 'w', 'm']) fs.mkdirSync(path.join(d, x), { recursive: true });
+  fs.writeFileSync(path.join(d, 'l/low.txt'), 'lower\n');
+  fs.writeFileSync(path.join(d, 'l/keep.txt'), 'keep\n');
+  const D = (x: string): string => path.join(d, x);
+  const m = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${D('l')},upperdir=${D('u')},workdir=${D('w')}`, D('m')], { encoding: 'utf8' });
+  if (m.status !== 0) { t.skip(`mount -t overlay is not permitted here: ${(m.stderr || m.error?.message || '').trim()}`); return; }
+  try {
+    const spec = { lower: [D('l')], upper: D('u'), work: D('w') };
+    const refused: string[] = [];
+    for (const [what, s, msg] of [
+      ['without merged', spec, new RegExp(`upperdir of the kernel overlay mounted at ${D('m')}; changing it behind the kernel's back is undefined\\. Write through ${D('m')} instead .*"merged": "${D('m')}".*or unmount it first`)],
+      ['with another merged', { ...spec, merged: d }, new RegExp(`mounted at ${D('m')}, not at ${d} \\(the "merged" given\\)`)],
+    ] as const) {
+      await assert.rejects(Overlay.open(s), (err: { code?: string; message: string }) => {
+        assert.equal(err.code, 'EBUSY', `${what}: ${err.message}`);
+        assert.match(err.message, msg, what);
+        refused.push(`${what}: ${err.message}`);
+        return true;
+      });
+    }
+    await (await Overlay.open({ ...spec, merged: D('m') })).close();
+    // The CLI: refused without merged; with it, reads work and writes are refused.
+    const CLI = path.resolve(__dirname, '../../../bin/overlayws.js');
+    const cli = (args: string[], input?: string) => spawnSync(process.execPath, [CLI, '--lower', D('l'), '--upper', D('u'), '--work', D('w'), ...args], { encoding: 'utf8', input });
+    const plain = cli(['cat', '/low.txt']);
+    assert.equal(plain.status, 1);
+    assert.match(plain.stderr, /EBUSY: upper directory is the upperdir of the kernel overlay mounted at/);
+    fs.writeFileSync(D('spec.json'), JSON.stringify({ ...spec, merged: D('m') }));
+    const withMerged = (args: string[], input?: string) => spawnSync(process.execPath, [CLI, '--spec', D('spec.json'), ...args], { encoding: 'utf8', input });
+    assert.equal(withMerged(['cat', '/low.txt']).stdout, 'lower\n');
+    const write = withMerged(['write', '/low.txt'], 'by the cli\n');
+    assert.equal(write.status, 1);
+    assert.match(write.stderr, new RegExp(`EBUSY: the upper directory belongs to the kernel overlay mounted at ${D('m')}; write through ${D('m')} instead`));
+    assert.deepEqual(fs.readdirSync(D('u')), [], 'the CLI wrote into the mounted upper');
+    // The server, given the stack without merged, finds the mount and writes through it:
+    // a whole-file write (a new file renamed over the name) and a write through a handle,
+    // whose copy-up is the kernel's own (it records trusted.overlay.origin; the engine does not).
+    const srv = await startServer({ s: spec });
+    try {
+      const w = await outcome(srv.conn, 'overlay/writeFile', { name: 's', path: '/low.txt', data: Buffer.from('by the server\n').toString('base64'), create: false, overwrite: true });
+      assert.ok(w.ok, JSON.stringify(w));
+      const h = await outcome(srv.conn, 'overlay/open', { name: 's', path: '/keep.txt', write: true });
+      assert.ok(h.ok, JSON.stringify(h));
+      const handle = (h.result as { handle: number }).handle;
+      assert.ok((await outcome(srv.conn, 'overlay/write', { name: 's', handle, position: 0, data: Buffer.from('K').toString('base64') })).ok);
+      assert.ok((await outcome(srv.conn, 'overlay/close', { name: 's', handle })).ok);
+      const info = await outcome(srv.conn, 'overlay/list', {});
+      assert.ok(info.ok);
+      assert.deepEqual((info.result as { liveMount?: unknown }[])[0].liveMount, { merged: D('m'), reachable: true });
+    } finally {
+      await srv.stop();
+    }
+    assert.equal(fs.readFileSync(D('m/low.txt'), 'utf8'), 'by the server\n');
+    assert.equal(fs.readFileSync(D('l/low.txt'), 'utf8'), 'lower\n');
+    assert.equal(fs.readFileSync(D('m/keep.txt'), 'utf8'), 'Keep\n');
+    assert.equal(fs.readFileSync(D('l/keep.txt'), 'utf8'), 'keep\n');
+    assert.ok(getXattr(D('u/keep.txt'), 'trusted.overlay.origin') !== undefined, 'the upper copy of keep.txt was not made by the kernel');
+    assert.deepEqual(fs.readdirSync(D('w/work')).filter((n) => n.startsWith('#ovlws')), [], 'engine temp names in the mount\'s work directory');
+    figure(`bad stacks: live mount refused\n#   ${refused.join('\n#   ')}\n#   cli write with merged: ${write.stderr.trim()}\n#   server without merged: wrote through ${D('m')} (a handle write's copy-up is the kernel's: trusted.overlay.origin set)`);
+  } finally {
+    spawnSync('umount', [D('m')]);
+  }
 });

@@ -168,6 +168,20 @@ function checkDir(dir: string, what: string): string {
   return fs.realpathSync(abs);
 }
 
+function realOrSelf(p: string): string {
+  try { return fs.realpathSync(p); } catch { return p; }
+}
+
+/**
+ * Mount points of the live kernel overlays (in this mount namespace) whose upperdir
+ * is `upper`, a real path. Changing such an upper behind the kernel's back is undefined.
+ */
+export function liveMountsOf(upper: string, mountinfo?: string): string[] {
+  let mounts: StackSpec[];
+  try { mounts = listOverlayMounts(mountinfo); } catch { return []; }
+  return mounts.filter((m) => m.upper?.startsWith('/') && realOrSelf(m.upper) === upper).map((m) => m.merged as string);
+}
+
 function inside(child: string, parent: string): boolean {
   return child === parent || child.startsWith(parent.endsWith('/') ? parent : parent + '/');
 }
@@ -185,6 +199,11 @@ export function resolveStack(spec: StackSpec): ResolvedStack {
   if (spec.upper !== undefined && spec.upper !== null && spec.upper !== '') {
     upper = checkDir(spec.upper, `upper directory (${spec.upper})`);
     try { fs.accessSync(upper, fs.constants.W_OK); } catch { throw createError('EACCES', 'stack', upper, 'upper directory is not writable'); }
+    const mounts = liveMountsOf(upper);
+    if (mounts.length > 0 && !(spec.merged && mounts.includes(realOrSelf(path.resolve(spec.merged))))) {
+      const given = spec.merged ? `, not at ${spec.merged} (the "merged" given)` : '';
+      throw createError('EBUSY', 'stack', upper, `upper directory is the upperdir of the kernel overlay mounted at ${mounts[0]}${given}; changing it behind the kernel's back is undefined. Write through ${mounts[0]} instead (a program that routes its writes there, as the server does, passes "merged": "${mounts[0]}"), or unmount it first`);
+    }
     if (!spec.work) throw createError('EINVAL', 'stack', upper, 'an upper directory needs a work directory');
     work = checkDir(spec.work, `work directory (${spec.work})`);
     if (fs.statSync(work).dev !== fs.statSync(upper).dev) {

@@ -15,7 +15,11 @@ export interface StackSpec {
   whiteouts?: WhiteoutFormat | 'auto';
   /** Use user.overlay.* xattrs instead of trusted.overlay.* (mount -o userxattr). */
   userxattr?: boolean;
-  /** Merged directory of a live kernel mount of this stack, when known. */
+  /**
+   * Merged directory of a live kernel mount of this stack, when known. Required when a
+   * mounted kernel overlay has `upper` as its upperdir: the caller writes through the
+   * mount (the server does); Overlay.open refuses such a stack without it.
+   */
   merged?: string;
 }
 
