@@ -1,6 +1,7 @@
 /**
  * Bad stacks: each refused by Overlay.open with a Node code and a message naming the
- * problem and what to do. The live-mount case needs `mount -t overlay`.
+ * problem and what to do. Permission cases run the engine as an unprivileged user (root
+ * passes every check); the live-mount case needs `mount -t overlay`.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -9,7 +10,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Overlay, type StackSpec } from '../../server/src/overlay';
 import { getXattr } from '../../server/src/overlay/xattr';
-import { figure, tempDir } from './helpers';
+import { canBecomeNobody, chownToNobody, engineAsNobody, figure, NOBODY, tempDir } from './helpers';
 import { outcome, startServer } from './server';
 
 const dir = tempDir('badstack');
@@ -44,6 +45,40 @@ test('bad stacks are refused with an actionable message', async () => {
     }, what);
   }
   figure(`bad stacks: ${cases.length} refused\n#   ${seen.join('\n#   ')}`);
+});
+
+test('unreadable or unwritable directories are refused for an unprivileged user, naming the directory and the fix', { timeout: 60_000, skip: canBecomeNobody ? undefined : 'needs root: the engine runs as nobody' }, () => {
+  const d = path.join(dir, 'perm');
+  for (const x of ['l', 'closed', 'hidden/l', 'u', 'w', 'rootu', 'rootw', 'u000', 'w000']) fs.mkdirSync(path.join(d, x), { recursive: true });
+  for (const x of ['u', 'w', 'u000', 'w000']) chownToNobody(path.join(d, x));
+  fs.chmodSync(dir, 0o755);
+  fs.chmodSync(d, 0o755);
+  for (const [x, mode] of [['closed', 0], ['hidden', 0o700], ['u000', 0], ['w000', 0]] as const) fs.chmodSync(path.join(d, x), mode);
+  const D = (x: string): string => path.join(d, x);
+  const uid = `uid ${NOBODY.uid}`;
+  const perm: [string, StackSpec, string, RegExp][] = [
+    ['unreadable lower root', { lower: [D('closed')] }, 'EACCES', new RegExp(`lower layer 0 \\(${D('closed')}\\) is not readable by this user \\(${uid}; the directory has mode 0000 and owner uid 0\\): give it read and search permission \\(chmod a\\+rx\\)`)],
+    ['lower below an unsearchable dir', { lower: [D('l'), D('hidden/l')] }, 'EACCES', new RegExp(`lower layer 1 \\(${D('hidden/l')}\\) cannot be reached by this user \\(${uid}\\): a directory above it is not searchable`)],
+    ['unreadable upper', { lower: [D('l')], upper: D('u000'), work: D('w') }, 'EACCES', /upper directory \(.*u000\) is not readable by this user/],
+    ['upper of another user', { lower: [D('l')], upper: D('rootu'), work: D('w') }, 'EACCES', /upper directory is not writable by this user \(.*owner uid 0\): give it write permission/],
+    ['unreadable work', { lower: [D('l')], upper: D('u'), work: D('w000') }, 'EACCES', /work directory \(.*w000\) is not readable by this user/],
+    ['work of another user', { lower: [D('l')], upper: D('u'), work: D('rootw') }, 'EACCES', /work directory is not writable by this user/],
+  ];
+  try {
+    const report = engineAsNobody({ opens: perm.map(([, spec]) => spec), ops: [] });
+    assert.equal(report.uid, NOBODY.uid);
+    const seen: string[] = [];
+    perm.forEach(([what, , code, msg], i) => {
+      const o = report.opens[i];
+      assert.ok(!o.ok, `${what}: opened`);
+      assert.equal(o.code, code, `${what}: ${o.message}`);
+      assert.match(o.message, msg, what);
+      seen.push(`${what}: ${o.message}`);
+    });
+    figure(`bad stacks for uid ${report.uid}: ${perm.length} refused\n#   ${seen.join('\n#   ')}`);
+  } finally {
+    for (const x of ['closed', 'hidden', 'u000', 'w000']) fs.chmodSync(path.join(d, x), 0o755);
+  }
 });
 
 test('an upper that belongs to a live kernel mount: refused without its merged directory; the server writes through the mount', { timeout: 60_000 }, async (t) => {

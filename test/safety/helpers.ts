@@ -2,10 +2,12 @@
  * Shared pieces of the safety suite: temp dirs, tree hashes, canaries, a seeded PRNG,
  * and the CI/long switch (OVERLAY_SAFETY_LONG=1 runs every loop many times longer).
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Job, Report } from './unprivilegedChild';
 
 export const LONG = process.env.OVERLAY_SAFETY_LONG === '1';
 
@@ -161,4 +163,29 @@ function hashFileBuf(p: Buffer): string {
   const h = createHash('sha256');
   h.update(fs.readFileSync(p));
   return h.digest('hex');
+}
+
+/**
+ * The user the permission tests run as (root passes every permission check): nobody.
+ * Give it to child_process options; only root can spawn as another user.
+ */
+export const NOBODY = { uid: 65534, gid: 65534 };
+export const canBecomeNobody = process.getuid?.() === 0;
+
+/** chown -R to nobody. */
+export function chownToNobody(p: string): void {
+  fs.lchownSync(p, NOBODY.uid, NOBODY.gid);
+  if (fs.lstatSync(p).isDirectory()) for (const n of fs.readdirSync(p)) chownToNobody(path.join(p, n));
+}
+
+/** Run the engine as nobody (unprivilegedChild.ts) and return its report. */
+export function engineAsNobody(job: Job): Report {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'unprivilegedChild.js'), JSON.stringify(job)], { encoding: 'utf8', timeout: 60_000, ...NOBODY });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  let report: Report & { crash?: string };
+  try { report = JSON.parse(last) as Report & { crash?: string }; } catch {
+    throw new Error(`the engine as nobody gave no report (status ${r.status}, signal ${r.signal}): ${r.stdout}${r.stderr}${r.error?.message ?? ''}`);
+  }
+  if (report.crash) throw new Error(`the engine as nobody crashed: ${report.crash}`);
+  return report;
 }

@@ -15,8 +15,12 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-export async function startServer(overlays: Record<string, StackSpec>): Promise<Server> {
-  const child = spawn(process.execPath, [SERVER, '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** `execArgv`: node options for the server process; `uid`/`gid`: run it as that user. */
+export interface ServerOptions { execArgv?: string[]; uid?: number; gid?: number }
+
+export async function startServer(overlays: Record<string, StackSpec>, options: ServerOptions = {}): Promise<Server> {
+  const { execArgv = [], ...user } = options;
+  const child = spawn(process.execPath, [...execArgv, SERVER, '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], ...user });
   const logs: string[] = [];
   child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));

@@ -153,19 +153,33 @@ function isMountPoint(dir: string): boolean {
   }
 }
 
+/** For permission messages: who we are and what the directory allows. */
+function whoAndMode(st: fs.Stats): string {
+  return `uid ${process.getuid?.() ?? '?'}; the directory has mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')} and owner uid ${st.uid}`;
+}
+
 function checkDir(dir: string, what: string): string {
   if (typeof dir !== 'string' || dir === '') throw createError('EINVAL', 'stack', String(dir), `${what} is not a path`);
   const abs = path.resolve(dir);
   let st: fs.Stats;
   try { st = fs.statSync(abs); } catch (err) {
     const code = (err as { code?: string }).code ?? 'ENOENT';
-    throw createError(code, 'stack', abs, `${what} ${code === 'ENOENT' ? 'does not exist' : 'cannot be read'}`);
+    const why = code === 'ENOENT' ? 'does not exist'
+      : code === 'EACCES' ? `cannot be reached by this user (uid ${process.getuid?.() ?? '?'}): a directory above it is not searchable; give it search permission (chmod a+x) or open the stack as a user who can`
+      : `cannot be read (${code})`;
+    throw createError(code, 'stack', abs, `${what} ${why}`);
   }
   if (!st.isDirectory()) throw createError('ENOTDIR', 'stack', abs, `${what} is not a directory`);
   try { fs.accessSync(abs, fs.constants.R_OK | fs.constants.X_OK); } catch {
-    throw createError('EACCES', 'stack', abs, `${what} is not readable`);
+    throw createError('EACCES', 'stack', abs, `${what} is not readable by this user (${whoAndMode(st)}): give it read and search permission (chmod a+rx) or open the stack as its owner`);
   }
   return fs.realpathSync(abs);
+}
+
+function checkWritable(dir: string, what: string): void {
+  try { fs.accessSync(dir, fs.constants.W_OK); } catch {
+    throw createError('EACCES', 'stack', dir, `${what} is not writable by this user (${whoAndMode(fs.statSync(dir))}): give it write permission or open the stack as its owner`);
+  }
 }
 
 function realOrSelf(p: string): string {
@@ -198,7 +212,7 @@ export function resolveStack(spec: StackSpec): ResolvedStack {
   let work: string | undefined;
   if (spec.upper !== undefined && spec.upper !== null && spec.upper !== '') {
     upper = checkDir(spec.upper, `upper directory (${spec.upper})`);
-    try { fs.accessSync(upper, fs.constants.W_OK); } catch { throw createError('EACCES', 'stack', upper, 'upper directory is not writable'); }
+    checkWritable(upper, 'upper directory');
     const mounts = liveMountsOf(upper);
     if (mounts.length > 0 && !(spec.merged && mounts.includes(realOrSelf(path.resolve(spec.merged))))) {
       const given = spec.merged ? `, not at ${spec.merged} (the "merged" given)` : '';
@@ -206,6 +220,7 @@ export function resolveStack(spec: StackSpec): ResolvedStack {
     }
     if (!spec.work) throw createError('EINVAL', 'stack', upper, 'an upper directory needs a work directory');
     work = checkDir(spec.work, `work directory (${spec.work})`);
+    checkWritable(work, 'work directory');
     if (fs.statSync(work).dev !== fs.statSync(upper).dev) {
       throw createError('EXDEV', 'stack', work, 'work directory is not on the same filesystem as the upper directory');
     }
