@@ -154,6 +154,9 @@ export async function until(cond: () => boolean, ms: number, what: string): Prom
   }
 }
 
+/** Prefix of the stderr line gcOnSignal.ts writes (process.memoryUsage() after a full GC). */
+export const GC_STATS = 'ovlws-gc-stats ';
+
 /** Where the suite prints its figures (one line each, prefixed for grep). */
 export function figure(line: string): void {
   process.stdout.write(`# safety: ${line}\n`);
