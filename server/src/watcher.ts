@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { LayerView } from './overlay/lookup';
+import { planWatches } from './watchPlan';
 import type { Overlay } from './overlay/index';
 import { FileChangeType, type DidChangeFile, type FileStat } from './protocol';
 
@@ -67,6 +68,8 @@ function isKernelWhiteout(real: string): boolean {
 }
 
 const CACHE_MAX = 200_000;
+/** Entries chokidar is given to scan at once (see watchPlan.ts). */
+const SCAN_ENTRIES = 20_000;
 const DEDUPE_MS = 10_000;
 
 export class OverlayWatcher extends EventEmitter<WatcherEvents> {
@@ -103,36 +106,48 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
    * of RSS and 20 s of start-up for 100,000 files). Entries inside a directory are
    * reported by the directory's own inotify watch, which chokidar passes on as
    * 'raw' events (name + watched directory); each is looked up again anyway.
-   * One chokidar instance per layer, started one after the other: chokidar scans a
-   * tree with every lstat in flight at once, and scanning all layers together
-   * peaked at 350 MiB of garbage for 100,000 files, which the process kept as RSS.
+   * Layers are watched one after another, each in pieces (see watchPlan.ts): chokidar
+   * scans everything it is given at once, and the garbage of one big scan stays as RSS.
    */
   async start(): Promise<void> {
+    const stack = this.overlay.stack;
+    const ignoredDirs = [stack.work, stack.merged].filter((d): d is string => !!d);
+    const skip = (p: string): boolean => ignoredDirs.some((d) => p === d || p.startsWith(d + '/'));
     for (const r of [...this.roots].sort((a, b) => a.level - b.level)) {
       if (this.closed) return;
-      await this.watchLayer(r.root);
+      const plan = await planWatches(r.root, skip, SCAN_ENTRIES);
+      if (plan.alone.length > 0) await this.watchPaths(plan.alone, 0);
+      for (const group of plan.groups) {
+        if (this.closed) return;
+        await this.watchPaths(group, undefined);
+      }
     }
     this.ready = true;
   }
 
-  private watchLayer(root: string): Promise<void> {
+  /** A chokidar instance for `paths` (recursive, or depth 0 for directories watched alone); resolves when its scan is done. */
+  private watchPaths(paths: string[], depth: 0 | undefined): Promise<void> {
     const stack = this.overlay.stack;
     const ignoredDirs = [stack.work, stack.merged].filter((d): d is string => !!d);
-    const w = watch(root, {
+    const w = watch(paths, {
       ignoreInitial: true,
       usePolling: false,
       followSymlinks: false,
       ignorePermissionErrors: true,
       atomic: false,
+      depth,
       ignored: (p: string, stats?: fs.Stats) => (stats !== undefined && !stats.isDirectory()) || ignoredDirs.some((d) => p === d || p.startsWith(d + '/')),
     });
     this.watchers.push(w);
     w.on('all', (event, p) => {
       this.raw(event, p);
-      // Entries made in a new directory before chokidar's watch on it existed have no
-      // event of their own (a copy-up makes the parent, then links the file into it):
-      // look now, and again once the new watch is surely in place.
       if (event === 'addDir') {
+        // A directory made inside one watched alone: chokidar stops at depth 0, a
+        // recursive instance takes it (and what it holds) from here.
+        if (depth === 0 && !paths.includes(p)) this.lateWatcher().add(p);
+        // Entries made in a new directory before chokidar's watch on it existed have no
+        // event of their own (a copy-up makes the parent, then links the file into it):
+        // look now, and again once the new watch is surely in place.
         this.scanNew(p);
         for (const ms of [60, 300]) setTimeout(() => this.scanNew(p), ms).unref();
       }
@@ -148,6 +163,16 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
     });
     w.on('error', (err) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
     return new Promise((resolve) => w.once('ready', () => resolve()));
+  }
+
+  private late?: FSWatcher;
+  private lateWatcher(): FSWatcher {
+    if (!this.late) {
+      const paths: string[] = [];
+      void this.watchPaths(paths, undefined);
+      this.late = this.watchers[this.watchers.length - 1];
+    }
+    return this.late;
   }
 
   async close(): Promise<void> {

@@ -157,9 +157,10 @@ export class LayerView {
   }
 
   private lookupLowers(parent: Hit[], name: string): { top?: Hit; merge: Hit[] } {
-    let key = '';
-    for (const h of parent) key += h.real + '\0';
-    key += name;
+    // The lower merge of a directory is fixed by its top-most lower copy (lower layers
+    // do not change): that copy's real path and the merge's length name it. (Joining
+    // every real path made keys of ~600 bytes on 8 layers: 100+ MiB at 200,000 names.)
+    const key = parent.length + ':' + parent[0].real + '/' + name;
     let r = this.lowerCache.get(key);
     if (r === undefined) {
       r = this.scanLayers(parent, name);
