@@ -68,8 +68,6 @@ function isKernelWhiteout(real: string): boolean {
 }
 
 const CACHE_MAX = 200_000;
-/** Entries chokidar is given to scan at once (see watchPlan.ts). */
-const SCAN_ENTRIES = 20_000;
 const DEDUPE_MS = 10_000;
 
 export class OverlayWatcher extends EventEmitter<WatcherEvents> {
@@ -88,6 +86,8 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
     private readonly overlay: Overlay,
     private readonly statOf: (p: string) => FileStat | undefined,
     private readonly batchMs = 25,
+    /** Entries chokidar is given to scan at once (see watchPlan.ts). */
+    private readonly scanEntries = 20_000,
   ) {
     super();
     const stack = overlay.stack;
@@ -115,7 +115,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
     const skip = (p: string): boolean => ignoredDirs.some((d) => p === d || p.startsWith(d + '/'));
     for (const r of [...this.roots].sort((a, b) => a.level - b.level)) {
       if (this.closed) return;
-      const plan = await planWatches(r.root, skip, SCAN_ENTRIES);
+      const plan = await planWatches(r.root, skip, this.scanEntries);
       if (plan.alone.length > 0) await this.watchPaths(plan.alone, 0);
       for (const group of plan.groups) {
         if (this.closed) return;
