@@ -453,8 +453,27 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const e = this.existing(p, false, 'rm');
       if (e.comps.length === 0) throw createError('EBUSY', 'rm', p);
       if (e.top.st.isDirectory() && !opts.recursive) throw createError('EISDIR', 'rm', p, 'is a directory (use recursive)');
+      if (e.top.st.isDirectory() && this.reachedThroughItself(p, e)) {
+        // `rm -r` empties the directory, then rmdir(p) looks p up again: through a
+        // symlink that was inside and is gone now. The kernel answers ENOENT there.
+        for (const c of this.view.readdir(e)) {
+          const ce = this.view.resolve([...e.comps, c.name], false, 'rm', p);
+          if (ce.top) this.removeEntry(ce as Entry & { top: Hit });
+        }
+        throw createError('ENOENT', 'rm', p);
+      }
       this.removeEntry(e);
     });
+  }
+
+  /** Does the request path `p` pass through a name inside the directory it names (a symlink like d/link -> ..)? */
+  private reachedThroughItself(p: string, e: Entry): boolean {
+    const comps = splitRequestPath(p, 'rm');
+    const inside = e.path === '/' ? '/' : e.path + '/';
+    for (let i = 1; i < comps.length; i++) {
+      if (this.view.resolve(comps.slice(0, i), false, 'rm', p).path.startsWith(inside)) return true;
+    }
+    return false;
   }
 
   symlink(target: string, p: string): Promise<void> {
