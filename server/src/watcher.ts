@@ -20,6 +20,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { LayerView } from './overlay/lookup';
+import { encodePath, hasEscapes } from './overlay/index';
+import { readdirEntries } from './overlay/names';
 import { planWatches } from './watchPlan';
 import type { Overlay } from './overlay/index';
 import { FileChangeType, type DidChangeFile, type FileStat } from './protocol';
@@ -51,8 +53,7 @@ export interface WatcherEvents {
 
 function exists(real: string): boolean {
   try {
-    fs.lstatSync(real);
-    return true;
+    return fs.lstatSync(encodePath(real), { throwIfNoEntry: false }) !== undefined;
   } catch {
     return false;
   }
@@ -60,7 +61,7 @@ function exists(real: string): boolean {
 
 function isKernelWhiteout(real: string): boolean {
   try {
-    const st = fs.lstatSync(real);
+    const st = fs.lstatSync(encodePath(real));
     return st.isCharacterDevice() && st.rdev === 0;
   } catch {
     return false;
@@ -182,11 +183,29 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
     await Promise.all(this.watchers.map((w) => w.close()));
   }
 
+  private readonly escapedNames = new Map<string, Set<string>>();
+
+  /**
+   * chokidar names entries with strings, so a name that is not UTF-8 arrives with
+   * U+FFFD instead of its bytes. Read the directory by bytes and report each such
+   * name there (escaped, as the engine names it): the ones seen, and the ones gone
+   * since the last look.
+   */
+  private lossyNames(dir: string): void {
+    let now: string[];
+    try { now = readdirEntries(dir).map((d) => d.name).filter((n) => hasEscapes(n) || n.includes('\uFFFD')); } catch { now = []; }
+    const before = this.escapedNames.get(dir) ?? new Set<string>();
+    for (const n of now) this.raw(before.has(n) ? 'change' : 'add', dir + '/' + n);
+    for (const n of before) if (!now.includes(n)) this.raw('unlink', dir + '/' + n);
+    if (now.length > 0) this.escapedNames.set(dir, new Set(now));
+    else this.escapedNames.delete(dir);
+  }
+
   /** Report what a new directory holds (a bounded walk) as raw adds; known states make no events. */
   private scanNew(dir: string, budget = { left: 2000 }): void {
     if (this.closed) return;
     let entries: fs.Dirent[];
-    try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+    try { entries = readdirEntries(dir); } catch { return; }
     for (const e of entries) {
       if (--budget.left < 0) return;
       const p = dir + '/' + e.name;
@@ -234,6 +253,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
 
   private raw(event: string, real: string): void {
     if (this.closed) return;
+    if (real.includes('\uFFFD') && !exists(real)) { this.lossyNames(path.dirname(real)); return; }
     const hit = this.roots.find((r) => real === r.root || real.startsWith(r.root + '/'));
     if (!hit) return;
     let rel = real.slice(hit.root.length) || '/';

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import * as P from '../../server/src/protocol';
 import { readOverlayFile } from '../../server/src/transport';
-import { b64, makeStack, startServer, type Stack, type Started } from './harness';
+import { b64, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
 
 const bp = (root: string, ...parts: (string | number[])[]): Buffer => Buffer.concat([Buffer.from(root), ...parts.map((p) => Buffer.from(p as string))]);
 
@@ -59,5 +59,17 @@ describe('server: names that are not UTF-8', () => {
     assert.deepEqual(text.matches.map((m) => m.path), ['/d\uF780/in\uF7C3']);
     const diff = (await s.conn.sendRequest(P.Diff.type, { name: 'a' })).map((c) => `${c.kind} ${c.path}`);
     assert.deepEqual(diff, ['D /f\uF7FEo', 'C /f\uF7FFo', 'A /g\uF7FE'], 'bytewise order');
+  });
+
+  it('outside writers: the watcher names the files by their own bytes, never by a U+FFFD spelling', async () => {
+    await watchReady(s);
+    fs.writeFileSync(bp(st.upper, '/f', [0xff], 'o'), 'copied up outside'); // an outside copy-up
+    await until(() => s.copyUps.some((c) => c.path === '/f\uF7FFo'), 5000, 'copy-up of /f\uF7FFo by outside');
+    fs.writeFileSync(bp(st.upper, '/n', [0xfe]), 'made outside');
+    await until(() => s.changes.some((c) => c.path === '/n\uF7FE' && c.type === P.FileChangeType.Created), 5000, 'Created /n\uF7FE');
+    fs.unlinkSync(bp(st.upper, '/n', [0xfe]));
+    await until(() => s.changes.some((c) => c.path === '/n\uF7FE' && c.type === P.FileChangeType.Deleted), 5000, 'Deleted /n\uF7FE');
+    assert.deepEqual(s.changes.filter((c) => c.path.includes('\uFFFD')), [], 'no event for a lossy spelling');
+    assert.ok(!s.changes.some((c) => c.path === '/f\uF7FEo'), 'an untouched neighbour has no event');
   });
 });
