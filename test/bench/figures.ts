@@ -1,5 +1,5 @@
 /** Engine/server figures against the kernel mount, fuse-overlayfs and plain disk, measured in the same run. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -133,7 +133,33 @@ async function statLatency(s: BenchStack, mount: string, conn: import('vscode-js
   }
   rows.push(row(`stat p50, ${label}, all`, 'fs.stat on kernel mount', percentile(all.base, 0.5), percentile(all.ours, 0.5), 'µs', '≤ 3×', 3));
   rows.push(row(`stat p99, ${label}, all`, 'fs.stat on kernel mount', percentile(all.base, 0.99), percentile(all.ours, 0.99), 'µs', 'report'));
+  // The floor under every per-request figure, measured alongside: a round trip that does no file work.
+  const base50 = percentile(all.base, 0.5);
+  const list: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const t0 = process.hrtime.bigint();
+    await conn.sendRequest('overlay/list');
+    list.push(Number(process.hrtime.bigint() - t0) / 1e3);
+  }
+  rows.push(row(`floor: overlay/list p50 (a JSON-RPC round trip, no lookup), ${label}`, 'fs.stat on kernel mount', base50, percentile(list, 0.5), 'µs', 'report'));
+  rows.push(row(`floor: raw Node IPC echo p50 (process.send, no JSON-RPC), ${label}`, 'fs.stat on kernel mount', base50, await ipcEcho(2000), 'µs', 'report'));
   return rows;
+}
+
+/** p50 of a message to a child process and back over Node's IPC channel (what node-ipc JSON-RPC rides on). */
+async function ipcEcho(n: number): Promise<number> {
+  const child = spawn(process.execPath, ['-e', 'process.on("message", (m) => process.send(m))'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  try {
+    const xs: number[] = [];
+    for (let i = 0; i < n + 200; i++) {
+      const t0 = process.hrtime.bigint();
+      await new Promise<void>((resolve) => { child.once('message', () => resolve()); child.send({ jsonrpc: '2.0', id: i, method: 'overlay/stat', params: { name: 'bench', path: '/d1/s2/t3/f4' } }); });
+      if (i >= 200) xs.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    }
+    return percentile(xs, 0.5);
+  } finally {
+    child.kill();
+  }
 }
 
 /**
