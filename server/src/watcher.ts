@@ -256,6 +256,12 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
     if (real.includes('\uFFFD') && !exists(real)) { this.lossyNames(path.dirname(real)); return; }
     const hit = this.roots.find((r) => real === r.root || real.startsWith(r.root + '/'));
     if (!hit) return;
+    if (hit.level > 0) {
+      // A lower layer changed on disk (rare: they belong to images): forget what the
+      // lookups cached from the lowers, before anyone is served from it again.
+      this.overlay.invalidateLowers();
+      this.lowerView?.invalidateLowers();
+    }
     let rel = real.slice(hit.root.length) || '/';
     let kind: RawKind = event === 'add' || event === 'addDir' ? 'add' : event === 'change' ? 'change' : 'unlink';
     const base = path.posix.basename(rel);

@@ -101,4 +101,16 @@ describe('server watching', () => {
     assert.equal(c?.by, 'outside');
     assert.equal(c?.lowerPath, w.realPath);
   });
+
+  it('a lower layer changed on disk after lookups cached it: events, and reads see the change', async () => {
+    await assert.rejects(s.conn.sendRequest(P.Stat.type, { name: 'w', path: '/dir/late.txt' })); // a cached miss
+    assert.deepEqual((await s.conn.sendRequest(P.ReadDirectory.type, { name: 'w', path: '/dir' })).map(([n]) => n), ['in.txt']);
+    fs.writeFileSync(path.join(st.lower[0], 'dir/late.txt'), 'added to the image layer');
+    await waitEvent('/dir/late.txt', Created);
+    assert.equal((await s.conn.sendRequest(P.Stat.type, { name: 'w', path: '/dir/late.txt' })).size, 24);
+    assert.deepEqual((await s.conn.sendRequest(P.ReadDirectory.type, { name: 'w', path: '/dir' })).map(([n]) => n).sort(), ['in.txt', 'late.txt']);
+    fs.rmSync(path.join(st.lower[0], 'dir/late.txt'));
+    await waitEvent('/dir/late.txt', Deleted);
+    await assert.rejects(s.conn.sendRequest(P.Stat.type, { name: 'w', path: '/dir/late.txt' }));
+  });
 });
