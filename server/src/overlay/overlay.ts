@@ -12,6 +12,7 @@ import { LayerView, typeOf, type Entry, type Hit } from './lookup';
 import { Markers } from './markers';
 import { encodePath, readlinkName } from './names';
 import { splitRequestPath } from './paths';
+import { W, X, checkAccess, checkOwner, checkRemove } from './permission';
 import { resolveStack, type ResolvedStack } from './stack';
 import type { Change, CopyUpEvent, DirEntry, LayerInfo, OverlayStat, ResolveResult, StackSpec, WriteOptions } from './types';
 import { WorkDir } from './workdir';
@@ -125,6 +126,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
   /** Install a new non-directory made by `make(tmp)` at `e` (which does not exist), over a whiteout if any. */
   private async placeNew(e: Entry, make: (tmp: string) => Promise<void> | void): Promise<string> {
     const { markers, work } = this.writer('create', e.path);
+    this.checkCreate(e, 'open', e.path);
     const dir = this.parentUpper(e);
     const dest = dir + '/' + this.name(e);
     const tmp = work.tempName();
@@ -139,8 +141,26 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     return dest;
   }
 
+  /** The merged parent directory's stat (undefined for the root). */
+  private parentStat(e: Entry): fs.Stats | undefined {
+    return e.parent[0]?.st;
+  }
+
+  /** May the caller create a name in e's parent directory (write and search on it)? */
+  private checkCreate(e: Entry, syscall: string, p: string): void {
+    const dir = this.parentStat(e);
+    if (dir) checkAccess(dir, W | X, syscall, p);
+  }
+
+  /** May the caller remove or replace e (an existing name) in its parent directory? */
+  private checkRemove(e: Entry & { top: Hit }, syscall: string, p: string): void {
+    const dir = this.parentStat(e);
+    if (dir) checkRemove(dir, e.top.st, syscall, p);
+  }
+
   private makeDir(e: Entry, mode: number): string {
     const { markers, work } = this.writer('mkdir', e.path);
+    this.checkCreate(e, 'mkdir', e.path);
     const dir = this.parentUpper(e);
     const name = this.name(e);
     const dest = dir + '/' + name;
@@ -347,6 +367,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (e.top.st.isDirectory()) throw createError('EISDIR', 'open', p);
       if (!overwrite) throw createError('EEXIST', 'open', p);
       if (!e.top.st.isFile()) throw createError('EINVAL', 'open', p, 'not a regular file');
+      checkAccess(e.top.st, W, 'open', p);
       const top = e.top;
       const dir = this.parentUpper(e);
       const dest = dir + '/' + this.name(e);
@@ -373,6 +394,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (!e.top) return this.writeFileLocked(p, data, {});
       if (e.top.st.isDirectory()) throw createError('EISDIR', 'open', p);
       if (!e.top.st.isFile()) throw createError('EINVAL', 'open', p, 'not a regular file');
+      checkAccess(e.top.st, W, 'open', p);
       await fs.promises.appendFile(encodePath(await copyUp.file(e)), data);
     });
   }
@@ -384,6 +406,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const e = this.existing(p, true, 'open');
       if (e.top.st.isDirectory()) throw createError('EISDIR', 'open', p);
       if (!e.top.st.isFile()) throw createError('EINVAL', 'open', p, 'not a regular file');
+      checkAccess(e.top.st, W, 'open', p);
       fs.truncateSync(encodePath(await copyUp.file(e)), size);
     });
   }
@@ -431,6 +454,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       this.writer('unlink', p);
       const e = this.existing(p, false, 'unlink');
       if (e.comps.length === 0 || e.top.st.isDirectory()) throw createError('EISDIR', 'unlink', p);
+      this.checkRemove(e, 'unlink', p);
       this.removeEntry(e);
     });
   }
@@ -442,6 +466,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (e.comps.length === 0) throw createError('EBUSY', 'rmdir', p);
       if (!e.top.st.isDirectory()) throw createError('ENOTDIR', 'rmdir', p);
       if (this.view.readdir(e).length > 0) throw createError('ENOTEMPTY', 'rmdir', p);
+      this.checkRemove(e, 'rmdir', p);
       this.removeEntry(e);
     });
   }
@@ -453,6 +478,9 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const e = this.existing(p, false, 'rm');
       if (e.comps.length === 0) throw createError('EBUSY', 'rm', p);
       if (e.top.st.isDirectory() && !opts.recursive) throw createError('EISDIR', 'rm', p, 'is a directory (use recursive)');
+      this.checkRemove(e, 'rm', p);
+      // Emptying a directory removes names from it: write and search on it, if it holds any.
+      if (e.top.st.isDirectory() && this.view.readdir(e).length > 0) checkAccess(e.top.st, W | X, 'rm', p);
       if (e.top.st.isDirectory() && this.reachedThroughItself(p, e)) {
         // `rm -r` empties the directory, then rmdir(p) looks p up again: through a
         // symlink that was inside and is gone now. The kernel answers ENOENT there.
@@ -491,6 +519,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw createError('EINVAL', 'chmod', p, 'mode must be an integer 0..0o7777');
       const { copyUp } = this.writer('chmod', p);
       const e = this.existing(p, true, 'chmod');
+      checkOwner(e.top.st, 'chmod', p);
       const real = e.top.st.isDirectory() ? copyUp.dir(e) : await copyUp.file(e);
       fs.chmodSync(encodePath(real), mode);
     });
@@ -500,6 +529,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     return this.mutate('utime', p, async () => {
       const { copyUp } = this.writer('utime', p);
       const e = this.existing(p, true, 'utime');
+      checkOwner(e.top.st, 'utime', p);
       const real = e.top.st.isDirectory() ? copyUp.dir(e) : await copyUp.file(e);
       fs.utimesSync(encodePath(real), atimeMs / 1000, mtimeMs / 1000);
     });
@@ -524,6 +554,11 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (d.path === s.path) return;
       if (d.path.startsWith(s.path + '/')) throw createError('EINVAL', 'rename', src, undefined, dst);
       const sDir = s.top.st.isDirectory();
+      this.checkRemove(s, 'rename', src);
+      if (d.top) this.checkRemove(d as Entry & { top: Hit }, 'rename', dst);
+      else this.checkCreate(d, 'rename', dst);
+      // A directory moved to another parent has its '..' rewritten: write on it.
+      if (sDir && s.parent[0]?.real !== d.parent[0]?.real) checkAccess(s.top.st, W, 'rename', src);
       if (d.top) {
         if (opts.overwrite === false) throw createError('EEXIST', 'rename', src, undefined, dst);
         const dDir = d.top.st.isDirectory();
@@ -594,6 +629,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (s.comps.length === 0 || d.path === s.path || d.path.startsWith(s.path + '/')) throw createError('EINVAL', 'copyfile', src, 'cannot copy a directory into itself', dst);
       if (d.top) {
         if (opts.overwrite === false) throw createError('EEXIST', 'copyfile', src, undefined, dst);
+        this.checkRemove(d as Entry & { top: Hit }, 'copyfile', dst);
         this.removeEntry(d as Entry & { top: Hit });
         d = this.entry(dst, false, 'copyfile');
       }
@@ -641,6 +677,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
         }
         if (flags.exclusive) throw createError('EEXIST', 'open', p);
         if (e.top.st.isDirectory()) throw createError('EISDIR', 'open', p);
+        checkAccess(e.top.st, W, 'open', p);
         const real = await copyUp.file(e);
         if (flags.truncate) fs.truncateSync(encodePath(real), 0);
       });
