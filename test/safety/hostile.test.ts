@@ -1,7 +1,8 @@
 /**
  * Hostile layers: symlinks out of the stack (absolute, ../../..), loops, names with
  * newlines or invalid UTF-8, very long names, FIFOs and device nodes, an 8 GiB sparse
- * file, an unreadable directory. The engine walks, reads and writes everything; canaries
+ * file, a mode-000 directory (readable here: the suite runs as root; unreadable.test.ts
+ * runs the engine and the server as nobody). The engine walks, reads and writes everything; canaries
  * outside never change, never leak into an answer, and every realPath stays in a layer.
  * Names that are not UTF-8 are reachable under their own bytes (U+F780–U+F7FF escapes,
  * server/src/overlay/names.ts): two that a lossy decode made one stay two.
