@@ -5,9 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { compareNames, createError, Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
+import { compareNames, createError, encodePath, Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
 import { exportLayer, importLayer } from './overlay/ociLayer';
-import { liveMountsOf } from './overlay/stack';
+import { findLiveMount, LiveWriter } from './liveMount';
 
 const USAGE = `usage: overlayws STACK COMMAND [ARGS]
 STACK:
@@ -216,16 +216,78 @@ async function runImportLayer(spec: StackSpec, argv: string[]): Promise<void> {
   } finally { await ov?.close(); }
 }
 
+/** The write commands, through the merged directory of the kernel mount that owns the upper. */
+async function runLive(live: LiveWriter, command: string, args: string[]): Promise<void> {
+  const fsp = fs.promises;
+  switch (command) {
+    case 'write': need(args, 1, 'write PATH'); await live.writeFile(args[0], await readStdin(), true, true); return;
+    case 'append': {
+      need(args, 1, 'append PATH');
+      const data = await readStdin();
+      await live.through('open', args[0], () => fsp.appendFile(encodePath(live.pathOf(args[0], 'open', true)), data));
+      return;
+    }
+    case 'truncate': {
+      need(args, 2, 'truncate PATH SIZE');
+      if (!/^\d+$/.test(args[1])) throw new UsageError('truncate PATH SIZE (SIZE in bytes)');
+      await live.through('open', args[0], () => fsp.truncate(encodePath(live.pathOf(args[0], 'open', true)), Number(args[1])));
+      return;
+    }
+    case 'mkdir': {
+      const p = args[0] === '-p';
+      need(args, p ? 2 : 1, 'mkdir [-p] PATH');
+      const q = args[p ? 1 : 0];
+      if (!p) { await live.through('mkdir', q, () => fsp.mkdir(encodePath(live.pathOf(q, 'mkdir')))); return; }
+      // One level at a time: each parent is looked up in the overlay (symlinks stay inside it).
+      const comps = q.split('/').filter((c) => c !== '' && c !== '.');
+      for (let i = 1; i <= comps.length; i++) {
+        const sub = '/' + comps.slice(0, i).join('/');
+        await live.through('mkdir', q, async () => {
+          const real = encodePath(live.pathOf(sub, 'mkdir', true));
+          const st = await fsp.stat(real).catch(() => undefined);
+          if (st?.isDirectory()) return;
+          await fsp.mkdir(real);
+        });
+      }
+      return;
+    }
+    case 'rm': {
+      const r = args[0] === '-r' || args[0] === '-rf' || args[0] === '-R';
+      need(args, r ? 2 : 1, 'rm [-r] PATH');
+      await live.delete(args[r ? 1 : 0], r);
+      return;
+    }
+    case 'rmdir': need(args, 1, 'rmdir PATH'); await live.through('rmdir', args[0], () => fsp.rmdir(encodePath(live.pathOf(args[0], 'rmdir')))); return;
+    case 'mv': need(args, 2, 'mv SRC DST'); await live.rename(args[0], args[1], false); return;
+    case 'ln': {
+      if (args[0] !== '-s' || args.length !== 3) throw new UsageError('ln -s TARGET PATH');
+      await live.through('symlink', args[2], () => fsp.symlink(encodePath(args[1]), encodePath(live.pathOf(args[2], 'symlink'))));
+      return;
+    }
+    case 'chmod': {
+      need(args, 2, 'chmod OCTAL PATH');
+      if (!/^[0-7]{1,4}$/.test(args[0])) throw new UsageError('chmod OCTAL PATH (mode in octal, e.g. 644)');
+      await live.through('chmod', args[1], () => fsp.chmod(encodePath(live.pathOf(args[1], 'chmod', true)), parseInt(args[0], 8)));
+      return;
+    }
+    default: throw new UsageError(`${command}: not a write command`);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   let ov: Overlay | undefined;
   try {
     const { spec, command, args } = parseArgs(argv);
     if (command === 'import-layer') { await runImportLayer(spec, args); return 0; }
-    ov = await Overlay.open(spec);
-    // A stack opened with "merged" (a running container's layer dir) reads fine, but the
-    // engine would write into the upper behind the kernel's back: say where to write.
-    const mounted = ov.stack.upper && WRITES.has(command) ? liveMountsOf(ov.stack.upper)[0] : undefined;
-    if (mounted) throw createError('EBUSY', command, ov.stack.upper, `the upper directory belongs to the kernel overlay mounted at ${mounted}; write through ${mounted} instead, or unmount it first`);
+    // An upper that a mounted kernel overlay uses is written through that mount (as the
+    // server does): the kernel makes the copy-ups, nothing changes behind its back.
+    const live = spec.upper ? findLiveMount(spec.upper) : undefined;
+    ov = await Overlay.open(live?.reachable && !spec.merged ? { ...spec, merged: live.merged } : spec);
+    if (live && WRITES.has(command)) {
+      if (!live.reachable) throw createError('EBUSY', command, ov.stack.upper as string, `the upper directory belongs to a mounted kernel overlay${live.merged ? ` (${live.merged})` : ''} that is not reachable from here; writing its upper behind the kernel's back is undefined: write through the mount, or unmount it first`);
+      await runLive(new LiveWriter(ov, live.merged), command, args);
+      return 0;
+    }
     await runCommand(ov, command, args, (s) => process.stdout.write(s));
     return 0;
   } catch (err) {

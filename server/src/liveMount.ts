@@ -111,6 +111,16 @@ export class LiveWriter {
     return this.merged + canon;
   }
 
+  /** Where overlay path `p` is under the merged directory (symlinks resolved inside the overlay). */
+  pathOf(p: string, syscall: string, followLast = false): string {
+    return this.real(p, syscall, followLast);
+  }
+
+  /** Run a plain fs call on merged paths, failing the Node way with the overlay path. */
+  async through<T>(syscall: string, p: string, fn: () => Promise<T>): Promise<T> {
+    try { return await fn(); } catch (err) { fail(err, syscall, p); }
+  }
+
   private async exists(real: string): Promise<fs.Stats | undefined> {
     try { return await fs.promises.lstat(encodePath(real)); } catch { return undefined; }
   }
