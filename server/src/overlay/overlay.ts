@@ -566,7 +566,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
         if (!sDir && dDir) throw createError('EISDIR', 'rename', src, undefined, dst);
         if (dDir && this.view.readdir(d).length > 0) throw createError('ENOTEMPTY', 'rename', src, undefined, dst);
       }
-      await this.moveEntry(s, d);
+      await this.moveEntry(s, d, dst);
     });
   }
 
@@ -577,7 +577,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
    * the kernel can rename keep everything, e.g. an opaque pure-upper subdirectory), copy the
    * directory's metadata and remove the source.
    */
-  private async moveEntry(s: Entry & { top: Hit }, d: Entry): Promise<void> {
+  private async moveEntry(s: Entry & { top: Hit }, d: Entry, dstRequest?: string): Promise<void> {
     const { copyUp, markers } = this.writer('rename', s.path);
     const sDir = s.top.st.isDirectory();
     const sName = this.name(s);
@@ -611,8 +611,14 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     const real = this.makeDir(target, 0o700);
     for (const child of this.view.readdir(s)) {
       const cs = this.view.resolve([...s.comps, child.name], false, 'rename', s.path) as Entry & { top: Hit };
-      const cd = this.view.resolve([...target.comps, child.name], false, 'rename', target.path);
-      await this.moveEntry(cs, cd);
+      // mv names each entry by the destination path it was given, looked up again: a
+      // symlink on that path which this move has taken away (it was inside the source)
+      // ends the move there with ENOENT, as on a kernel mount.
+      const cdRequest = dstRequest === undefined ? undefined : dstRequest + '/' + child.name;
+      const cd = cdRequest === undefined
+        ? this.view.resolve([...target.comps, child.name], false, 'rename', target.path)
+        : this.view.resolve(splitRequestPath(cdRequest, 'rename'), false, 'rename', cdRequest);
+      await this.moveEntry(cs, cd, cdRequest);
     }
     copyMetadata(s.top.real, s.top.st, real, this.view.xattrPrefix);
     this.removeEntry(this.existing(s.path, false, 'rename'));
