@@ -47,51 +47,42 @@ export async function startServer(overlays: Record<string, StackSpec>): Promise<
   };
 }
 
-/** Recursive listing with types through the server: one overlay/readDirectory per directory, `parallel` in flight. */
-export async function walkServer(conn: MessageConnection, name: string, parallel = 1): Promise<number> {
+/**
+ * Walk a tree with `parallel` listings in flight; `list` lists one directory, pushes its
+ * subdirectories onto `dirs` and returns how many entries it had. Both sides of a
+ * listing figure go through this same loop.
+ */
+function walkParallel(root: string, parallel: number, list: (dir: string, dirs: string[]) => Promise<number>): Promise<number> {
   let count = 0;
-  const queue = ['/'];
   let active = 0;
-  await new Promise<void>((resolve, reject) => {
+  const queue = [root];
+  return new Promise<number>((resolve, reject) => {
     const step = (): void => {
       while (active < parallel && queue.length > 0) {
         const dir = queue.pop() as string;
         active++;
-        conn.sendRequest<[string, number][]>('overlay/readDirectory', { name, path: dir }).then((entries) => {
-          for (const [n, t] of entries) {
-            count++;
-            if (t & 2) queue.push((dir === '/' ? '' : dir) + '/' + n);
-          }
-          active--;
-          step();
-        }, reject);
+        list(dir, queue).then((n) => { count += n; active--; step(); }, reject);
       }
-      if (active === 0 && queue.length === 0) resolve();
+      if (active === 0 && queue.length === 0) resolve(count);
     };
     step();
   });
-  return count;
 }
 
-/** Node walking a real tree with `parallel` readdirs in flight. */
-export async function walkRealParallel(root: string, parallel = 1): Promise<number> {
-  let count = 0;
-  const queue = [root];
-  let active = 0;
-  await new Promise<void>((resolve, reject) => {
-    const step = (): void => {
-      while (active < parallel && queue.length > 0) {
-        const dir = queue.pop() as string;
-        active++;
-        fs.promises.readdir(dir, { withFileTypes: true }).then((entries) => {
-          for (const e of entries) { count++; if (e.isDirectory()) queue.push(dir + '/' + e.name); }
-          active--;
-          step();
-        }, reject);
-      }
-      if (active === 0 && queue.length === 0) resolve();
-    };
-    step();
+/** Recursive listing with types through the server: one overlay/readDirectory per directory, `parallel` in flight. */
+export function walkServer(conn: MessageConnection, name: string, parallel = 1): Promise<number> {
+  return walkParallel('/', parallel, async (dir, dirs) => {
+    const entries = await conn.sendRequest<[string, number][]>('overlay/readDirectory', { name, path: dir });
+    for (const [n, t] of entries) if (t & 2) dirs.push((dir === '/' ? '' : dir) + '/' + n);
+    return entries.length;
   });
-  return count;
+}
+
+/** Node walking a real tree with types, `parallel` readdirs in flight. */
+export function walkRealParallel(root: string, parallel = 1): Promise<number> {
+  return walkParallel(root, parallel, async (dir, dirs) => {
+    const entries = await fs.promises.readdir(dir, { withFileTypes: true });
+    for (const e of entries) if (e.isDirectory()) dirs.push(dir + '/' + e.name);
+    return entries.length;
+  });
 }
