@@ -122,7 +122,63 @@ async function tree(ov: Overlay, root: string, out: (line: string) => void): Pro
   for (const l of lines) out(l.line);
 }
 
-export async function runCommand(ov: Overlay, command: string, args: string[], out: (s: string | Buffer) => void): Promise<void> {
+/** The write commands' operations: done by the engine, or through a live kernel mount. */
+interface Writes {
+  writeFile(p: string, data: Buffer): Promise<void>;
+  appendFile(p: string, data: Buffer): Promise<void>;
+  truncate(p: string, size: number): Promise<void>;
+  mkdir(p: string, recursive: boolean): Promise<void>;
+  rm(p: string, recursive: boolean): Promise<void>;
+  rmdir(p: string): Promise<void>;
+  rename(src: string, dst: string): Promise<void>;
+  symlink(target: string, p: string): Promise<void>;
+  chmod(p: string, mode: number): Promise<void>;
+}
+
+function engineWrites(ov: Overlay): Writes {
+  return {
+    writeFile: (p, data) => ov.writeFile(p, data),
+    appendFile: (p, data) => ov.appendFile(p, data),
+    truncate: (p, size) => ov.truncate(p, size),
+    mkdir: (p, recursive) => ov.mkdir(p, { recursive }),
+    rm: (p, recursive) => ov.rm(p, { recursive }),
+    rmdir: (p) => ov.rmdir(p),
+    rename: (src, dst) => ov.rename(src, dst),
+    symlink: (target, p) => ov.symlink(target, p),
+    chmod: (p, mode) => ov.chmod(p, mode),
+  };
+}
+
+/** Writes through the merged directory of the kernel mount that owns the upper: the kernel copies up. */
+function liveWrites(live: LiveWriter): Writes {
+  const fsp = fs.promises;
+  const at = (p: string, syscall: string, follow = false): string | Buffer => encodePath(live.pathOf(p, syscall, follow));
+  return {
+    writeFile: (p, data) => live.writeFile(p, data, true, true),
+    appendFile: (p, data) => live.through('open', p, () => fsp.appendFile(at(p, 'open', true), data)),
+    truncate: (p, size) => live.through('open', p, () => fsp.truncate(at(p, 'open', true), size)),
+    mkdir: async (p, recursive) => {
+      if (!recursive) return live.through('mkdir', p, () => fsp.mkdir(at(p, 'mkdir')));
+      // One level at a time: each parent is looked up in the overlay (symlinks stay inside it).
+      const comps = p.split('/').filter((c) => c !== '' && c !== '.');
+      for (let i = 1; i <= comps.length; i++) {
+        const sub = '/' + comps.slice(0, i).join('/');
+        await live.through('mkdir', p, async () => {
+          const real = at(sub, 'mkdir', true);
+          if ((await fsp.stat(real).catch(() => undefined))?.isDirectory()) return;
+          await fsp.mkdir(real);
+        });
+      }
+    },
+    rm: (p, recursive) => live.delete(p, recursive),
+    rmdir: (p) => live.through('rmdir', p, () => fsp.rmdir(at(p, 'rmdir'))),
+    rename: (src, dst) => live.rename(src, dst, false),
+    symlink: (target, p) => live.through('symlink', p, () => fsp.symlink(encodePath(target), at(p, 'symlink'))),
+    chmod: (p, mode) => live.through('chmod', p, () => fsp.chmod(at(p, 'chmod', true), mode)),
+  };
+}
+
+export async function runCommand(ov: Overlay, command: string, args: string[], out: (s: string | Buffer) => void, w: Writes = engineWrites(ov)): Promise<void> {
   const line = (s: string): void => out(s + '\n');
   switch (command) {
     case 'ls': {
@@ -147,37 +203,37 @@ export async function runCommand(ov: Overlay, command: string, args: string[], o
       return;
     }
     case 'diff': need(args, 0, 'diff'); for (const c of await ov.diff()) line(`${c.kind} ${c.path}`); return;
-    case 'write': need(args, 1, 'write PATH'); await ov.writeFile(args[0], await readStdin()); return;
-    case 'append': need(args, 1, 'append PATH'); await ov.appendFile(args[0], await readStdin()); return;
+    case 'write': need(args, 1, 'write PATH'); await w.writeFile(args[0], await readStdin()); return;
+    case 'append': need(args, 1, 'append PATH'); await w.appendFile(args[0], await readStdin()); return;
     case 'truncate': {
       need(args, 2, 'truncate PATH SIZE');
       if (!/^\d+$/.test(args[1])) throw new UsageError('truncate PATH SIZE (SIZE in bytes)');
-      await ov.truncate(args[0], Number(args[1]));
+      await w.truncate(args[0], Number(args[1]));
       return;
     }
     case 'mkdir': {
       const p = args[0] === '-p';
       need(args, p ? 2 : 1, 'mkdir [-p] PATH');
-      await ov.mkdir(args[p ? 1 : 0], { recursive: p });
+      await w.mkdir(args[p ? 1 : 0], p);
       return;
     }
     case 'rm': {
       const r = args[0] === '-r' || args[0] === '-rf' || args[0] === '-R';
       need(args, r ? 2 : 1, 'rm [-r] PATH');
-      await ov.rm(args[r ? 1 : 0], { recursive: r });
+      await w.rm(args[r ? 1 : 0], r);
       return;
     }
-    case 'rmdir': need(args, 1, 'rmdir PATH'); await ov.rmdir(args[0]); return;
-    case 'mv': need(args, 2, 'mv SRC DST'); await ov.rename(args[0], args[1]); return;
+    case 'rmdir': need(args, 1, 'rmdir PATH'); await w.rmdir(args[0]); return;
+    case 'mv': need(args, 2, 'mv SRC DST'); await w.rename(args[0], args[1]); return;
     case 'ln': {
       if (args[0] !== '-s' || args.length !== 3) throw new UsageError('ln -s TARGET PATH');
-      await ov.symlink(args[1], args[2]);
+      await w.symlink(args[1], args[2]);
       return;
     }
     case 'chmod': {
       need(args, 2, 'chmod OCTAL PATH');
       if (!/^[0-7]{1,4}$/.test(args[0])) throw new UsageError('chmod OCTAL PATH (mode in octal, e.g. 644)');
-      await ov.chmod(args[1], parseInt(args[0], 8));
+      await w.chmod(args[1], parseInt(args[0], 8));
       return;
     }
     case 'export': {
@@ -216,64 +272,6 @@ async function runImportLayer(spec: StackSpec, argv: string[]): Promise<void> {
   } finally { await ov?.close(); }
 }
 
-/** The write commands, through the merged directory of the kernel mount that owns the upper. */
-async function runLive(live: LiveWriter, command: string, args: string[]): Promise<void> {
-  const fsp = fs.promises;
-  switch (command) {
-    case 'write': need(args, 1, 'write PATH'); await live.writeFile(args[0], await readStdin(), true, true); return;
-    case 'append': {
-      need(args, 1, 'append PATH');
-      const data = await readStdin();
-      await live.through('open', args[0], () => fsp.appendFile(encodePath(live.pathOf(args[0], 'open', true)), data));
-      return;
-    }
-    case 'truncate': {
-      need(args, 2, 'truncate PATH SIZE');
-      if (!/^\d+$/.test(args[1])) throw new UsageError('truncate PATH SIZE (SIZE in bytes)');
-      await live.through('open', args[0], () => fsp.truncate(encodePath(live.pathOf(args[0], 'open', true)), Number(args[1])));
-      return;
-    }
-    case 'mkdir': {
-      const p = args[0] === '-p';
-      need(args, p ? 2 : 1, 'mkdir [-p] PATH');
-      const q = args[p ? 1 : 0];
-      if (!p) { await live.through('mkdir', q, () => fsp.mkdir(encodePath(live.pathOf(q, 'mkdir')))); return; }
-      // One level at a time: each parent is looked up in the overlay (symlinks stay inside it).
-      const comps = q.split('/').filter((c) => c !== '' && c !== '.');
-      for (let i = 1; i <= comps.length; i++) {
-        const sub = '/' + comps.slice(0, i).join('/');
-        await live.through('mkdir', q, async () => {
-          const real = encodePath(live.pathOf(sub, 'mkdir', true));
-          const st = await fsp.stat(real).catch(() => undefined);
-          if (st?.isDirectory()) return;
-          await fsp.mkdir(real);
-        });
-      }
-      return;
-    }
-    case 'rm': {
-      const r = args[0] === '-r' || args[0] === '-rf' || args[0] === '-R';
-      need(args, r ? 2 : 1, 'rm [-r] PATH');
-      await live.delete(args[r ? 1 : 0], r);
-      return;
-    }
-    case 'rmdir': need(args, 1, 'rmdir PATH'); await live.through('rmdir', args[0], () => fsp.rmdir(encodePath(live.pathOf(args[0], 'rmdir')))); return;
-    case 'mv': need(args, 2, 'mv SRC DST'); await live.rename(args[0], args[1], false); return;
-    case 'ln': {
-      if (args[0] !== '-s' || args.length !== 3) throw new UsageError('ln -s TARGET PATH');
-      await live.through('symlink', args[2], () => fsp.symlink(encodePath(args[1]), encodePath(live.pathOf(args[2], 'symlink'))));
-      return;
-    }
-    case 'chmod': {
-      need(args, 2, 'chmod OCTAL PATH');
-      if (!/^[0-7]{1,4}$/.test(args[0])) throw new UsageError('chmod OCTAL PATH (mode in octal, e.g. 644)');
-      await live.through('chmod', args[1], () => fsp.chmod(encodePath(live.pathOf(args[1], 'chmod', true)), parseInt(args[0], 8)));
-      return;
-    }
-    default: throw new UsageError(`${command}: not a write command`);
-  }
-}
-
 export async function main(argv: string[]): Promise<number> {
   let ov: Overlay | undefined;
   try {
@@ -283,12 +281,12 @@ export async function main(argv: string[]): Promise<number> {
     // server does): the kernel makes the copy-ups, nothing changes behind its back.
     const live = spec.upper ? findLiveMount(spec.upper) : undefined;
     ov = await Overlay.open(live?.reachable && !spec.merged ? { ...spec, merged: live.merged } : spec);
+    let writes: Writes | undefined;
     if (live && WRITES.has(command)) {
       if (!live.reachable) throw createError('EBUSY', command, ov.stack.upper as string, `the upper directory belongs to a mounted kernel overlay${live.merged ? ` (${live.merged})` : ''} that is not reachable from here; writing its upper behind the kernel's back is undefined: write through the mount, or unmount it first`);
-      await runLive(new LiveWriter(ov, live.merged), command, args);
-      return 0;
+      writes = liveWrites(new LiveWriter(ov, live.merged));
     }
-    await runCommand(ov, command, args, (s) => process.stdout.write(s));
+    await runCommand(ov, command, args, (s) => process.stdout.write(s), writes);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

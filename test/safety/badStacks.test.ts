@@ -122,6 +122,18 @@ test('an upper that belongs to a live kernel mount: the engine refuses it withou
     const rm = cli(['rm', '-r', '/made']);
     assert.equal(rm.status, 0, rm.stderr);
     assert.ok(!fs.existsSync(D('m/made')));
+    // Every other write command through the mount too.
+    for (const [args, input] of [
+      [['append', '/low.txt'], 'more\n'], [['truncate', '/low.txt', '15'], ''], [['chmod', '600', '/low.txt'], ''],
+      [['ln', '-s', 'low.txt', '/link'], ''], [['mkdir', '/gone'], ''], [['rmdir', '/gone'], ''], [['mv', '/link', '/link2'], ''],
+    ] as [string[], string][]) {
+      const r = cli(args, input);
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    assert.equal(fs.readFileSync(D('m/low.txt'), 'utf8'), 'by the cli\nmore');
+    assert.equal(fs.statSync(D('m/low.txt')).mode & 0o777, 0o600);
+    assert.equal(fs.readlinkSync(D('m/link2')), 'low.txt');
+    assert.ok(!fs.existsSync(D('m/gone')) && !fs.existsSync(D('m/link')));
     assert.equal(fs.readFileSync(D('l/low.txt'), 'utf8'), 'lower\n', 'the lower layer changed');
     // The server, given the stack without merged, finds the mount and writes through it:
     // a whole-file write (a new file renamed over the name) and a write through a handle,
