@@ -111,9 +111,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
    * scans everything it is given at once, and the garbage of one big scan stays as RSS.
    */
   async start(): Promise<void> {
-    const stack = this.overlay.stack;
-    const ignoredDirs = [stack.work, stack.merged].filter((d): d is string => !!d);
-    const skip = (p: string): boolean => ignoredDirs.some((d) => p === d || p.startsWith(d + '/'));
+    const skip = (p: string): boolean => this.ignored(p);
     for (const r of [...this.roots].sort((a, b) => a.level - b.level)) {
       if (this.closed) return;
       const plan = await planWatches(r.root, skip, this.scanEntries);
@@ -128,8 +126,6 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
 
   /** A chokidar instance for `paths` (recursive, or depth 0 for directories watched alone); resolves when its scan is done. */
   private watchPaths(paths: string[], depth: 0 | undefined): Promise<void> {
-    const stack = this.overlay.stack;
-    const ignoredDirs = [stack.work, stack.merged].filter((d): d is string => !!d);
     const w = watch(paths, {
       ignoreInitial: true,
       usePolling: false,
@@ -137,7 +133,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
       ignorePermissionErrors: true,
       atomic: false,
       depth,
-      ignored: (p: string, stats?: fs.Stats) => (stats !== undefined && !stats.isDirectory()) || ignoredDirs.some((d) => p === d || p.startsWith(d + '/')),
+      ignored: (p: string, stats?: fs.Stats) => (stats !== undefined && !stats.isDirectory()) || this.ignored(p),
     });
     this.watchers.push(w);
     w.on('all', (event, p) => {
@@ -158,12 +154,18 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
       const dir = details?.watchedPath;
       if (!name || !dir || typeof name !== 'string') return;
       const real = dir + '/' + name;
-      if (ignoredDirs.some((d) => real === d || real.startsWith(d + '/'))) return;
+      if (this.ignored(real)) return;
       if (event === 'change') this.raw('change', real);
       else this.raw(exists(real) ? 'add' : 'unlink', real);
     });
     w.on('error', (err) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
     return new Promise((resolve) => w.once('ready', () => resolve()));
+  }
+
+  /** The work directory and a live mount's merged directory are never watched (they are not layers). */
+  private ignored(p: string): boolean {
+    const { work, merged } = this.overlay.stack;
+    return [work, merged].some((d) => !!d && (p === d || p.startsWith(d + '/')));
   }
 
   private late?: FSWatcher;
