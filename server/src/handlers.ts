@@ -50,6 +50,7 @@ export function registerHandlers(wire: Wire, reg: Registry): void {
 
   on(P.Stat.method, (r) => ov(r).stat(r.str('path')));
   on(P.ReadDirectory.method, (r) => ov(r).readDirectory(r.str('path')));
+  on(P.ReadDirectories.method, (r) => ov(r).readDirectories(r.str('path'), Math.min(Math.max(r.int('budget'), 0), 100_000)));
   on(P.ReadFile.method, (r) => ov(r).readFile(r.str('path'), r.bool('inline', false)));
   on(P.WriteFile.method, (r) => ov(r).writeFile(r.str('path'), r.bytes('data'), r.bool('create', true), r.bool('overwrite', true)));
   on(P.Delete.method, (r) => ov(r).delete(r.str('path'), r.bool('recursive', false)));

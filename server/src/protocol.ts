@@ -130,6 +130,24 @@ export namespace ReadDirectory {
   export const type = new RequestType<PathParams, [string, FileType][], void>(method);
 }
 
+/**
+ * Sent from client to server: the merged listing of a directory and then, breadth first,
+ * of the directories below it (not through symlinks) while the entries listed stay
+ * within `budget`. The first listing is always whole; every further one is whole or
+ * absent. What the client does with the extra listings: client/src/readAhead.ts.
+ */
+export namespace ReadDirectories {
+  export const method = 'overlay/readDirectories';
+  export interface Params extends PathParams {
+    budget: number;
+  }
+  export interface Listing {
+    path: string;
+    entries: [string, FileType][];
+  }
+  export const type = new RequestType<Params, Listing[], void>(method);
+}
+
 /** Sent from client to server: which copy serves a file; with `inline` the data itself. */
 export namespace ReadFile {
   export const method = 'overlay/readFile';

@@ -1,0 +1,135 @@
+/**
+ * Read-ahead of directory listings. No `vscode` here: the benchmarks run this same code.
+ *
+ * A listing asked for through overlay:// brings, in the same round trip, the listings of
+ * the directories below it (overlay/readDirectories, up to `budget` entries in all). They
+ * wait here to be asked for: once each, for at most `ttlMs`, and never past a change in
+ * their overlay: any change event, any write sent by this window, and a server restart
+ * drop them. Walking a tree (the explorer opening folders; search in desktop VS Code,
+ * which lists directory by directory when the search provider API is not enabled) then
+ * costs one round trip per few thousand entries instead of one per directory.
+ *
+ * Dropping everything an overlay holds on any change is coarse on purpose: it needs no
+ * reasoning about which listings a change touches (whiteouts, opaque directories, renames
+ * of lower directories), and while an overlay changes all the time read-ahead only falls
+ * back to one round trip per directory.
+ */
+import type { ReadDirectories } from '../../server/src/protocol';
+
+export type Entries = [string, number][];
+export type FetchListings = (params: ReadDirectories.Params) => Promise<ReadDirectories.Listing[]>;
+
+export interface ReadAheadOptions {
+  /** Entries asked for per round trip (the first listing always comes whole). */
+  budget?: number;
+  /** How long a listing read ahead may wait to be asked for. */
+  ttlMs?: number;
+  /** Entries held in all; the oldest listings go first beyond it. */
+  maxHeld?: number;
+  now?: () => number;
+}
+
+interface Held {
+  name: string;
+  entries: Entries;
+  at: number;
+  /** Some of its subdirectories were not read ahead with it (the budget ran out). */
+  frontier: boolean;
+}
+
+const DIRECTORY = 2;
+
+export class ReadAhead {
+  readonly budget: number;
+  private readonly ttlMs: number;
+  private readonly maxHeld: number;
+  private readonly now: () => number;
+  /** Keyed by overlay name + NUL + path; in the order fetched. */
+  private readonly held = new Map<string, Held>();
+  private heldEntries = 0;
+  /** Per overlay, bumped by each change: listings fetched across a change are not kept. */
+  private readonly generations = new Map<string, number>();
+  /** Listings served from what was read ahead, and round trips made (for tests and the benchmarks). */
+  hits = 0;
+  fetches = 0;
+  /** Changes seen (each dropped what its overlay held). */
+  changes = 0;
+
+  constructor(private readonly fetch: FetchListings, opts: ReadAheadOptions = {}) {
+    this.budget = opts.budget ?? 4096;
+    this.ttlMs = opts.ttlMs ?? 2000;
+    this.maxHeld = opts.maxHeld ?? 100_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The merged listing of `path` in overlay `name`: read ahead, or fetched (with what lies below it). */
+  async readDirectory(name: string, path: string): Promise<Entries> {
+    const key = name + '\0' + path;
+    const hit = this.held.get(key);
+    if (hit) {
+      this.drop(key, hit);
+      // A listing at the edge of what was read ahead is asked for again, with what lies
+      // below it: a walk then makes one round trip per budget, not one per directory there.
+      if (!hit.frontier && this.now() - hit.at <= this.ttlMs) {
+        this.hits++;
+        return hit.entries;
+      }
+    }
+    const generation = this.generations.get(name) ?? 0;
+    const at = this.now();
+    this.fetches++;
+    const listings = await this.fetch({ name, path, budget: this.budget });
+    if ((this.generations.get(name) ?? 0) === generation) {
+      this.expire();
+      const listed = new Set(listings.map((l) => l.path));
+      for (let i = 1; i < listings.length; i++) {
+        const { path: dir, entries } = listings[i];
+        const base = dir === '/' ? '/' : dir + '/';
+        const frontier = entries.some(([n, t]) => t === DIRECTORY && !listed.has(base + n));
+        this.hold(name + '\0' + dir, { name, entries, at, frontier });
+      }
+    }
+    return listings[0].entries;
+  }
+
+  /** Something in overlay `name` changed (or is about to): forget what was read ahead of it. */
+  changed(name: string): void {
+    this.changes++;
+    this.generations.set(name, (this.generations.get(name) ?? 0) + 1);
+    for (const [key, h] of this.held) if (h.name === name) this.drop(key, h);
+  }
+
+  /** Forget everything (a restarted server may have missed changes). */
+  clear(): void {
+    for (const name of new Set([...this.generations.keys(), ...[...this.held.values()].map((h) => h.name)])) this.changed(name);
+  }
+
+  /** Listings held now (tests). */
+  get size(): number {
+    return this.held.size;
+  }
+
+  private hold(key: string, h: Held): void {
+    const old = this.held.get(key);
+    if (old) this.drop(key, old);
+    this.held.set(key, h);
+    this.heldEntries += h.entries.length;
+    for (const [k, o] of this.held) {
+      if (this.heldEntries <= this.maxHeld) break;
+      this.drop(k, o);
+    }
+  }
+
+  private drop(key: string, h: Held): void {
+    if (this.held.delete(key)) this.heldEntries -= h.entries.length;
+  }
+
+  /** Drop expired listings from the front (they were held in about the order fetched). */
+  private expire(): void {
+    const now = this.now();
+    for (const [k, h] of this.held) {
+      if (now - h.at <= this.ttlMs) break;
+      this.drop(k, h);
+    }
+  }
+}
