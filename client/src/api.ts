@@ -2,6 +2,7 @@
 import type * as vscode from 'vscode';
 import type { OverlayClient, ServerState } from './client';
 import type { LowerGuard } from './lowerGuard';
+import type { ReadAhead } from './readAhead';
 import type { StaleEditors } from './staleEditors';
 import type { ChangesView } from './views/changes';
 
@@ -21,6 +22,8 @@ export interface OverlayApi {
   readonly search: { readonly fileSearches: number; readonly textSearches: number; readonly lastTextMatches: number };
   /** Progress notifications shown for writes that took longer than overlay.progressDelayMs. */
   readonly writeProgress: { readonly shown: readonly string[] };
+  /** Listings read ahead (readAhead.ts): how many were served from it, round trips made, changes that dropped them, listings held now. */
+  readonly readAhead: Pick<ReadAhead, 'hits' | 'fetches' | 'changes' | 'size'>;
   /** Overlays the server has open: name → validated stack. */
   overlays(): ReturnType<OverlayClient['overlays']['get']>[];
 }

@@ -18,10 +18,29 @@ import {
   type RequestType0,
   type ServerOptions,
 } from 'vscode-languageclient/node';
-import { AddOverlay, ListOverlays, RemoveOverlay, type InitializationOptions, type OverlayInfo, type StackSpec } from '../../server/src/protocol';
+import {
+  AddOverlay,
+  Close,
+  Copy,
+  CreateDirectory,
+  Delete,
+  ListOverlays,
+  Open,
+  RemoveOverlay,
+  Rename,
+  Revert,
+  Write,
+  WriteFile,
+  type InitializationOptions,
+  type OverlayInfo,
+  type StackSpec,
+} from '../../server/src/protocol';
 import { configuredOverlays } from './config';
 
 export type ServerState = 'starting' | 'running' | 'restarting' | 'stopped';
+
+/** Requests that may change an overlay (see onWrite). */
+const WRITE_METHODS = new Set<string>([WriteFile, Delete, Rename, CreateDirectory, Copy, Revert, Open, Write, Close].map((t) => t.method));
 
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 3 * 60_000;
@@ -43,6 +62,9 @@ export class OverlayClient implements vscode.Disposable {
   private ephemeral = new Map<string, StackSpec>();
   /** Overlays that failed to open, by name, with the server's message. */
   failures = new Map<string, string>();
+  private readonly writeEmitter = new vscode.EventEmitter<string>();
+  /** Fires with the overlay's name when a request that may change it is sent, and again when it is answered. */
+  readonly onWrite = this.writeEmitter.event;
   private readonly notificationHandlers: Array<{ type: NotificationType<unknown>; handler: (p: unknown) => void }> = [];
   restartCount = 0;
 
@@ -162,7 +184,10 @@ export class OverlayClient implements vscode.Disposable {
 
   /** Sends a request; while the server (re)starts it waits for it. */
   request<P, R>(type: RequestType<P, R, void>, params: P, token?: vscode.CancellationToken): Promise<R> {
-    return this.client.sendRequest(type, params as never, token);
+    const name = WRITE_METHODS.has(type.method) ? (params as { name?: unknown }).name : undefined;
+    if (typeof name !== 'string') return this.client.sendRequest(type, params as never, token);
+    this.writeEmitter.fire(name);
+    return this.client.sendRequest(type, params as never, token).finally(() => this.writeEmitter.fire(name));
   }
 
   request0<R>(type: RequestType0<R, void>): Promise<R> {
@@ -227,6 +252,7 @@ export class OverlayClient implements vscode.Disposable {
     this.output.dispose();
     this.stateEmitter.dispose();
     this.startedEmitter.dispose();
+    this.writeEmitter.dispose();
   }
 
   stop(): Promise<void> {

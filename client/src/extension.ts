@@ -66,6 +66,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
     changes,
     search: searchStats,
     writeProgress: { get shown() { return overlayFs.provider.progressShown; } },
+    readAhead: overlayFs.provider.readAhead,
     overlays: () => [...s.overlays.values()],
   };
 }

@@ -9,7 +9,7 @@ import {
   CreateDirectory,
   Delete,
   DidChangeFile,
-  ReadDirectory,
+  ReadDirectories,
   ReadFile,
   Rename,
   Stat,
@@ -19,6 +19,7 @@ import {
 import { encodeBytes, readOverlayFile } from '../../server/src/transport';
 import type { OverlayClient } from './client';
 import { isConnectionError, toFileSystemError } from './errors';
+import { ReadAhead } from './readAhead';
 import { OVERLAY_SCHEME, overlayPath, overlayUri } from './uris';
 
 /** Show a progress notification for writes (copy-ups) that take longer than this. */
@@ -44,13 +45,21 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   readonly onDidChangeFile = this.emitter.event;
   private readonly subscriptions: vscode.Disposable[] = [];
 
+  /** Listings of the directories below the one asked for, fetched in the same round trip (readAhead.ts). */
+  readonly readAhead: ReadAhead;
+
   constructor(private readonly server: OverlayClient) {
+    this.readAhead = new ReadAhead((params) => server.request(ReadDirectories.type, params));
     server.onNotification(DidChangeFile.type, (p) => {
+      for (const name of new Set(p.changes.map((c) => c.name))) this.readAhead.changed(name);
       this.emitter.fire(p.changes.map((c) => ({ type: c.type as vscode.FileChangeType, uri: overlayUri(c.name, c.path) })));
     });
     // A restarted server may have missed changes: tell VS Code to look again at the roots.
     this.subscriptions.push(
+      server.onWrite((name) => this.readAhead.changed(name)),
+      server.onDidChangeState(() => this.readAhead.clear()),
       server.onDidStart(() => {
+        this.readAhead.clear();
         const roots = [...server.overlays.keys()].map((n) => ({ type: vscode.FileChangeType.Changed, uri: overlayUri(n, '/') }));
         if (roots.length) this.emitter.fire(roots);
       }),
@@ -105,6 +114,7 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
 
   /** Changes made behind the server's back by this extension (Revert touches the upper layer directly). */
   fireChanged(uris: vscode.Uri[], type = vscode.FileChangeType.Changed): void {
+    for (const name of new Set(uris.map((u) => u.authority))) this.readAhead.changed(name);
     if (uris.length) this.emitter.fire(uris.map((uri) => ({ type, uri })));
   }
 
@@ -113,7 +123,7 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   }
 
   readDirectory(uri: vscode.Uri): Promise<[string, vscode.FileType][]> {
-    return this.read(uri, () => this.server.request(ReadDirectory.type, { name: uri.authority, path: overlayPath(uri) }));
+    return this.read(uri, () => this.readAhead.readDirectory(uri.authority, overlayPath(uri)));
   }
 
   readFile(uri: vscode.Uri): Promise<Uint8Array> {

@@ -42,6 +42,7 @@ interface OverlayApi {
   };
   search: { fileSearches: number; textSearches: number; lastTextMatches: number };
   writeProgress: { shown: readonly string[] };
+  readAhead: { hits: number; fetches: number; changes: number; size: number };
   overlays(): { name: string; stack: { lower: string[]; upper?: string; work?: string; whiteouts?: string } }[];
 }
 
@@ -151,6 +152,47 @@ test('overlay: deleting a lower file leaves a whiteout and the lower file', asyn
   assert.ok(fs.readFileSync(lowerFile).equals(lowerBefore));
   await assert.rejects(() => Promise.resolve(vscode.workspace.fs.stat(ov('/docs/history.md'))));
   assert.deepEqual((await vscode.workspace.fs.readDirectory(ov('/docs'))).map(([n]) => n), ['guide.md']);
+});
+
+test('read-ahead: a listing brings the directories below it; an outside change or a write of this window shows at once', async () => {
+  const d = await demo();
+  const ra = d.api.readAhead;
+  const names = async (p: string) => (await vscode.workspace.fs.readDirectory(ov(p))).map(([n]) => n).sort();
+  // Events of the previous test may still arrive and drop the read-ahead: a few tries.
+  let served = false;
+  for (let i = 0; i < 5 && !served; i++) {
+    await names('/');
+    assert.ok(ra.size > 0, 'nothing read ahead below /');
+    const hits = ra.hits;
+    assert.ok((await names('/config')).includes('settings.json'));
+    served = ra.hits === hits + 1;
+  }
+  assert.ok(served, '/config was never served from the read-ahead');
+
+  // Another process adds a file to the upper layer: the change event drops what was read ahead.
+  await names('/');
+  assert.ok(ra.size > 0);
+  const outside = path.join(d.upper, 'src/outside-e2e.js');
+  const changes = ra.changes;
+  fs.writeFileSync(outside, '// made outside\n');
+  try {
+    await waitFor(() => ra.changes > changes, { what: 'the outside change seen by the read-ahead' });
+    assert.ok((await names('/src')).includes('outside-e2e.js'));
+  } finally {
+    fs.rmSync(outside, { force: true });
+  }
+  await waitFor(async () => !(await names('/src')).includes('outside-e2e.js'), { what: 'the outside file gone from the listing' });
+
+  // A write of this window: the next listing shows it without waiting for the event.
+  await names('/');
+  assert.ok(ra.size > 0);
+  await vscode.workspace.fs.writeFile(ov('/docs/new-e2e.md'), Buffer.from('new\n'));
+  try {
+    assert.deepEqual(await names('/docs'), ['guide.md', 'new-e2e.md']);
+  } finally {
+    await vscode.workspace.fs.delete(ov('/docs/new-e2e.md'));
+  }
+  assert.deepEqual(await names('/docs'), ['guide.md']);
 });
 
 test('stale editors: an outside copy-up replaces a clean editor on the lower real path, same position and selection', async () => {
