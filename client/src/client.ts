@@ -141,7 +141,9 @@ export class OverlayClient implements vscode.Disposable {
         this.setState('stopped');
       }
     });
-    for (const { type, handler } of this.notificationHandlers) client.onNotification(type, handler);
+    for (const method of new Set(this.notificationHandlers.map((h) => h.type.method))) {
+      this.dispatch(client, (this.notificationHandlers.find((h) => h.type.method === method) as { type: NotificationType<unknown> }).type);
+    }
     return client;
   }
 
@@ -177,9 +179,27 @@ export class OverlayClient implements vscode.Disposable {
     await this.client.start();
   }
 
+  /**
+   * Every handler added gets the notification. (The LanguageClient keeps ONE handler per
+   * method, the last registered: the client registers one dispatcher per method.)
+   */
   onNotification<P>(type: NotificationType<P>, handler: (params: P) => void): void {
+    const first = !this.notificationHandlers.some((h) => h.type.method === type.method);
     this.notificationHandlers.push({ type: type as NotificationType<unknown>, handler: handler as (p: unknown) => void });
-    this.client.onNotification(type, handler);
+    if (first) this.dispatch(this.client, type as NotificationType<unknown>);
+  }
+
+  private dispatch(client: LanguageClient, type: NotificationType<unknown>): void {
+    client.onNotification(type, (params: unknown) => {
+      for (const h of this.notificationHandlers) {
+        if (h.type.method !== type.method) continue;
+        try {
+          h.handler(params);
+        } catch (err) {
+          this.output.appendLine(`[client] handling ${type.method} failed: ${String((err as Error).stack ?? err)}`);
+        }
+      }
+    });
   }
 
   /** Sends a request; while the server (re)starts it waits for it. */
