@@ -195,6 +195,23 @@ test('read-ahead: a listing brings the directories below it; an outside change o
   assert.deepEqual(await names('/docs'), ['guide.md']);
 });
 
+test('overlay editors follow outside writes: a clean editor shows what another process wrote, then the lower copy again when that is removed', async () => {
+  const d = await demo();
+  const doc = await vscode.workspace.openTextDocument(ov('/docs/guide.md'));
+  await vscode.window.showTextDocument(doc, { preview: false });
+  const lowerText = doc.getText();
+  const upperCopy = path.join(d.upper, 'docs/guide.md');
+  assert.ok(!fs.existsSync(upperCopy));
+  fs.writeFileSync(upperCopy, 'written by another process\n');
+  try {
+    await waitFor(() => doc.getText() === 'written by another process\n', { what: 'the editor showing the outside write' });
+  } finally {
+    fs.rmSync(upperCopy, { force: true });
+  }
+  await waitFor(() => doc.getText() === lowerText, { what: 'the editor back on the lower copy' });
+  await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+});
+
 test('stale editors: an outside copy-up replaces a clean editor on the lower real path, same position and selection', async () => {
   const d = await demo();
   await vscode.commands.executeCommand('workbench.action.closeAllEditors');
