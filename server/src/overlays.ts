@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createError } from './overlay/errors';
-import { hasEscapes, Overlay, type OverlayStat, type StackSpec } from './overlay/index';
+import { hasEscapes, Overlay, type DirEntry, type OverlayStat, type StackSpec } from './overlay/index';
 import { findLiveMount, LiveWriter } from './liveMount';
 import { FileType, type DidChangeFile, type DidCopyUp, type Diff, type FileStat, type OverlayInfo, type ReadDirectories, type ReadFile } from './protocol';
 
@@ -118,30 +118,21 @@ export class ManagedOverlay {
   }
 
   async readDirectory(p: string): Promise<[string, number][]> {
-    const entries = await this.overlay.readdir(p);
-    const base = p.endsWith('/') ? p : p + '/';
-    return entries.map((e): [string, number] => {
-      if (e.type !== 'l') return [e.name, fileType(e.type)];
-      try { return [e.name, FileType.SymbolicLink | fileType(this.overlay.statSync(base + e.name, true).type)]; } catch { return [e.name, FileType.SymbolicLink]; }
-    });
+    return this.wireEntries(p, await this.overlay.readdir(p));
   }
 
   /** `p`'s listing, then breadth first those of the directories below it while the entries stay within `budget`. */
   async readDirectories(p: string, budget: number): Promise<ReadDirectories.Listing[]> {
-    const out: ReadDirectories.Listing[] = [{ path: p, entries: await this.readDirectory(p) }];
-    let left = budget - out[0].entries.length;
-    for (let i = 0; i < out.length && left > 0; i++) {
-      const base = out[i].path === '/' ? '/' : out[i].path + '/';
-      for (const [n, t] of out[i].entries) {
-        if (t !== FileType.Directory || left <= 0) continue;
-        let entries: [string, number][];
-        try { entries = await this.readDirectory(base + n); } catch { continue; } // asked for directly, it fails there
-        if (entries.length > left) { left = 0; break; }
-        out.push({ path: base + n, entries });
-        left -= entries.length;
-      }
-    }
-    return out;
+    return this.overlay.readdirTree(p, budget).map((l) => ({ path: l.path, entries: this.wireEntries(l.path, l.entries) }));
+  }
+
+  /** Entries with VS Code's types: a symlink also carries the type of what it points to. */
+  private wireEntries(dir: string, entries: DirEntry[]): [string, number][] {
+    const base = dir.endsWith('/') ? dir : dir + '/';
+    return entries.map((e): [string, number] => {
+      if (e.type !== 'l') return [e.name, fileType(e.type)];
+      try { return [e.name, FileType.SymbolicLink | fileType(this.overlay.statSync(base + e.name, true).type)]; } catch { return [e.name, FileType.SymbolicLink]; }
+    });
   }
 
   async readFile(p: string, inline: boolean): Promise<ReadFile.Result> {

@@ -38,6 +38,7 @@ describe('read-ahead of listings', () => {
     st = makeStack([files, { 'a0/b0/only-in-lower-1': 'y', 'deep/er/est/file': 'z' }], upperFiles);
     execFileSync('mknod', [path.join(st.upper, 'a1', 'b1'), 'c', '0', '0']); // a whiteout of a lower directory
     execFileSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', path.join(st.upper, 'a2')]); // a2: only the upper's
+    fs.symlinkSync('a0', path.join(st.upper, 'link-to-a0')); // listed, never descended into from above
     s = await startServer({ r: st.spec });
     await watchReady(s);
   });
@@ -65,6 +66,19 @@ describe('read-ahead of listings', () => {
       if (budget === 100_000) assert.equal(listings.length, plain.size, 'a big budget lists the whole tree');
       if (budget === 0) assert.equal(listings.length, 1, 'no budget: the directory alone');
     }
+  });
+
+  it('through a symlinked directory: listings named by the path asked for, the same as asked one by one', async () => {
+    const listings = await s.conn.sendRequest(P.ReadDirectories.type, { name: 'r', path: '/link-to-a0', budget: 100_000 });
+    assert.equal(listings[0].path, '/link-to-a0');
+    assert.ok(listings.length > 5);
+    for (const l of listings) {
+      assert.ok(l.path.startsWith('/link-to-a0'), l.path);
+      assert.deepEqual([...l.entries].sort(), [...await s.conn.sendRequest(P.ReadDirectory.type, { name: 'r', path: l.path })].sort(), l.path);
+    }
+    const fromRoot = await s.conn.sendRequest(P.ReadDirectories.type, { name: 'r', path: '/', budget: 100_000 });
+    assert.ok(!fromRoot.some((l) => l.path.startsWith('/link-to-a0')), 'a symlink is not descended into from above');
+    assert.deepEqual(fromRoot[0].entries.find(([n]) => n === 'link-to-a0'), ['link-to-a0', P.FileType.SymbolicLink | P.FileType.Directory]);
   });
 
   it('a walk through the read-ahead sees the same tree in far fewer round trips', async () => {

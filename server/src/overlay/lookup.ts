@@ -267,6 +267,12 @@ export class LayerView {
     return { path: '/' + resolved.join('/'), comps: resolved, parent: stacks[stacks.length - 2], top: merge[0], merge };
   }
 
+  /** The entry `name` inside the resolved directory entry `dir`: one lookup, as a walk down the tree sees it. */
+  child(dir: Entry, name: string): Entry {
+    const cur = this.lookupChild(dir.merge, name);
+    return { path: (dir.path === '/' ? '/' : dir.path + '/') + name, comps: [...dir.comps, name], parent: dir.merge, top: cur.top, merge: cur.merge };
+  }
+
   private cachedRoot?: Hit[];
   /** Root directories of every layer (stats may be old: use rootEntry() for fresh ones). */
   rootHits(): Hit[] {

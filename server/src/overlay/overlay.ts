@@ -234,6 +234,40 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     }
   }
 
+  /**
+   * The listing of directory `p`, then breadth first those of the directories below it
+   * (not through symlinks) while the entries listed stay within `budget`. Each listing
+   * is whole; one that cannot be read is left out (asked for itself, it fails there).
+   * Each directory is looked up from its parent's merge, not from the root again.
+   */
+  readdirTree(p: string, budget: number): { path: string; entries: DirEntry[] }[] {
+    const root = this.existing(p, true, 'scandir');
+    if (!root.top.st.isDirectory()) throw createError('ENOTDIR', 'scandir', p);
+    const out: { path: string; entries: DirEntry[] }[] = [];
+    try {
+      out.push({ path: p, entries: this.view.readdirCached(root).slice() });
+    } catch (err) {
+      throw asOverlayError(err, 'scandir', p);
+    }
+    const dirs: Entry[] = [root];
+    let left = budget - out[0].entries.length;
+    for (let i = 0; i < out.length && left > 0; i++) {
+      const base = out[i].path === '/' ? '/' : out[i].path + '/';
+      for (const d of out[i].entries) {
+        if (d.type !== 'd') continue;
+        const e = this.view.child(dirs[i], d.name);
+        if (!e.top?.st.isDirectory()) continue; // changed since it was listed
+        let entries: DirEntry[];
+        try { entries = this.view.readdirCached(e).slice(); } catch { continue; }
+        if (entries.length > left) { left = 0; break; }
+        out.push({ path: base + d.name, entries });
+        dirs.push(e);
+        left -= entries.length;
+      }
+    }
+    return out;
+  }
+
   /** Open the real file that serves `p` for reading; only regular files are ever opened. */
   async openRealForRead(p: string, syscall: string): Promise<{ fh: fs.promises.FileHandle; entry: Entry & { top: Hit } }> {
     const e = this.existing(p, true, syscall);
