@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
-import type { StackSpec } from '../../server/src/protocol';
+import { ReadDirectories, type StackSpec } from '../../server/src/protocol';
+import { ReadAhead } from '../../client/src/readAhead';
 
 export const SERVER_JS = path.resolve(__dirname, '../../server/src/server.js');
 
@@ -73,6 +74,20 @@ function walkParallel(root: string, parallel: number, list: (dir: string, dirs: 
 export function walkServer(conn: MessageConnection, name: string, parallel = 1): Promise<number> {
   return walkParallel('/', parallel, async (dir, dirs) => {
     const entries = await conn.sendRequest<[string, number][]>('overlay/readDirectory', { name, path: dir });
+    for (const [n, t] of entries) if (t & 2) dirs.push((dir === '/' ? '' : dir) + '/' + n);
+    return entries.length;
+  });
+}
+
+/**
+ * Recursive listing with types as the extension lists (fsProvider.ts): through the
+ * client's read-ahead (client/src/readAhead.ts), which asks overlay/readDirectories. A
+ * fresh read-ahead per walk: nothing is left over from the walk before.
+ */
+export function walkClient(conn: MessageConnection, name: string, parallel = 1): Promise<number> {
+  const ra = new ReadAhead((p) => conn.sendRequest<ReadDirectories.Listing[]>(ReadDirectories.method, p));
+  return walkParallel('/', parallel, async (dir, dirs) => {
+    const entries = await ra.readDirectory(name, dir);
     for (const [n, t] of entries) if (t & 2) dirs.push((dir === '/' ? '' : dir) + '/' + n);
     return entries.length;
   });
