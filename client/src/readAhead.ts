@@ -39,6 +39,12 @@ interface Held {
 
 const DIRECTORY = 2;
 
+function pairs(l: ReadDirectories.Listing): Entries {
+  const out: Entries = new Array(l.names.length);
+  for (let i = 0; i < l.names.length; i++) out[i] = [l.names[i], l.types[i]];
+  return out;
+}
+
 export class ReadAhead {
   readonly budget: number;
   private readonly ttlMs: number;
@@ -83,13 +89,13 @@ export class ReadAhead {
       this.expire();
       const listed = new Set(listings.map((l) => l.path));
       for (let i = 1; i < listings.length; i++) {
-        const { path: dir, entries } = listings[i];
-        const base = dir === '/' ? '/' : dir + '/';
-        const frontier = entries.some(([n, t]) => t === DIRECTORY && !listed.has(base + n));
-        this.hold(name + '\0' + dir, { name, entries, at, frontier });
+        const l = listings[i];
+        const base = l.path === '/' ? '/' : l.path + '/';
+        const frontier = l.types.some((t, j) => t === DIRECTORY && !listed.has(base + l.names[j]));
+        this.hold(name + '\0' + l.path, { name, entries: pairs(l), at, frontier });
       }
     }
-    return listings[0].entries;
+    return pairs(listings[0]);
   }
 
   /** Something in overlay `name` changed (or is about to): forget what was read ahead of it. */

