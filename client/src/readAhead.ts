@@ -5,9 +5,9 @@
  * the directories below it (overlay/readDirectories, up to `budget` entries in all). They
  * wait here to be asked for: once each, for at most `ttlMs`, and never past a change in
  * their overlay: any change event, any write sent by this window, and a server restart
- * drop them. Walking a tree (the explorer opening folders; search in desktop VS Code,
- * which lists directory by directory when the search provider API is not enabled) then
- * costs one round trip per few thousand entries instead of one per directory.
+ * drop them. Walking a tree (the explorer opening folders, other extensions listing the
+ * workspace through workspace.fs) then costs one round trip per few thousand entries
+ * instead of one per directory.
  *
  * Dropping everything an overlay holds on any change is coarse on purpose: it needs no
  * reasoning about which listings a change touches (whiteouts, opaque directories, renames
