@@ -1,5 +1,6 @@
 /**
- * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N]: every figure next to its baseline measured in the same
+ * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N] [--only listing,real,search,read,copyup,scaling,watch,memory]:
+ * every figure next to its baseline measured in the same
  * run, on the same data and page-cache state (each side is warmed once, then the median
  * of several runs is reported). Prints a markdown table; exits 0 (targets are reported,
  * not asserted: CI runs --quick to keep the benchmark working).
@@ -39,14 +40,20 @@ async function main(): Promise<void> {
   cfg.memFiles = arg('--mem-files') ?? cfg.memFiles;
   console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; mode ${quick ? 'quick' : 'full'}`);
   try {
-    rows.push(...await listingAndStat(root, cfg.files, cfg.layers, cfg.runs, log));
-    rows.push(...await realStack(root, cfg.runs, log));
-    rows.push(...await fileSearch(root, cfg.files, cfg.layers, cfg.runs));
-    rows.push(...(await transportBench({ quick })).map(fromBenchRow));
-    rows.push(...await copyUp(root, cfg.copyMiB, log));
-    rows.push(...await layerScaling(root, cfg.scaleFiles, cfg.runs, log));
-    rows.push(...await watchLatency(root, quick ? 10 : 30));
-    if (cfg.memFiles > 0) rows.push(...await memory(root, cfg.memFiles, cfg.layers, log));
+    const figures: [string, () => Promise<Row[]>][] = [
+      ['listing', () => listingAndStat(root, cfg.files, cfg.layers, cfg.runs, log)],
+      ['real', () => realStack(root, cfg.runs, log)],
+      ['search', () => fileSearch(root, cfg.files, cfg.layers, cfg.runs)],
+      ['read', async () => (await transportBench({ quick })).map(fromBenchRow)],
+      ['copyup', () => copyUp(root, cfg.copyMiB, log)],
+      ['scaling', () => layerScaling(root, cfg.scaleFiles, cfg.runs, log)],
+      ['watch', () => watchLatency(root, quick ? 10 : 30)],
+      ['memory', async () => (cfg.memFiles > 0 ? memory(root, cfg.memFiles, cfg.layers, log) : [])],
+    ];
+    const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]?.split(',') ?? [] : undefined;
+    const unknown = only?.filter((n) => !figures.some(([name]) => name === n)) ?? [];
+    if (unknown.length > 0) throw new Error(`--only: unknown figure ${unknown.join(', ')} (known: ${figures.map(([n]) => n).join(', ')})`);
+    for (const [name, run] of figures) if (!only || only.includes(name)) rows.push(...await run());
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
