@@ -57,9 +57,8 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
     // A restarted server may have missed changes: tell VS Code to look again at the roots.
     this.subscriptions.push(
       server.onWrite((name) => this.readAhead.changed(name)),
-      server.onDidChangeState(() => this.readAhead.clear()),
+      server.onDidChangeState(() => this.readAhead.clear()), // a stop, a restart: changes may have been missed
       server.onDidStart(() => {
-        this.readAhead.clear();
         const roots = [...server.overlays.keys()].map((n) => ({ type: vscode.FileChangeType.Changed, uri: overlayUri(n, '/') }));
         if (roots.length) this.emitter.fire(roots);
       }),

@@ -53,8 +53,9 @@ export class ReadAhead {
   /** Keyed by overlay name + NUL + path; in the order fetched. */
   private readonly held = new Map<string, Held>();
   private heldEntries = 0;
-  /** Per overlay, bumped by each change: listings fetched across a change are not kept. */
+  /** Per overlay, bumped by each change, and `epoch` by clear(): listings fetched across either are not kept. */
   private readonly generations = new Map<string, number>();
+  private epoch = 0;
   /** Listings served from what was read ahead, and round trips made (for tests and the benchmarks). */
   hits = 0;
   fetches = 0;
@@ -82,10 +83,11 @@ export class ReadAhead {
       }
     }
     const generation = this.generations.get(name) ?? 0;
+    const epoch = this.epoch;
     const at = this.now();
     this.fetches++;
     const listings = await this.fetch({ name, path, budget: this.budget });
-    if ((this.generations.get(name) ?? 0) === generation) {
+    if ((this.generations.get(name) ?? 0) === generation && this.epoch === epoch) {
       this.expire();
       const listed = new Set(listings.map((l) => l.path));
       for (let i = 1; i < listings.length; i++) {
@@ -107,7 +109,9 @@ export class ReadAhead {
 
   /** Forget everything (a restarted server may have missed changes). */
   clear(): void {
-    for (const name of new Set([...this.generations.keys(), ...[...this.held.values()].map((h) => h.name)])) this.changed(name);
+    this.epoch++;
+    this.held.clear();
+    this.heldEntries = 0;
   }
 
   /** Listings held now (tests). */

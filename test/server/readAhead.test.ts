@@ -142,6 +142,17 @@ describe('read-ahead of listings', () => {
     ra.changed('other'); // another overlay's changes do not matter
     await ra.readDirectory('r', '/');
     assert.ok(ra.size > 0);
+    // clear() (a server stop or restart) drops what is held and what is on its way.
+    let release2: () => void = () => undefined;
+    const gate2 = new Promise<void>((r) => { release2 = r; });
+    const ra2 = new ReadAhead(async (p) => { const l = await s.conn.sendRequest(P.ReadDirectories.type, p); await gate2; return l; });
+    const pending2 = ra2.readDirectory('r', '/');
+    ra2.clear();
+    release2();
+    await pending2;
+    assert.equal(ra2.size, 0);
+    ra.clear();
+    assert.equal(ra.size, 0);
   });
 
   it('holds at most maxHeld entries, dropping the oldest listings', async () => {

@@ -225,13 +225,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
   }
 
   readdirSync(p: string): DirEntry[] {
-    const e = this.existing(p, true, 'scandir');
-    if (!e.top.st.isDirectory()) throw createError('ENOTDIR', 'scandir', p);
-    try {
-      return this.view.readdirCached(e).slice(); // callers may sort it
-    } catch (err) {
-      throw asOverlayError(err, 'scandir', p);
-    }
+    return this.readdirTree(p, 0)[0].entries;
   }
 
   /**
@@ -245,7 +239,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     if (!root.top.st.isDirectory()) throw createError('ENOTDIR', 'scandir', p);
     const out: { path: string; entries: DirEntry[] }[] = [];
     try {
-      out.push({ path: p, entries: this.view.readdirCached(root).slice() });
+      out.push({ path: p, entries: this.view.readdirCached(root).slice() }); // callers may sort it
     } catch (err) {
       throw asOverlayError(err, 'scandir', p);
     }
