@@ -118,26 +118,22 @@ export class ManagedOverlay {
   }
 
   async readDirectory(p: string): Promise<[string, number][]> {
-    return this.wireEntries(p, await this.overlay.readdir(p));
+    const base = p.endsWith('/') ? p : p + '/';
+    return (await this.overlay.readdir(p)).map((e): [string, number] => [e.name, this.wireType(base, e)]);
   }
 
   /** `p`'s listing, then breadth first those of the directories below it while the entries stay within `budget`. */
   async readDirectories(p: string, budget: number): Promise<ReadDirectories.Listing[]> {
     return this.overlay.readdirTree(p, budget).map((l) => {
-      const names: string[] = [];
-      const types: number[] = [];
-      for (const [n, t] of this.wireEntries(l.path, l.entries)) { names.push(n); types.push(t); }
-      return { path: l.path, names, types };
+      const base = l.path.endsWith('/') ? l.path : l.path + '/';
+      return { path: l.path, names: l.entries.map((e) => e.name), types: l.entries.map((e) => this.wireType(base, e)) };
     });
   }
 
-  /** Entries with VS Code's types: a symlink also carries the type of what it points to. */
-  private wireEntries(dir: string, entries: DirEntry[]): [string, number][] {
-    const base = dir.endsWith('/') ? dir : dir + '/';
-    return entries.map((e): [string, number] => {
-      if (e.type !== 'l') return [e.name, fileType(e.type)];
-      try { return [e.name, FileType.SymbolicLink | fileType(this.overlay.statSync(base + e.name, true).type)]; } catch { return [e.name, FileType.SymbolicLink]; }
-    });
+  /** VS Code's type of an entry of directory `base`: a symlink also carries the type of what it points to. */
+  private wireType(base: string, e: DirEntry): number {
+    if (e.type !== 'l') return fileType(e.type);
+    try { return FileType.SymbolicLink | fileType(this.overlay.statSync(base + e.name, true).type); } catch { return FileType.SymbolicLink; }
   }
 
   async readFile(p: string, inline: boolean): Promise<ReadFile.Result> {
