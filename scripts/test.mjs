@@ -20,16 +20,34 @@ let failedTiers = [];
 function files(dir) {
   const abs = join(root, dir);
   if (!existsSync(abs)) return [];
-  return readdirSync(abs, { recursive: true }).filter((f) => f.endsWith('.test.js')).map((f) => join(abs, f)).sort();
+  return readdirSync(abs, { recursive: true })
+    .filter((f) => f.endsWith('.test.js'))
+    .map((f) => join(abs, f))
+    .sort();
 }
 
 function runNodeTests(tier, dir) {
   const list = files(dir);
-  if (list.length === 0) { console.log(`\n== ${tier}: no tests found in ${dir}`); return; }
+  if (list.length === 0) {
+    console.log(`\n== ${tier}: no tests found in ${dir}`);
+    return;
+  }
   console.log(`\n== ${tier}: ${list.length} files`);
   const tap = join(tmpdir(), `overlayws-${tier}-${process.pid}.tap`);
-  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-force-exit', '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...list], { stdio: 'inherit', cwd: root });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--test',
+      '--test-concurrency=1',
+      '--test-force-exit',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=tap',
+      `--test-reporter-destination=${tap}`,
+      ...list,
+    ],
+    { stdio: 'inherit', cwd: root },
+  );
   const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
   rmSync(tap, { force: true });
   // Count leaf tests from the TAP test points (suites carry "type: 'suite'" in their YAML);
@@ -40,7 +58,10 @@ function runNodeTests(tier, dir) {
     if (!m) continue;
     let suite = false;
     for (let j = i + 1; j < lines.length && !/^\s*(not )?ok \d+ /.test(lines[j]) && !/^\s*# Subtest/.test(lines[j]); j++) {
-      if (/type: 'suite'/.test(lines[j])) { suite = true; break; }
+      if (/type: 'suite'/.test(lines[j])) {
+        suite = true;
+        break;
+      }
     }
     if (suite) continue;
     if (m[3]) totals.skipped++;
@@ -73,8 +94,15 @@ if (want('e2e')) {
       const out = existsSync(log) ? readFileSync(log, 'utf8') : '';
       rmSync(log, { force: true });
       const m = out.match(/e2e: (\d+) passed, (\d+) failed(?:, (\d+) skipped)?/);
-      if (m) { totals.passed += Number(m[1]); totals.failed += Number(m[2]); totals.skipped += Number(m[3] ?? 0); }
-      if (r.status !== 0) { failedTiers.push(label); if (!m || Number(m[2]) === 0) totals.failed++; }
+      if (m) {
+        totals.passed += Number(m[1]);
+        totals.failed += Number(m[2]);
+        totals.skipped += Number(m[3] ?? 0);
+      }
+      if (r.status !== 0) {
+        failedTiers.push(label);
+        if (!m || Number(m[2]) === 0) totals.failed++;
+      }
     }
   }
 }

@@ -122,7 +122,10 @@ export class OverlayClient implements vscode.Disposable {
           this.overlays.clear();
           if (this.restarts.length > MAX_RESTARTS) {
             this.setState('stopped');
-            return { action: CloseAction.DoNotRestart, message: `The overlay server stopped ${MAX_RESTARTS} times in 3 minutes and will not be restarted. Run "Overlay: Restart Server" to try again.` };
+            return {
+              action: CloseAction.DoNotRestart,
+              message: `The overlay server stopped ${MAX_RESTARTS} times in 3 minutes and will not be restarted. Run "Overlay: Restart Server" to try again.`,
+            };
           }
           this.restartCount++;
           this.setState('restarting');
@@ -248,7 +251,8 @@ export class OverlayClient implements vscode.Disposable {
 
   /** Replaces the ephemeral overlays and opens/closes them on the server. */
   async setEphemeral(overlays: Map<string, StackSpec>): Promise<void> {
-    const same = overlays.size === this.ephemeral.size && [...overlays].every(([k, v]) => this.ephemeral.has(k) && sameSpec(this.ephemeral.get(k) as StackSpec, v));
+    const same =
+      overlays.size === this.ephemeral.size && [...overlays].every(([k, v]) => this.ephemeral.has(k) && sameSpec(this.ephemeral.get(k) as StackSpec, v));
     this.ephemeral = overlays;
     if (!same && this._state === 'running') await this.syncOverlays();
   }

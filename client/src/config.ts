@@ -51,7 +51,11 @@ export async function saveOverlay(name: string, spec: StackSpec): Promise<void> 
 /** A name not yet used in the setting, derived from `hint`. */
 export function freshName(hint: string): string {
   const used = new Set(Object.keys(vscode.workspace.getConfiguration(SECTION).get<object>(OVERLAYS_KEY) ?? {}));
-  const stem = hint.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'overlay';
+  const stem =
+    hint
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'overlay';
   let name = stem;
   for (let i = 2; used.has(name); i++) name = `${stem}-${i}`;
   return name;

@@ -19,7 +19,9 @@ export function toFileSystemError(err: unknown, uri: vscode.Uri): Error {
   if (err instanceof vscode.FileSystemError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (isConnectionError(err)) {
-    return vscode.FileSystemError.Unavailable(`${uri.toString(true)}: the overlay server stopped before confirming (${message}). Writes are atomic: the file is either unchanged or complete — save again to be sure`);
+    return vscode.FileSystemError.Unavailable(
+      `${uri.toString(true)}: the overlay server stopped before confirming (${message}). Writes are atomic: the file is either unchanged or complete — save again to be sure`,
+    );
   }
   switch (errorCode(err)) {
     case 'ENOENT':

@@ -29,7 +29,11 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
   s.output.info(registerSearchProviders(s, context.subscriptions));
 
   const updateContext = () =>
-    void vscode.commands.executeCommand('setContext', 'overlay.active', (vscode.workspace.workspaceFolders ?? []).some((f) => f.uri.scheme === OVERLAY_SCHEME));
+    void vscode.commands.executeCommand(
+      'setContext',
+      'overlay.active',
+      (vscode.workspace.workspaceFolders ?? []).some((f) => f.uri.scheme === OVERLAY_SCHEME),
+    );
   updateContext();
   context.subscriptions.push(
     vscode.workspace.onDidChangeWorkspaceFolders(updateContext),
@@ -44,7 +48,9 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
   );
   s.start().catch((err: unknown) => {
     s.output.appendLine(`[client] the overlay server did not start: ${String(err)}`);
-    void vscode.window.showErrorMessage(`The overlay server did not start: ${String((err as Error).message ?? err)}`, 'Show Log').then((c) => c && s.output.show());
+    void vscode.window
+      .showErrorMessage(`The overlay server did not start: ${String((err as Error).message ?? err)}`, 'Show Log')
+      .then((c) => c && s.output.show());
   });
 
   return {
@@ -65,7 +71,11 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
     lowerGuard: guard,
     changes,
     search: searchStats,
-    writeProgress: { get shown() { return overlayFs.provider.progressShown; } },
+    writeProgress: {
+      get shown() {
+        return overlayFs.provider.progressShown;
+      },
+    },
     readAhead: overlayFs.provider.readAhead,
     overlays: () => [...s.overlays.values()],
   };

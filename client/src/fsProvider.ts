@@ -5,17 +5,7 @@
  * `watch` itself has nothing to do. Every error goes through toFileSystemError once.
  */
 import * as vscode from 'vscode';
-import {
-  CreateDirectory,
-  Delete,
-  DidChangeFile,
-  ReadDirectories,
-  ReadFile,
-  Rename,
-  Stat,
-  WriteFile,
-  type FileStat,
-} from '../../server/src/protocol';
+import { CreateDirectory, Delete, DidChangeFile, ReadDirectories, ReadFile, Rename, Stat, WriteFile, type FileStat } from '../../server/src/protocol';
 import { encodeBytes, readOverlayFile } from '../../server/src/transport';
 import type { OverlayClient } from './client';
 import { isConnectionError, toFileSystemError } from './errors';
@@ -149,7 +139,9 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   }
 
   async createDirectory(uri: vscode.Uri): Promise<void> {
-    await this.write(uri, `Overlay: creating ${overlayPath(uri)}…`, () => this.server.request(CreateDirectory.type, { name: uri.authority, path: overlayPath(uri) }));
+    await this.write(uri, `Overlay: creating ${overlayPath(uri)}…`, () =>
+      this.server.request(CreateDirectory.type, { name: uri.authority, path: overlayPath(uri) }),
+    );
   }
 
   dispose(): void {
@@ -160,5 +152,8 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
 
 export function registerOverlayFileSystem(server: OverlayClient): { provider: OverlayFileSystemProvider; disposable: vscode.Disposable } {
   const provider = new OverlayFileSystemProvider(server);
-  return { provider, disposable: vscode.Disposable.from(provider, vscode.workspace.registerFileSystemProvider(OVERLAY_SCHEME, provider, { isCaseSensitive: true })) };
+  return {
+    provider,
+    disposable: vscode.Disposable.from(provider, vscode.workspace.registerFileSystemProvider(OVERLAY_SCHEME, provider, { isCaseSensitive: true })),
+  };
 }

@@ -58,7 +58,16 @@ export class LayerFileSystemProvider implements vscode.FileSystemProvider {
   async readDirectory(uri: vscode.Uri): Promise<[string, vscode.FileType][]> {
     try {
       const entries = await fs.promises.readdir(await this.realPath(uri), { withFileTypes: true });
-      return entries.map((e) => [e.name, e.isDirectory() ? vscode.FileType.Directory : e.isFile() ? vscode.FileType.File : e.isSymbolicLink() ? vscode.FileType.SymbolicLink : vscode.FileType.Unknown]);
+      return entries.map((e) => [
+        e.name,
+        e.isDirectory()
+          ? vscode.FileType.Directory
+          : e.isFile()
+            ? vscode.FileType.File
+            : e.isSymbolicLink()
+              ? vscode.FileType.SymbolicLink
+              : vscode.FileType.Unknown,
+      ]);
     } catch (err) {
       throw toFileSystemError(err, uri);
     }
@@ -86,7 +95,6 @@ export class LayerFileSystemProvider implements vscode.FileSystemProvider {
     throw vscode.FileSystemError.NoPermissions(uri);
   }
 }
-
 
 export function registerLayerFileSystem(server: OverlayClient): { provider: LayerFileSystemProvider; disposable: vscode.Disposable } {
   const provider = new LayerFileSystemProvider(server);

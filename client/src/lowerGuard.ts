@@ -86,7 +86,10 @@ export class LowerGuard implements vscode.Disposable {
   readonly log: GuardRecord[] = [];
   private writing: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly server: OverlayClient, private readonly context: vscode.ExtensionContext) {
+  constructor(
+    private readonly server: OverlayClient,
+    private readonly context: vscode.ExtensionContext,
+  ) {
     const timer = setInterval(() => this.refresh(), POLL_MS);
     this.disposables.push(
       { dispose: () => clearInterval(timer) },
@@ -136,10 +139,15 @@ export class LowerGuard implements vscode.Disposable {
       if (!this.server.overlays.has(name)) roots.push(...rootsOf({ name, stack: spec }));
     }
     this.roots = roots.filter((r) => !seen.has(r.dir) && seen.add(r.dir));
-    const signature = this.roots.map((r) => `${r.kind}:${r.dir}:${r.overlay}:${r.merged ?? ''}`).sort().join('\n');
+    const signature = this.roots
+      .map((r) => `${r.kind}:${r.dir}:${r.overlay}:${r.merged ?? ''}`)
+      .sort()
+      .join('\n');
     if (signature === this.signature) return;
     this.signature = signature;
-    this.writing = this.writing.then(() => this.writeSettings()).catch((err: unknown) => this.server.output.warn(`[guard] could not write files.readonlyInclude: ${String(err)}`));
+    this.writing = this.writing
+      .then(() => this.writeSettings())
+      .catch((err: unknown) => this.server.output.warn(`[guard] could not write files.readonlyInclude: ${String(err)}`));
     this.onActiveEditor(vscode.window.activeTextEditor);
     for (const doc of vscode.workspace.textDocuments) this.offerDirty(doc);
   }
@@ -188,7 +196,10 @@ export class LowerGuard implements vscode.Disposable {
     this.noticed.add(key);
     const what = hit.root.kind === 'lower' ? `a lower layer of overlay '${hit.root.overlay}'` : `the upper layer of the live mount ${hit.root.merged}`;
     void vscode.window
-      .showInformationMessage(`${path.basename(hit.path)} is in ${what}: read-only here, because a write there would bypass the overlay. Edit the overlay copy instead; its first save copies up.`, EDIT)
+      .showInformationMessage(
+        `${path.basename(hit.path)} is in ${what}: read-only here, because a write there would bypass the overlay. Edit the overlay copy instead; its first save copies up.`,
+        EDIT,
+      )
       .then((c) => (c === EDIT ? this.editInOverlay(editor.document.uri) : undefined));
   }
 
@@ -208,7 +219,8 @@ export class LowerGuard implements vscode.Disposable {
       .then(async (c) => {
         this.offered.delete(key);
         if (c === SAVE_UPPER) await this.editInOverlay(doc.uri);
-        else if (c === COMPARE) await vscode.commands.executeCommand('vscode.diff', hit.target, doc.uri, `${path.basename(hit.path)}: overlay copy ↔ your edits on the layer`);
+        else if (c === COMPARE)
+          await vscode.commands.executeCommand('vscode.diff', hit.target, doc.uri, `${path.basename(hit.path)}: overlay copy ↔ your edits on the layer`);
       });
   }
 
@@ -228,7 +240,9 @@ export class LowerGuard implements vscode.Disposable {
       try {
         await vscode.workspace.fs.writeFile(hit.target, Buffer.from(doc.getText(), 'utf8'));
       } catch (err) {
-        void vscode.window.showErrorMessage(`Could not write your edits to ${hit.target.toString(true)}: ${String((err as Error).message ?? err)}. They are still in the editor.`);
+        void vscode.window.showErrorMessage(
+          `Could not write your edits to ${hit.target.toString(true)}: ${String((err as Error).message ?? err)}. They are still in the editor.`,
+        );
         return undefined;
       }
       this.log.push({ uri: uri.toString(), outcome: 'saved-to-upper' });
@@ -238,7 +252,8 @@ export class LowerGuard implements vscode.Disposable {
     } else {
       this.log.push({ uri: uri.toString(), outcome: 'opened-overlay' });
     }
-    const tabsOf = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === uri.toString());
+    const tabsOf = () =>
+      vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === uri.toString());
     const column = tabsOf()[0]?.group.viewColumn ?? vscode.window.activeTextEditor?.viewColumn;
     await vscode.window.showTextDocument(hit.target, { viewColumn: column, preview: false });
     // tab objects go stale when their group changes: look them up after the target opened
@@ -302,11 +317,15 @@ export class LowerGuard implements vscode.Disposable {
     }
     if (st.mtimeMs !== snap.mtimeMs) fs.utimesSync(file, snap.atimeMs / 1000, snap.mtimeMs / 1000);
     if (failed !== undefined) {
-      void vscode.window.showErrorMessage(`${file} is in a lower layer: it was not changed, and writing your text to ${hit.target.toString(true)} failed (${failed}). Copy it from the editor's history (Local History) or undo.`);
+      void vscode.window.showErrorMessage(
+        `${file} is in a lower layer: it was not changed, and writing your text to ${hit.target.toString(true)} failed (${failed}). Copy it from the editor's history (Local History) or undo.`,
+      );
       return;
     }
     if (saved === undefined) return;
-    void vscode.window.showInformationMessage(`${path.basename(file)} is in a lower layer, which other stacks may share: your save went to the upper copy ${hit.target.toString(true)}; the layer file is unchanged.`);
+    void vscode.window.showInformationMessage(
+      `${path.basename(file)} is in a lower layer, which other stacks may share: your save went to the upper copy ${hit.target.toString(true)}; the layer file is unchanged.`,
+    );
     await this.editInOverlay(doc.uri);
   }
 
@@ -324,14 +343,18 @@ export class LowerGuard implements vscode.Disposable {
     if (!fs.existsSync(uri.fsPath)) fs.cpSync(path.join(tmp, 'x'), uri.fsPath, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
     fs.rmSync(tmp, { recursive: true, force: true });
     this.log.push({ uri: uri.toString(), outcome: 'restored-after-delete' });
-    void vscode.window.showWarningMessage(`${uri.fsPath} is in a lower layer of an overlay, which other stacks may share: it was not deleted. Delete it in the overlay instead (that leaves a whiteout in the upper layer).`);
+    void vscode.window.showWarningMessage(
+      `${uri.fsPath} is in a lower layer of an overlay, which other stacks may share: it was not deleted. Delete it in the overlay instead (that leaves a whiteout in the upper layer).`,
+    );
   }
 
   private undoRename(from: vscode.Uri, to: vscode.Uri): void {
     if (!this.lookup(from) && !this.lookup(to)) return;
     if (fs.existsSync(to.fsPath) && !fs.existsSync(from.fsPath)) fs.renameSync(to.fsPath, from.fsPath);
     this.log.push({ uri: from.toString(), outcome: 'restored-after-rename' });
-    void vscode.window.showWarningMessage(`${from.fsPath} is in a lower layer of an overlay, which other stacks may share: it was not renamed. Rename it in the overlay instead.`);
+    void vscode.window.showWarningMessage(
+      `${from.fsPath} is in a lower layer of an overlay, which other stacks may share: it was not renamed. Rename it in the overlay instead.`,
+    );
   }
 
   dispose(): void {

@@ -30,7 +30,13 @@ export function overlayMounts(mountinfo = '/proc/self/mountinfo'): { merged: str
     const spec: StackSpec = { lower, merged };
     for (const opt of (superOpts ?? '').split(',')) {
       const [k, v = ''] = opt.split(/=(.*)/s);
-      if (k === 'lowerdir') lower.push(...v.split(/(?<!\\):/).filter((d) => d && !d.startsWith(':')).map((d) => unescape(d.replace(/\\:/g, ':'))));
+      if (k === 'lowerdir')
+        lower.push(
+          ...v
+            .split(/(?<!\\):/)
+            .filter((d) => d && !d.startsWith(':'))
+            .map((d) => unescape(d.replace(/\\:/g, ':'))),
+        );
       else if (k === 'lowerdir+') lower.push(unescape(v));
       else if (k === 'upperdir') spec.upper = unescape(v);
       else if (k === 'workdir') spec.work = unescape(v);
@@ -41,7 +47,6 @@ export function overlayMounts(mountinfo = '/proc/self/mountinfo'): { merged: str
   return out;
 }
 
-
 /** Mounted overlays that contain a file: workspace folder, as ephemeral overlays on the server. */
 export function trackMountedFolders(server: OverlayClient): vscode.Disposable {
   const update = async () => {
@@ -51,7 +56,7 @@ export function trackMountedFolders(server: OverlayClient): vscode.Disposable {
       for (const m of overlayMounts()) {
         if (!m.spec.upper) continue;
         if (folders.some((f) => f === m.merged || f.startsWith(`${m.merged}${path.sep}`))) {
-          wanted.set(`mounted-${path.basename(m.merged).replace(/[^A-Za-z0-9.-]+/g, "-") || "root"}`, m.spec);
+          wanted.set(`mounted-${path.basename(m.merged).replace(/[^A-Za-z0-9.-]+/g, '-') || 'root'}`, m.spec);
         }
       }
     }

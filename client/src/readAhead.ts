@@ -62,7 +62,10 @@ export class ReadAhead {
   /** Changes seen (each dropped what its overlay held). */
   changes = 0;
 
-  constructor(private readonly fetch: FetchListings, opts: ReadAheadOptions = {}) {
+  constructor(
+    private readonly fetch: FetchListings,
+    opts: ReadAheadOptions = {},
+  ) {
     this.budget = opts.budget ?? 4096;
     this.ttlMs = opts.ttlMs ?? 2000;
     this.maxHeld = opts.maxHeld ?? 100_000;

@@ -50,7 +50,8 @@ export async function searchText(server: OverlayClient, query: string, options: 
   const out: TextMatch[] = [];
   for (const name of overlayNames(server)) {
     const r = await server.request(SearchText.type, { maxResults: 2000, ...options, name, query });
-    for (const m of r.matches) out.push({ uri: overlayUri(name, m.path), range: new vscode.Range(m.line, m.character, m.line, m.character + m.length), preview: m.preview });
+    for (const m of r.matches)
+      out.push({ uri: overlayUri(name, m.path), range: new vscode.Range(m.line, m.character, m.line, m.character + m.length), preview: m.preview });
   }
   return out;
 }
@@ -69,7 +70,12 @@ export async function findFileCommand(server: OverlayClient, query?: string): Pr
     try {
       const uris = await findFiles(server, value || '**/*');
       if (mine !== seq) return;
-      qp.items = uris.map((uri) => ({ label: path.posix.basename(uri.path), description: `${uri.authority}:${path.posix.dirname(uri.path)}`, uri, alwaysShow: true }));
+      qp.items = uris.map((uri) => ({
+        label: path.posix.basename(uri.path),
+        description: `${uri.authority}:${path.posix.dirname(uri.path)}`,
+        uri,
+        alwaysShow: true,
+      }));
     } catch (err) {
       qp.items = [];
       qp.title = `Overlay: Find File — ${String((err as Error).message ?? err)}`;
@@ -92,7 +98,10 @@ export async function findFileCommand(server: OverlayClient, query?: string): Pr
 /** "Overlay: Search Text…": asks for a query, lists matching lines in a quick pick. With `query`, returns the matches without UI. */
 export async function searchTextCommand(server: OverlayClient, query?: string): Promise<TextMatch[] | undefined> {
   if (typeof query === 'string') return searchText(server, query);
-  const q = await vscode.window.showInputBox({ title: 'Overlay: Search Text', prompt: 'Text to find in the merged tree (prefix with / for a regular expression)' });
+  const q = await vscode.window.showInputBox({
+    title: 'Overlay: Search Text',
+    prompt: 'Text to find in the merged tree (prefix with / for a regular expression)',
+  });
   if (!q) return undefined;
   const isRegExp = q.startsWith('/') && q.length > 1;
   const matches = await vscode.window.withProgress(
@@ -128,10 +137,21 @@ interface TextSearchMatch {
   preview: { text: string; matches: vscode.Range[] };
 }
 interface SearchRegistration {
-  registerFileSearchProvider?(scheme: string, provider: { provideFileSearchResults(q: { pattern: string }, o: FileSearchOptions, t: vscode.CancellationToken): Promise<vscode.Uri[]> }): vscode.Disposable;
-  registerTextSearchProvider?(scheme: string, provider: {
-    provideTextSearchResults(q: TextSearchQuery, o: FileSearchOptions, p: vscode.Progress<TextSearchMatch>, t: vscode.CancellationToken): Promise<{ limitHit: boolean }>;
-  }): vscode.Disposable;
+  registerFileSearchProvider?(
+    scheme: string,
+    provider: { provideFileSearchResults(q: { pattern: string }, o: FileSearchOptions, t: vscode.CancellationToken): Promise<vscode.Uri[]> },
+  ): vscode.Disposable;
+  registerTextSearchProvider?(
+    scheme: string,
+    provider: {
+      provideTextSearchResults(
+        q: TextSearchQuery,
+        o: FileSearchOptions,
+        p: vscode.Progress<TextSearchMatch>,
+        t: vscode.CancellationToken,
+      ): Promise<{ limitHit: boolean }>;
+    },
+  ): vscode.Disposable;
 }
 
 function globOf(globs: string[]): string | undefined {
@@ -170,7 +190,11 @@ export function registerSearchProviders(server: OverlayClient, subscriptions: vs
         async provideFileSearchResults(query, options, token) {
           searchStats.fileSearches++;
           const name = options.folder.authority;
-          const r = await server.request(FindFiles.type, { name, include: globOf(options.includes), exclude: globOf(options.excludes), maxResults: query.pattern ? 20_000 : options.maxResults }, token);
+          const r = await server.request(
+            FindFiles.type,
+            { name, include: globOf(options.includes), exclude: globOf(options.excludes), maxResults: query.pattern ? 20_000 : options.maxResults },
+            token,
+          );
           const match = fuzzy(query.pattern);
           const paths = r.paths.filter(match);
           return (options.maxResults ? paths.slice(0, options.maxResults) : paths).map((p) => overlayUri(name, p));
@@ -180,16 +204,20 @@ export function registerSearchProviders(server: OverlayClient, subscriptions: vs
         async provideTextSearchResults(query, options, progress, token) {
           searchStats.textSearches++;
           const name = options.folder.authority;
-          const r = await server.request(SearchText.type, {
-            name,
-            query: query.pattern,
-            isRegExp: query.isRegExp,
-            isCaseSensitive: query.isCaseSensitive,
-            isWordMatch: query.isWordMatch,
-            include: globOf(options.includes),
-            exclude: globOf(options.excludes),
-            maxResults: options.maxResults,
-          }, token);
+          const r = await server.request(
+            SearchText.type,
+            {
+              name,
+              query: query.pattern,
+              isRegExp: query.isRegExp,
+              isCaseSensitive: query.isCaseSensitive,
+              isWordMatch: query.isWordMatch,
+              include: globOf(options.includes),
+              exclude: globOf(options.excludes),
+              maxResults: options.maxResults,
+            },
+            token,
+          );
           // one result per line, with every match of that line
           const lines = new Map<string, TextSearchMatch>();
           for (const m of r.matches) {

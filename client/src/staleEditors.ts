@@ -49,7 +49,10 @@ export class StaleEditors implements vscode.Disposable {
   readonly log: RedirectRecord[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly server: OverlayClient, private readonly output: vscode.LogOutputChannel) {
+  constructor(
+    private readonly server: OverlayClient,
+    private readonly output: vscode.LogOutputChannel,
+  ) {
     server.onNotification(DidCopyUp.type, (e) => {
       this.queue = this.queue.then(() => this.onCopyUp(e)).catch((err: unknown) => this.output.appendLine(`[stale] ${String(err)}`));
     });
@@ -86,7 +89,9 @@ export class StaleEditors implements vscode.Disposable {
     if (!vscode.workspace.getConfiguration('overlay').get<boolean>('redirectStaleEditors', true)) return;
     const { stale, current } = this.urisOf(this.server.overlays.get(e.name), e);
     const staleKeys = new Set(stale.map((u) => u.toString()));
-    const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputText && staleKeys.has(t.input.uri.toString()));
+    const tabs = vscode.window.tabGroups.all
+      .flatMap((g) => g.tabs)
+      .filter((t) => t.input instanceof vscode.TabInputText && staleKeys.has(t.input.uri.toString()));
     if (tabs.length === 0) return;
     this.output.appendLine(`[stale] ${e.path} copied up (${e.by}); ${tabs.length} editor(s) showed ${e.lowerPath}`);
     const dirtyUris = new Map<string, vscode.Uri>();
@@ -129,7 +134,12 @@ export class StaleEditors implements vscode.Disposable {
   /** Acts on a pending dirty stale editor (the notification's buttons, or the e2e suite). */
   async resolve(item: PendingStale, choice: StaleChoice): Promise<void> {
     if (choice === 'compare') {
-      await vscode.commands.executeCommand('vscode.diff', item.current, item.stale, `${path.posix.basename(item.path)}: upper copy ↔ your edits on the lower copy`);
+      await vscode.commands.executeCommand(
+        'vscode.diff',
+        item.current,
+        item.stale,
+        `${path.posix.basename(item.path)}: upper copy ↔ your edits on the lower copy`,
+      );
       void this.ask(item);
       return;
     }
@@ -142,7 +152,9 @@ export class StaleEditors implements vscode.Disposable {
     const edit = new vscode.WorkspaceEdit();
     edit.replace(item.current, new vscode.Range(0, 0, target.lineCount, 0), text);
     if (!(await vscode.workspace.applyEdit(edit)) || !(await target.save())) {
-      void vscode.window.showErrorMessage(`Could not apply your edits to ${item.current.toString(true)}; they are still in the editor of ${item.stale.fsPath}.`);
+      void vscode.window.showErrorMessage(
+        `Could not apply your edits to ${item.current.toString(true)}; they are still in the editor of ${item.stale.fsPath}.`,
+      );
       return;
     }
     // The edits are safe in the upper copy: drop them from the stale buffer, then redirect its tabs.
@@ -169,7 +181,9 @@ export class StaleEditors implements vscode.Disposable {
     const previouslyActive = group.activeTab?.input instanceof vscode.TabInputText ? group.activeTab.input.uri : undefined;
     const focusedColumn = vscode.window.tabGroups.activeTabGroup.viewColumn;
     const editor = vscode.window.visibleTextEditors.find((e) => e.viewColumn === column && e.document.uri.toString() === stale.toString());
-    const view: ViewState | undefined = editor ? { selections: editor.selections, visibleRanges: editor.visibleRanges } : this.views.get(`${stale.toString()}|${column}`);
+    const view: ViewState | undefined = editor
+      ? { selections: editor.selections, visibleRanges: editor.visibleRanges }
+      : this.views.get(`${stale.toString()}|${column}`);
 
     const opened = await vscode.window.showTextDocument(current, {
       viewColumn: column,

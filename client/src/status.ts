@@ -16,7 +16,10 @@ export class OverlayStatus implements vscode.Disposable {
   constructor(private readonly server: OverlayClient) {
     this.item.name = 'Overlay';
     this.item.command = 'overlay.showStatus';
-    this.subscriptions.push(server.onDidChangeState(() => this.update()), server.onDidStart(() => this.update()));
+    this.subscriptions.push(
+      server.onDidChangeState(() => this.update()),
+      server.onDidStart(() => this.update()),
+    );
     this.update();
   }
 
@@ -28,7 +31,9 @@ export class OverlayStatus implements vscode.Disposable {
     const md = new vscode.MarkdownString(undefined, true);
     md.appendMarkdown(`**Overlay server:** ${state}${this.server.restartCount ? ` (restarted ${this.server.restartCount}×)` : ''}\n\n`);
     for (const info of this.server.overlays.values()) {
-      md.appendMarkdown(`- \`${info.name}\`${info.readOnly ? ' (read-only)' : ''}: ${info.stack.lower.length} lower layer(s)${info.stack.upper ? `, upper \`${info.stack.upper}\`` : ''}\n`);
+      md.appendMarkdown(
+        `- \`${info.name}\`${info.readOnly ? ' (read-only)' : ''}: ${info.stack.lower.length} lower layer(s)${info.stack.upper ? `, upper \`${info.stack.upper}\`` : ''}\n`,
+      );
     }
     for (const [name, message] of this.server.failures) md.appendMarkdown(`- $(warning) \`${name}\`: ${message}\n`);
     this.item.tooltip = md;

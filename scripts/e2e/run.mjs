@@ -279,7 +279,6 @@ async function pollUntil(probe, { timeoutMs, what, abort = () => undefined, inte
   }
 }
 
-
 /** Keeps the last lines of a stream for the failure report; echoes them when verbose. */
 function tail(stream, prefix, verbose, keep = 60) {
   const lines = [];
@@ -398,10 +397,7 @@ async function main() {
     fs.mkdirSync(d, { recursive: true });
   }
   fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
-  fs.writeFileSync(
-    path.join(dirs.userData, 'User/settings.json'),
-    JSON.stringify({ ...QUIET_SETTINGS, ...opts.settings }, null, 2),
-  );
+  fs.writeFileSync(path.join(dirs.userData, 'User/settings.json'), JSON.stringify({ ...QUIET_SETTINGS, ...opts.settings }, null, 2));
   fs.writeFileSync(path.join(tmp, 'code-server.yaml'), 'auth: none\ncert: false\n');
   fs.mkdirSync(opts.screenshots, { recursive: true });
 
@@ -425,8 +421,7 @@ async function main() {
   const cleanup = () => (cleanup$ ??= stopEverything());
   const stopEverything = async () => {
     clearInterval(state.sampler);
-    const withDeadline = (p, ms) =>
-      Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())]);
+    const withDeadline = (p, ms) => Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())]);
     const stopChromium = async () => {
       if (state.browser) {
         await withDeadline(state.browser.close(), 5000);
@@ -454,7 +449,9 @@ async function main() {
     interrupted = sig;
     log(`${sig}: stopping`);
     cleanup().finally(() => {
-      console.log(`e2e: ${counts.reported?.passed ?? counts.passed} passed, ${Math.max(1, counts.reported?.failed ?? counts.failed)} failed, ${counts.reported?.skipped ?? counts.skipped} skipped`);
+      console.log(
+        `e2e: ${counts.reported?.passed ?? counts.passed} passed, ${Math.max(1, counts.reported?.failed ?? counts.failed)} failed, ${counts.reported?.skipped ?? counts.skipped} skipped`,
+      );
       process.exit(130);
     });
   };
@@ -480,16 +477,22 @@ async function main() {
     env.EXTENSIONS_GALLERY = '{}';
     const serverArgs = [
       entry,
-      '--config', path.join(tmp, 'code-server.yaml'),
-      '--bind-addr', `127.0.0.1:${port}`,
-      '--auth', 'none',
+      '--config',
+      path.join(tmp, 'code-server.yaml'),
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--auth',
+      'none',
       '--disable-telemetry',
       '--disable-update-check',
       '--disable-workspace-trust',
       '--disable-getting-started-override',
-      '--user-data-dir', dirs.userData,
-      '--extensions-dir', dirs.extensions,
-      '--vscode-option', 'enable-smoke-test-driver',
+      '--user-data-dir',
+      dirs.userData,
+      '--extensions-dir',
+      dirs.extensions,
+      '--vscode-option',
+      'enable-smoke-test-driver',
     ];
     const server = spawn(nodeBin, serverArgs, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     state.server = server;
@@ -579,7 +582,12 @@ async function main() {
     const onLine = (line) => {
       const shot = line.indexOf(SCREENSHOT_MARKER);
       if (shot >= 0) {
-        takeScreenshot(line.slice(shot + SCREENSHOT_MARKER.length).trim().split(/\s/)[0]);
+        takeScreenshot(
+          line
+            .slice(shot + SCREENSHOT_MARKER.length)
+            .trim()
+            .split(/\s/)[0],
+        );
         return;
       }
       const res = line.indexOf(RESULT_MARKER);
@@ -604,9 +612,7 @@ async function main() {
     };
 
     await page.exposeFunction('codeAutomationLog', (type, args) => {
-      const text = (Array.isArray(args) ? args : [args])
-        .map((a) => (typeof a === 'string' ? a : JSON.stringify(a)))
-        .join(' ');
+      const text = (Array.isArray(args) ? args : [args]).map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
       for (const line of text.split('\n')) {
         onLine(type === 'error' || type === 'warn' ? `${type}: ${line}` : line);
       }
@@ -713,9 +719,7 @@ async function main() {
   }
   const mib = (b) => Math.round(b / 2 ** 20);
   if (state.peak.total > 0) {
-    log(
-      `peak memory ${mib(state.peak.total)} MiB (code-server ${mib(state.peak.server)} MiB, chromium ${mib(state.peak.chromium)} MiB)`,
-    );
+    log(`peak memory ${mib(state.peak.total)} MiB (code-server ${mib(state.peak.server)} MiB, chromium ${mib(state.peak.chromium)} MiB)`);
   }
   log(`session took ${secs(t0)}`);
   console.log(`e2e: ${passed} passed, ${failedTotal} failed, ${skipped} skipped`);

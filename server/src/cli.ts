@@ -37,8 +37,16 @@ function splitLower(value: string): string[] {
   const out: string[] = [];
   let cur = '';
   for (let i = 0; i < value.length; i++) {
-    if (value[i] === '\\' && value[i + 1] === ':') { cur += ':'; i++; continue; }
-    if (value[i] === ':') { out.push(cur); cur = ''; continue; }
+    if (value[i] === '\\' && value[i + 1] === ':') {
+      cur += ':';
+      i++;
+      continue;
+    }
+    if (value[i] === ':') {
+      out.push(cur);
+      cur = '';
+      continue;
+    }
     cur += value[i];
   }
   out.push(cur);
@@ -58,26 +66,40 @@ export function parseArgs(argv: string[]): { spec: StackSpec; command: string; a
     const a = argv[i];
     if (!a.startsWith('--')) break;
     switch (a) {
-      case '--lower': explicit.lower = splitLower(value(a)); break;
-      case '--upper': explicit.upper = value(a); break;
-      case '--work': explicit.work = value(a); break;
+      case '--lower':
+        explicit.lower = splitLower(value(a));
+        break;
+      case '--upper':
+        explicit.upper = value(a);
+        break;
+      case '--work':
+        explicit.work = value(a);
+        break;
       case '--whiteouts': {
         const w = value(a);
         if (w !== 'kernel' && w !== 'oci' && w !== 'auto') throw new UsageError(`--whiteouts must be kernel, oci or auto, not ${JSON.stringify(w)}`);
         explicit.whiteouts = w;
         break;
       }
-      case '--userxattr': explicit.userxattr = true; break;
-      case '--mount-opts': spec = parseMountOptions(value(a)); break;
-      case '--docker-layer': spec = parseDockerLayerDir(value(a)); break;
+      case '--userxattr':
+        explicit.userxattr = true;
+        break;
+      case '--mount-opts':
+        spec = parseMountOptions(value(a));
+        break;
+      case '--docker-layer':
+        spec = parseDockerLayerDir(value(a));
+        break;
       case '--spec': {
         const file = value(a);
         const json = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
-        spec = Array.isArray(json) || (json as { GraphDriver?: unknown }).GraphDriver ? parseDockerInspect(json as object) : json as StackSpec;
+        spec = Array.isArray(json) || (json as { GraphDriver?: unknown }).GraphDriver ? parseDockerInspect(json as object) : (json as StackSpec);
         break;
       }
-      case '--help': throw new UsageError('');
-      default: throw new UsageError(`unknown option ${a}`);
+      case '--help':
+        throw new UsageError('');
+      default:
+        throw new UsageError(`unknown option ${a}`);
     }
   }
   spec = { ...(spec ?? { lower: [] }), ...explicit } as StackSpec;
@@ -109,7 +131,16 @@ async function tree(ov: Overlay, root: string, out: (line: string) => void): Pro
       const p = (dir === '/' ? '' : dir) + '/' + e.name;
       const st = await ov.lstat(p);
       let obj: Record<string, unknown>;
-      if (st.type === 'f') obj = { path: p, type: 'f', mode: st.mode, size: st.size, sha256: createHash('sha256').update(await ov.readFile(p)).digest('hex') };
+      if (st.type === 'f')
+        obj = {
+          path: p,
+          type: 'f',
+          mode: st.mode,
+          size: st.size,
+          sha256: createHash('sha256')
+            .update(await ov.readFile(p))
+            .digest('hex'),
+        };
       else if (st.type === 'd') obj = { path: p, type: 'd', mode: st.mode };
       else if (st.type === 'l') obj = { path: p, type: 'l', target: await ov.readlink(p) };
       else obj = { path: p, type: st.type, mode: st.mode };
@@ -184,27 +215,45 @@ export async function runCommand(ov: Overlay, command: string, args: string[], o
     case 'ls': {
       need(args, 1, 'ls PATH');
       const st = await ov.stat(args[0]);
-      if (st.type !== 'd') { line(`${st.type} ${args[0].split('/').filter(Boolean).pop() ?? '/'}`); return; }
+      if (st.type !== 'd') {
+        line(`${st.type} ${args[0].split('/').filter(Boolean).pop() ?? '/'}`);
+        return;
+      }
       for (const e of (await ov.readdir(args[0])).sort((a, b) => bytewise(a.name, b.name))) line(`${e.type} ${e.name}`);
       return;
     }
-    case 'cat': need(args, 1, 'cat PATH'); out(await ov.readFile(args[0])); return;
+    case 'cat':
+      need(args, 1, 'cat PATH');
+      out(await ov.readFile(args[0]));
+      return;
     case 'stat': {
       need(args, 1, 'stat PATH');
       const st = await ov.lstat(args[0]);
       line(JSON.stringify({ type: st.type, size: st.size, mode: st.mode, mtimeMs: st.mtimeMs, layer: st.layer }));
       return;
     }
-    case 'tree': if (args.length > 1) throw new UsageError('tree [PATH]'); await tree(ov, args[0] ?? '/', line); return;
+    case 'tree':
+      if (args.length > 1) throw new UsageError('tree [PATH]');
+      await tree(ov, args[0] ?? '/', line);
+      return;
     case 'resolve': {
       need(args, 1, 'resolve PATH');
       const r = await ov.resolve(args[0]);
       line(JSON.stringify({ path: r.path, layer: r.layer, realPath: r.realPath, type: r.type }));
       return;
     }
-    case 'diff': need(args, 0, 'diff'); for (const c of await ov.diff()) line(`${c.kind} ${c.path}`); return;
-    case 'write': need(args, 1, 'write PATH'); await w.writeFile(args[0], await readStdin()); return;
-    case 'append': need(args, 1, 'append PATH'); await w.appendFile(args[0], await readStdin()); return;
+    case 'diff':
+      need(args, 0, 'diff');
+      for (const c of await ov.diff()) line(`${c.kind} ${c.path}`);
+      return;
+    case 'write':
+      need(args, 1, 'write PATH');
+      await w.writeFile(args[0], await readStdin());
+      return;
+    case 'append':
+      need(args, 1, 'append PATH');
+      await w.appendFile(args[0], await readStdin());
+      return;
     case 'truncate': {
       need(args, 2, 'truncate PATH SIZE');
       if (!/^\d+$/.test(args[1])) throw new UsageError('truncate PATH SIZE (SIZE in bytes)');
@@ -223,8 +272,14 @@ export async function runCommand(ov: Overlay, command: string, args: string[], o
       await w.rm(args[r ? 1 : 0], r);
       return;
     }
-    case 'rmdir': need(args, 1, 'rmdir PATH'); await w.rmdir(args[0]); return;
-    case 'mv': need(args, 2, 'mv SRC DST'); await w.rename(args[0], args[1]); return;
+    case 'rmdir':
+      need(args, 1, 'rmdir PATH');
+      await w.rmdir(args[0]);
+      return;
+    case 'mv':
+      need(args, 2, 'mv SRC DST');
+      await w.rename(args[0], args[1]);
+      return;
     case 'ln': {
       if (args[0] !== '-s' || args.length !== 3) throw new UsageError('ln -s TARGET PATH');
       await w.symlink(args[1], args[2]);
@@ -241,7 +296,8 @@ export async function runCommand(ov: Overlay, command: string, args: string[], o
       await exportLayer(ov, args[0]);
       return;
     }
-    default: throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
 }
 
@@ -269,21 +325,32 @@ async function runImportLayer(spec: StackSpec, argv: string[]): Promise<void> {
       userxattr = ov?.stack.userxattr ?? userxattr;
     }
     importLayer(args[0], args[1], { whiteouts, userxattr }, { parentsFrom: ov });
-  } finally { await ov?.close(); }
+  } finally {
+    await ov?.close();
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
   let ov: Overlay | undefined;
   try {
     const { spec, command, args } = parseArgs(argv);
-    if (command === 'import-layer') { await runImportLayer(spec, args); return 0; }
+    if (command === 'import-layer') {
+      await runImportLayer(spec, args);
+      return 0;
+    }
     // An upper that a mounted kernel overlay uses is written through that mount (as the
     // server does): the kernel makes the copy-ups, nothing changes behind its back.
     const live = spec.upper ? findLiveMount(spec.upper) : undefined;
     ov = await Overlay.open(live?.reachable && !spec.merged ? { ...spec, merged: live.merged } : spec);
     let writes: Writes | undefined;
     if (live && WRITES.has(command)) {
-      if (!live.reachable) throw createError('EBUSY', command, ov.stack.upper as string, `the upper directory belongs to a mounted kernel overlay${live.merged ? ` (${live.merged})` : ''} that is not reachable from here; writing its upper behind the kernel's back is undefined: write through the mount, or unmount it first`);
+      if (!live.reachable)
+        throw createError(
+          'EBUSY',
+          command,
+          ov.stack.upper as string,
+          `the upper directory belongs to a mounted kernel overlay${live.merged ? ` (${live.merged})` : ''} that is not reachable from here; writing its upper behind the kernel's back is undefined: write through the mount, or unmount it first`,
+        );
       writes = liveWrites(new LiveWriter(ov, live.merged));
     }
     await runCommand(ov, command, args, (s) => process.stdout.write(s), writes);
@@ -304,5 +371,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  void main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -26,7 +26,8 @@ export function readStackSpec(method: string, v: unknown): StackSpec {
   for (const k of ['upper', 'work', 'merged'] as const) {
     if (s[k] !== undefined && s[k] !== null && typeof s[k] !== 'string') throw invalidParam(method, `"${k}" must be a string`);
   }
-  if (s.whiteouts !== undefined && !['kernel', 'oci', 'auto'].includes(s.whiteouts as string)) throw invalidParam(method, '"whiteouts" must be "kernel", "oci" or "auto"');
+  if (s.whiteouts !== undefined && !['kernel', 'oci', 'auto'].includes(s.whiteouts as string))
+    throw invalidParam(method, '"whiteouts" must be "kernel", "oci" or "auto"');
   const spec: StackSpec = { lower: s.lower as string[] };
   if (typeof s.upper === 'string' && s.upper !== '') spec.upper = s.upper;
   if (typeof s.work === 'string' && s.work !== '') spec.work = s.work;
@@ -59,7 +60,12 @@ export function registerHandlers(wire: Wire, reg: Registry): void {
   on(P.Copy.method, (r) => ov(r).copy(r.str('from'), r.str('to'), r.bool('overwrite', false)));
 
   on(P.Open.method, async (r) => ({
-    handle: await ov(r).open(r.str('path'), { write: r.bool('write', false), create: r.bool('create', false), truncate: r.bool('truncate', false), exclusive: r.bool('exclusive', false) }),
+    handle: await ov(r).open(r.str('path'), {
+      write: r.bool('write', false),
+      create: r.bool('create', false),
+      truncate: r.bool('truncate', false),
+      exclusive: r.bool('exclusive', false),
+    }),
   }));
   on(P.Read.method, async (r) => {
     const buf = await ov(r).read(r.int('handle'), r.int('position'), Math.min(r.int('length'), 64 * 1024 * 1024));
@@ -87,9 +93,18 @@ export function registerHandlers(wire: Wire, reg: Registry): void {
     return { file, entries: res.entries, diffId: res.diffId };
   });
 
-  on(P.FindFiles.method, (r) => findFiles(ov(r).overlay, { include: r.optStr('include'), exclude: r.optStr('exclude'), maxResults: r.int('maxResults', 10000) }));
-  on(P.SearchText.method, (r) => searchText(ov(r).overlay, {
-    query: r.str('query'), isRegExp: r.bool('isRegExp', false), isCaseSensitive: r.bool('isCaseSensitive', false), isWordMatch: r.bool('isWordMatch', false),
-    include: r.optStr('include'), exclude: r.optStr('exclude'), maxResults: r.int('maxResults', 2000),
-  }));
+  on(P.FindFiles.method, (r) =>
+    findFiles(ov(r).overlay, { include: r.optStr('include'), exclude: r.optStr('exclude'), maxResults: r.int('maxResults', 10000) }),
+  );
+  on(P.SearchText.method, (r) =>
+    searchText(ov(r).overlay, {
+      query: r.str('query'),
+      isRegExp: r.bool('isRegExp', false),
+      isCaseSensitive: r.bool('isCaseSensitive', false),
+      isWordMatch: r.bool('isWordMatch', false),
+      include: r.optStr('include'),
+      exclude: r.optStr('exclude'),
+      maxResults: r.int('maxResults', 2000),
+    }),
+  );
 }

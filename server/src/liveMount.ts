@@ -16,7 +16,11 @@ export interface LiveMountInfo {
 }
 
 function realOrSelf(p: string): string {
-  try { return fs.realpathSync(p); } catch { return p; }
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
 }
 
 /** st_dev as glibc's makedev builds it from mountinfo's "major:minor". */
@@ -35,15 +39,26 @@ function servesMount(dir: string, dev: number): boolean {
   }
 }
 
-interface OverlayMount { spec: StackSpec; dev: number }
+interface OverlayMount {
+  spec: StackSpec;
+  dev: number;
+}
 
 function overlayMounts(mountinfo?: string): OverlayMount[] {
   let text: string;
-  try { text = mountinfo ?? fs.readFileSync('/proc/self/mountinfo', 'utf8'); } catch { return []; }
+  try {
+    text = mountinfo ?? fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
   const out: OverlayMount[] = [];
   for (const line of text.split('\n')) {
     if (!line.includes(' - overlay ')) continue;
-    try { out.push({ spec: parseMountinfoLine(line), dev: makedev(line.split(' ')[2]) }); } catch { /* skip */ }
+    try {
+      out.push({ spec: parseMountinfoLine(line), dev: makedev(line.split(' ')[2]) });
+    } catch {
+      /* skip */
+    }
   }
   return out;
 }
@@ -52,7 +67,9 @@ function overlayMounts(mountinfo?: string): OverlayMount[] {
 export function findLiveMount(upper: string | undefined, mountinfo?: string): LiveMountInfo | undefined {
   if (!upper) return undefined;
   const want = realOrSelf(upper);
-  const hits = overlayMounts(mountinfo).filter((m) => m.spec.upper !== undefined && m.spec.upper.startsWith('/') && (m.spec.upper === upper || realOrSelf(m.spec.upper) === want));
+  const hits = overlayMounts(mountinfo).filter(
+    (m) => m.spec.upper !== undefined && m.spec.upper.startsWith('/') && (m.spec.upper === upper || realOrSelf(m.spec.upper) === want),
+  );
   if (hits.length === 0) return undefined;
   const reachable = hits.find((m) => m.spec.merged && servesMount(m.spec.merged, m.dev));
   const merged = (reachable ?? hits[hits.length - 1]).spec.merged ?? '';
@@ -91,7 +108,10 @@ async function copyTree(src: string, dst: string): Promise<void> {
 export class LiveWriter {
   private readonly handles = new Map<number, fs.promises.FileHandle>();
 
-  constructor(private readonly overlay: Overlay, readonly merged: string) {}
+  constructor(
+    private readonly overlay: Overlay,
+    readonly merged: string,
+  ) {}
 
   /** Real path under merged for an overlay path; symlinks resolve inside the overlay, never outside. */
   private real(p: string, syscall: string, followLast = false): string {
@@ -118,11 +138,19 @@ export class LiveWriter {
 
   /** Run a plain fs call on merged paths, failing the Node way with the overlay path. */
   async through<T>(syscall: string, p: string, fn: () => Promise<T>): Promise<T> {
-    try { return await fn(); } catch (err) { fail(err, syscall, p); }
+    try {
+      return await fn();
+    } catch (err) {
+      fail(err, syscall, p);
+    }
   }
 
   private async exists(real: string): Promise<fs.Stats | undefined> {
-    try { return await fs.promises.lstat(encodePath(real)); } catch { return undefined; }
+    try {
+      return await fs.promises.lstat(encodePath(real));
+    } catch {
+      return undefined;
+    }
   }
 
   async writeFile(p: string, data: Uint8Array, create: boolean, overwrite: boolean): Promise<void> {
@@ -156,7 +184,9 @@ export class LiveWriter {
     try {
       if (st.isDirectory()) await (recursive ? fs.promises.rm(encodePath(real), { recursive: true }) : fs.promises.rmdir(encodePath(real)));
       else await fs.promises.unlink(encodePath(real));
-    } catch (err) { fail(err, 'rm', p); }
+    } catch (err) {
+      fail(err, 'rm', p);
+    }
   }
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {
@@ -173,12 +203,18 @@ export class LiveWriter {
       try {
         await copyTree(src, dst);
         await fs.promises.rm(encodePath(src), { recursive: true });
-      } catch (err2) { fail(err2, 'rename', from); }
+      } catch (err2) {
+        fail(err2, 'rename', from);
+      }
     }
   }
 
   async mkdir(p: string): Promise<void> {
-    try { await fs.promises.mkdir(encodePath(this.real(p, 'mkdir'))); } catch (err) { fail(err, 'mkdir', p); }
+    try {
+      await fs.promises.mkdir(encodePath(this.real(p, 'mkdir')));
+    } catch (err) {
+      fail(err, 'mkdir', p);
+    }
   }
 
   async copy(from: string, to: string, overwrite: boolean): Promise<void> {
@@ -189,7 +225,9 @@ export class LiveWriter {
     try {
       if (d) await fs.promises.rm(encodePath(dst), { recursive: true });
       await copyTree(src, dst);
-    } catch (err) { fail(err, 'copyfile', from); }
+    } catch (err) {
+      fail(err, 'copyfile', from);
+    }
   }
 
   async open(p: string, id: number, flags: { write?: boolean; create?: boolean; truncate?: boolean; exclusive?: boolean }): Promise<void> {
@@ -198,7 +236,11 @@ export class LiveWriter {
     if (flags.create) f |= c.O_CREAT;
     if (flags.truncate) f |= c.O_TRUNC;
     if (flags.exclusive) f |= c.O_EXCL;
-    try { this.handles.set(id, await fs.promises.open(encodePath(this.real(p, 'open', true)), f, 0o666)); } catch (err) { fail(err, 'open', p); }
+    try {
+      this.handles.set(id, await fs.promises.open(encodePath(this.real(p, 'open', true)), f, 0o666));
+    } catch (err) {
+      fail(err, 'open', p);
+    }
   }
 
   has(id: number): boolean {

@@ -30,7 +30,11 @@ export class ManagedOverlay {
   private static readonly LIVE_BASE = 1 << 30;
   private nextLive = ManagedOverlay.LIVE_BASE;
 
-  private constructor(readonly name: string, readonly overlay: Overlay, readonly watcher: OverlayWatcher) {}
+  private constructor(
+    readonly name: string,
+    readonly overlay: Overlay,
+    readonly watcher: OverlayWatcher,
+  ) {}
 
   static async open(name: string, spec: StackSpec, registry: Registry): Promise<ManagedOverlay> {
     // Writes of an upper a kernel overlay has mounted go through its merged directory
@@ -44,7 +48,12 @@ export class ManagedOverlay {
       watcher.noteServerCopyUp(e.path);
       registry.emit('copyup', { name, path: e.path, lowerPath: e.lowerPath, upperPath: e.upperPath, by: 'server' });
     });
-    watcher.on('changes', (changes) => registry.emit('changes', changes.map((c) => ({ name, ...c }))));
+    watcher.on('changes', (changes) =>
+      registry.emit(
+        'changes',
+        changes.map((c) => ({ name, ...c })),
+      ),
+    );
     watcher.on('copyup', (e) => registry.emit('copyup', { name, ...e }));
     watcher.on('error', (err) => registry.emit('log', `watcher of overlay "${name}": ${err.message}`));
     self.refreshLive();
@@ -55,7 +64,10 @@ export class ManagedOverlay {
   info(): OverlayInfo {
     const s = this.overlay.stack;
     const stack: OverlayInfo['stack'] = { lower: s.lower, whiteouts: s.whiteouts, userxattr: s.userxattr };
-    if (s.upper) { stack.upper = s.upper; stack.work = s.work; }
+    if (s.upper) {
+      stack.upper = s.upper;
+      stack.work = s.work;
+    }
     if (s.merged) stack.merged = s.merged;
     const info: OverlayInfo = { name: this.name, stack, readOnly: this.overlay.readOnly, watchReady: this.watcher.ready };
     if (this.liveInfo) info.liveMount = this.liveInfo;
@@ -66,7 +78,10 @@ export class ManagedOverlay {
   private refreshLive(): void {
     const found = findLiveMount(this.overlay.stack.upper);
     this.liveInfo = found;
-    if (!found || !found.reachable) { this.live = undefined; return; }
+    if (!found || !found.reachable) {
+      this.live = undefined;
+      return;
+    }
     if (this.live?.merged !== found.merged) this.live = new LiveWriter(this.overlay, found.merged);
   }
 
@@ -76,7 +91,12 @@ export class ManagedOverlay {
     for (const q of [p, ...more]) if (typeof q === 'string' && q.startsWith('/')) this.watcher.noteBeforeWrite(q.replace(/\/+$/, '') || '/');
     this.refreshLive();
     if (this.liveInfo && !this.liveInfo.reachable) {
-      throw createError('EROFS', syscall, p, `the upper directory belongs to a mounted kernel overlay (${this.liveInfo.merged || 'merged directory unknown'}) that is not reachable from here; writing into its upper behind the kernel's back is undefined, so writes are refused`);
+      throw createError(
+        'EROFS',
+        syscall,
+        p,
+        `the upper directory belongs to a mounted kernel overlay (${this.liveInfo.merged || 'merged directory unknown'}) that is not reachable from here; writing into its upper behind the kernel's back is undefined, so writes are refused`,
+      );
     }
     if (this.live) for (const q of [p, ...more]) this.watcher.noteServerWrite(q);
     return this.live;
@@ -87,7 +107,13 @@ export class ManagedOverlay {
   toFileStat(st: OverlayStat, symlink: boolean): FileStat {
     const out: FileStat = {
       type: fileType(st.type) | (symlink ? FileType.SymbolicLink : 0),
-      ctime: st.ctimeMs, mtime: st.mtimeMs, size: st.size, mode: st.mode, ino: st.ino, layer: st.layer, realPath: st.realPath,
+      ctime: st.ctimeMs,
+      mtime: st.mtimeMs,
+      size: st.size,
+      mode: st.mode,
+      ino: st.ino,
+      layer: st.layer,
+      realPath: st.realPath,
     };
     if (this.overlay.readOnly) out.permissions = 1;
     return out;
@@ -111,7 +137,11 @@ export class ManagedOverlay {
     try {
       const l = this.overlay.statSync(p, false);
       if (l.type !== 'l') return this.toFileStat(l, false);
-      try { return this.toFileStat(this.overlay.statSync(p, true), true); } catch { return this.toFileStat(l, false); }
+      try {
+        return this.toFileStat(this.overlay.statSync(p, true), true);
+      } catch {
+        return this.toFileStat(l, false);
+      }
     } catch {
       return undefined;
     }
@@ -133,7 +163,11 @@ export class ManagedOverlay {
   /** VS Code's type of an entry of directory `base`: a symlink also carries the type of what it points to. */
   private wireType(base: string, e: DirEntry): number {
     if (e.type !== 'l') return fileType(e.type);
-    try { return FileType.SymbolicLink | fileType(this.overlay.statSync(base + e.name, true).type); } catch { return FileType.SymbolicLink; }
+    try {
+      return FileType.SymbolicLink | fileType(this.overlay.statSync(base + e.name, true).type);
+    } catch {
+      return FileType.SymbolicLink;
+    }
   }
 
   async readFile(p: string, inline: boolean): Promise<ReadFile.Result> {
@@ -167,7 +201,12 @@ export class ManagedOverlay {
   /** Revert to the lowers' version. Behind a live kernel mount there is no kernel operation for it: refused. */
   async revert(p: string): Promise<void> {
     if (this.route('revert', p)) {
-      throw createError('EBUSY', 'revert', p, `the overlay is mounted (${this.liveInfo?.merged}); reverting edits the upper layer directly, which is undefined behaviour under a live mount — unmount it first`);
+      throw createError(
+        'EBUSY',
+        'revert',
+        p,
+        `the overlay is mounted (${this.liveInfo?.merged}); reverting edits the upper layer directly, which is undefined behaviour under a live mount — unmount it first`,
+      );
     }
     await this.overlay.revert(p);
   }
@@ -178,7 +217,11 @@ export class ManagedOverlay {
     for (const c of await this.overlay.diff()) {
       const d: DiffChange = { ...c };
       if (c.kind !== 'D') {
-        try { d.type = (await this.overlay.lstat(c.path)).type; } catch { /* changed since */ }
+        try {
+          d.type = (await this.overlay.lstat(c.path)).type;
+        } catch {
+          /* changed since */
+        }
       }
       if (c.kind !== 'A') {
         const lower = await this.overlay.lowerResolve(c.path);

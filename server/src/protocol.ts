@@ -92,15 +92,23 @@ export interface OverlayInfo {
   watchReady: boolean;
 }
 
-export interface NameParams { name: string }
-export interface PathParams { name: string; path: string }
+export interface NameParams {
+  name: string;
+}
+export interface PathParams {
+  name: string;
+  path: string;
+}
 
 // ---------------------------------------------------------------- overlays
 
 /** Sent from client to server: add (or replace) a named overlay. */
 export namespace AddOverlay {
   export const method = 'overlay/addOverlay';
-  export interface Params { name: string; spec: StackSpec }
+  export interface Params {
+    name: string;
+    spec: StackSpec;
+  }
   export const type = new RequestType<Params, OverlayInfo, void>(method);
 }
 
@@ -184,14 +192,21 @@ export namespace WriteFile {
 /** Sent from client to server: delete a file, or a directory with `recursive`. */
 export namespace Delete {
   export const method = 'overlay/delete';
-  export interface Params extends PathParams { recursive: boolean }
+  export interface Params extends PathParams {
+    recursive: boolean;
+  }
   export const type = new RequestType<Params, null, void>(method);
 }
 
 /** Sent from client to server: rename within one overlay. */
 export namespace Rename {
   export const method = 'overlay/rename';
-  export interface Params { name: string; from: string; to: string; overwrite: boolean }
+  export interface Params {
+    name: string;
+    from: string;
+    to: string;
+    overwrite: boolean;
+  }
   export const type = new RequestType<Params, null, void>(method);
 }
 
@@ -204,7 +219,12 @@ export namespace CreateDirectory {
 /** Sent from client to server: copy a file or directory within one overlay. */
 export namespace Copy {
   export const method = 'overlay/copy';
-  export interface Params { name: string; from: string; to: string; overwrite: boolean }
+  export interface Params {
+    name: string;
+    from: string;
+    to: string;
+    overwrite: boolean;
+  }
   export const type = new RequestType<Params, null, void>(method);
 }
 
@@ -213,32 +233,57 @@ export namespace Copy {
 /** Sent from client to server: open a handle; read handles follow later copy-ups. */
 export namespace Open {
   export const method = 'overlay/open';
-  export interface Params extends PathParams { write?: boolean; create?: boolean; truncate?: boolean; exclusive?: boolean }
-  export interface Result { handle: number }
+  export interface Params extends PathParams {
+    write?: boolean;
+    create?: boolean;
+    truncate?: boolean;
+    exclusive?: boolean;
+  }
+  export interface Result {
+    handle: number;
+  }
   export const type = new RequestType<Params, Result, void>(method);
 }
 
 /** Sent from client to server: read from a handle. */
 export namespace Read {
   export const method = 'overlay/read';
-  export interface Params { name: string; handle: number; position: number; length: number }
+  export interface Params {
+    name: string;
+    handle: number;
+    position: number;
+    length: number;
+  }
   /** data: base64; fewer bytes than asked at end of file. */
-  export interface Result { data: string; bytesRead: number }
+  export interface Result {
+    data: string;
+    bytesRead: number;
+  }
   export const type = new RequestType<Params, Result, void>(method);
 }
 
 /** Sent from client to server: write to a handle opened with `write`. */
 export namespace Write {
   export const method = 'overlay/write';
-  export interface Params { name: string; handle: number; position: number; data: string }
-  export interface Result { bytesWritten: number }
+  export interface Params {
+    name: string;
+    handle: number;
+    position: number;
+    data: string;
+  }
+  export interface Result {
+    bytesWritten: number;
+  }
   export const type = new RequestType<Params, Result, void>(method);
 }
 
 /** Sent from client to server: close a handle. */
 export namespace Close {
   export const method = 'overlay/close';
-  export interface Params { name: string; handle: number }
+  export interface Params {
+    name: string;
+    handle: number;
+  }
   export const type = new RequestType<Params, null, void>(method);
 }
 
@@ -247,14 +292,23 @@ export namespace Close {
 /** Sent from client to server: which layer serves a path (final symlink not followed) and its real path. */
 export namespace Resolve {
   export const method = 'overlay/resolve';
-  export interface Result { path: string; layer: LayerRef; realPath: string; type: 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's' }
+  export interface Result {
+    path: string;
+    layer: LayerRef;
+    realPath: string;
+    type: 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
+  }
   export const type = new RequestType<PathParams, Result, void>(method);
 }
 
 /** Sent from client to server: the layers of an overlay, upper first. */
 export namespace Layers {
   export const method = 'overlay/layers';
-  export interface Layer { layer: LayerRef; path: string; writable: boolean }
+  export interface Layer {
+    layer: LayerRef;
+    path: string;
+    writable: boolean;
+  }
   export const type = new RequestType<NameParams, Layer[], void>(method);
 }
 
@@ -284,15 +338,26 @@ export namespace ResolveLower {
  */
 export namespace ParseStack {
   export const method = 'overlay/parseStack';
-  export interface Params { dockerLayerDir?: string; dockerInspect?: string }
+  export interface Params {
+    dockerLayerDir?: string;
+    dockerInspect?: string;
+  }
   export const type = new RequestType<Params, StackSpec, void>(method);
 }
 
 /** Sent from client to server: write the upper layer as an OCI layer tarball (.tar or .tar.gz) at `file` on the server's machine. */
 export namespace ExportLayer {
   export const method = 'overlay/exportLayer';
-  export interface Params { name: string; file: string; gzip?: boolean }
-  export interface Result { file: string; entries: number; diffId: string }
+  export interface Params {
+    name: string;
+    file: string;
+    gzip?: boolean;
+  }
+  export interface Result {
+    file: string;
+    entries: number;
+    diffId: string;
+  }
   export const type = new RequestType<Params, Result, void>(method);
 }
 
@@ -314,7 +379,10 @@ export namespace FindFiles {
     exclude?: string;
     maxResults?: number;
   }
-  export interface Result { paths: string[]; limitHit: boolean }
+  export interface Result {
+    paths: string[];
+    limitHit: boolean;
+  }
   export const type = new RequestType<Params, Result, void>(method);
 }
 
@@ -332,8 +400,17 @@ export namespace SearchText {
     maxResults?: number;
   }
   /** line and character are 0-based; preview is the whole line (truncated to 1000 chars). */
-  export interface Match { path: string; line: number; character: number; length: number; preview: string }
-  export interface Result { matches: Match[]; limitHit: boolean }
+  export interface Match {
+    path: string;
+    line: number;
+    character: number;
+    length: number;
+    preview: string;
+  }
+  export interface Result {
+    matches: Match[];
+    limitHit: boolean;
+  }
   export const type = new RequestType<Params, Result, void>(method);
 }
 
@@ -349,7 +426,9 @@ export namespace DidChangeFile {
     /** For Changed and Created: the new stat (mtime and size decide whether an editor reloads). */
     stat?: FileStat;
   }
-  export interface Params { changes: Change[] }
+  export interface Params {
+    changes: Change[];
+  }
   export const type = new NotificationType<Params>(method);
 }
 

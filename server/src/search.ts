@@ -17,16 +17,32 @@ export function globToRegExp(glob: string): RegExp {
     if (c === '*') {
       if (g[i + 1] === '*') {
         i++;
-        if (g[i + 1] === '/') { i++; re += '(?:.*/)?'; } else re += '.*';
+        if (g[i + 1] === '/') {
+          i++;
+          re += '(?:.*/)?';
+        } else re += '.*';
       } else re += '[^/]*';
     } else if (c === '?') re += '[^/]';
-    else if (c === '{') { braces++; re += '(?:'; }
-    else if (c === '}' && braces > 0) { braces--; re += ')'; }
-    else if (c === ',' && braces > 0) re += '|';
+    else if (c === '{') {
+      braces++;
+      re += '(?:';
+    } else if (c === '}' && braces > 0) {
+      braces--;
+      re += ')';
+    } else if (c === ',' && braces > 0) re += '|';
     else if (c === '[') {
       const end = g.indexOf(']', i + 1);
       if (end < 0) re += '\\[';
-      else { re += '[' + g.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\') + ']'; i = end; }
+      else {
+        re +=
+          '[' +
+          g
+            .slice(i + 1, end)
+            .replace(/^!/, '^')
+            .replace(/\\/g, '\\\\') +
+          ']';
+        i = end;
+      }
     } else re += c.replace(/[.+^$()|\\]/g, '\\$&');
   }
   return new RegExp('^' + re + '$');
@@ -35,7 +51,11 @@ export function globToRegExp(glob: string): RegExp {
 /** Every regular file of the merged tree (symlinked directories are not descended). */
 function* walk(overlay: Overlay, dir = '/'): Generator<string> {
   let entries;
-  try { entries = overlay.readdirSync(dir); } catch { return; }
+  try {
+    entries = overlay.readdirSync(dir);
+  } catch {
+    return;
+  }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const p = dir === '/' ? '/' + e.name : dir + '/' + e.name;
@@ -70,7 +90,9 @@ export async function searchText(overlay: Overlay, q: Omit<SearchText.Params, 'n
   let source = q.isRegExp ? q.query : q.query.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   if (q.isWordMatch) source = `\\b(?:${source})\\b`;
   let re: RegExp;
-  try { re = new RegExp(source, q.isCaseSensitive ? 'g' : 'gi'); } catch (err) {
+  try {
+    re = new RegExp(source, q.isCaseSensitive ? 'g' : 'gi');
+  } catch (err) {
     throw createError('EINVAL', 'search', q.query, `invalid regular expression: ${(err as Error).message}`);
   }
   if (q.query === '') return { matches: [], limitHit: false };
@@ -82,7 +104,9 @@ export async function searchText(overlay: Overlay, q: Omit<SearchText.Params, 'n
     try {
       if (overlay.statSync(p).size > MAX_TEXT_FILE) continue;
       buf = await overlay.readFile(p);
-    } catch { continue; }
+    } catch {
+      continue;
+    }
     if (buf.subarray(0, 8192).includes(0)) continue; // binary
     const lines = buf.toString('utf8').split(/\r?\n/);
     for (let line = 0; line < lines.length; line++) {
@@ -90,7 +114,10 @@ export async function searchText(overlay: Overlay, q: Omit<SearchText.Params, 'n
       re.lastIndex = 0;
       let m: RegExpExecArray | null;
       while ((m = re.exec(text)) !== null) {
-        if (m[0].length === 0) { re.lastIndex++; continue; }
+        if (m[0].length === 0) {
+          re.lastIndex++;
+          continue;
+        }
         if (matches.length >= max) return { matches, limitHit: true };
         matches.push({ path: p, line, character: m.index, length: m[0].length, preview: text.slice(0, MAX_PREVIEW) });
       }

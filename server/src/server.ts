@@ -14,17 +14,21 @@ const connection = createConnection(ProposedFeatures.all);
 const registry = new Registry();
 registry.on('log', (msg) => connection.console.warn(msg));
 
-registerHandlers({
-  on: (method, handler) => connection.onRequest(method, async (params: unknown) => {
-    try {
-      return await handler(params);
-    } catch (err) {
-      const { message, data } = toWireError(err);
-      return new ResponseError(OVERLAY_ERROR, message, data);
-    }
-  }),
-  notify: (method, params) => void connection.sendNotification(method, params),
-}, registry);
+registerHandlers(
+  {
+    on: (method, handler) =>
+      connection.onRequest(method, async (params: unknown) => {
+        try {
+          return await handler(params);
+        } catch (err) {
+          const { message, data } = toWireError(err);
+          return new ResponseError(OVERLAY_ERROR, message, data);
+        }
+      }),
+    notify: (method, params) => void connection.sendNotification(method, params),
+  },
+  registry,
+);
 
 connection.onInitialize(async (params) => {
   const opts = params.initializationOptions as { overlays?: unknown } | undefined;

@@ -33,7 +33,11 @@ const SYNC_MAX = 4 * 1024 * 1024;
 /** One synchronous attempt: the data, or undefined when the copy is not the one the server named. */
 function readSmall(where: ReadFile.Result): Buffer | undefined {
   let fd: number;
-  try { fd = fs.openSync(where.realPath, O_READ); } catch { return undefined; }
+  try {
+    fd = fs.openSync(where.realPath, O_READ);
+  } catch {
+    return undefined;
+  }
   try {
     const st = fs.fstatSync(fd);
     if (st.ino !== where.ino || !st.isFile() || st.size > SYNC_MAX) return undefined;

@@ -42,7 +42,11 @@ export async function planWatches(root: string, skip: (dir: string) => boolean, 
     const node = todo.pop() as Node;
     order.push(node);
     let entries: fs.Dirent[] = [];
-    try { entries = fs.readdirSync(node.path, { withFileTypes: true }); } catch { /* unreadable or gone: chokidar reports it */ }
+    try {
+      entries = fs.readdirSync(node.path, { withFileTypes: true });
+    } catch {
+      /* unreadable or gone: chokidar reports it */
+    }
     node.total += entries.length;
     for (const e of entries) {
       if (!e.isDirectory()) continue;
@@ -63,14 +67,21 @@ export async function planWatches(root: string, skip: (dir: string) => boolean, 
   const trees: Node[] = [];
   const assign = (node: Node): void => {
     if (node.total <= maxEntries) trees.push(node);
-    else { alone.push(node.path); for (const c of node.children) assign(c); }
+    else {
+      alone.push(node.path);
+      for (const c of node.children) assign(c);
+    }
   };
   assign(top);
   const groups: string[][] = [];
   let cur: string[] = [];
   let size = 0;
   for (const t of trees) {
-    if (cur.length > 0 && size + t.total > maxEntries) { groups.push(cur); cur = []; size = 0; }
+    if (cur.length > 0 && size + t.total > maxEntries) {
+      groups.push(cur);
+      cur = [];
+      size = 0;
+    }
     cur.push(t.path);
     size += t.total;
   }

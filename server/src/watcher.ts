@@ -195,7 +195,13 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
    */
   private lossyNames(dir: string): void {
     let now: string[];
-    try { now = readdirEntries(dir).map((d) => d.name).filter((n) => hasEscapes(n) || n.includes('\uFFFD')); } catch { now = []; }
+    try {
+      now = readdirEntries(dir)
+        .map((d) => d.name)
+        .filter((n) => hasEscapes(n) || n.includes('\uFFFD'));
+    } catch {
+      now = [];
+    }
     const before = this.escapedNames.get(dir) ?? new Set<string>();
     for (const n of now) this.raw(before.has(n) ? 'change' : 'add', dir + '/' + n);
     for (const n of before) if (!now.includes(n)) this.raw('unlink', dir + '/' + n);
@@ -207,7 +213,11 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
   private scanNew(dir: string, budget = { left: 2000 }): void {
     if (this.closed) return;
     let entries: fs.Dirent[];
-    try { entries = readdirEntries(dir); } catch { return; }
+    try {
+      entries = readdirEntries(dir);
+    } catch {
+      return;
+    }
     for (const e of entries) {
       if (--budget.left < 0) return;
       const p = dir + '/' + e.name;
@@ -235,7 +245,15 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
   /** A state the server just served: remembered only if nothing is known yet. */
   noteServed(p: string, st: FileStat): void {
     if (this.cache.has(p) || this.pending.has(p)) return;
-    this.remember(p, { type: st.type & 2 ? 'd' : 'f', level: st.layer === 'upper' ? 0 : st.layer + 1, realPath: st.realPath, ino: st.ino, size: st.size, mtimeMs: st.mtime, ctimeMs: st.ctime });
+    this.remember(p, {
+      type: st.type & 2 ? 'd' : 'f',
+      level: st.layer === 'upper' ? 0 : st.layer + 1,
+      realPath: st.realPath,
+      ino: st.ino,
+      size: st.size,
+      mtimeMs: st.mtime,
+      ctimeMs: st.ctime,
+    });
   }
 
   /** Process everything pending now (tests, shutdown). */
@@ -255,7 +273,10 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
 
   private raw(event: string, real: string): void {
     if (this.closed) return;
-    if (real.includes('\uFFFD') && !exists(real)) { this.lossyNames(path.dirname(real)); return; }
+    if (real.includes('\uFFFD') && !exists(real)) {
+      this.lossyNames(path.dirname(real));
+      return;
+    }
     const hit = this.roots.find((r) => real === r.root || real.startsWith(r.root + '/'));
     if (!hit) return;
     if (hit.level > 0) {
@@ -269,16 +290,24 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
     const base = path.posix.basename(rel);
     if (this.overlay.stack.whiteouts === 'oci' && base.startsWith('.wh.')) {
       const dir = path.posix.dirname(rel);
-      if (base === '.wh..wh..opq') { rel = dir; kind = 'opaque'; }
-      else { rel = (dir === '/' ? '' : dir) + '/' + base.slice(4); kind = kind === 'unlink' ? 'add' : 'whiteout'; }
-    }
-    else if (kind === 'add' && hit.level === 0 && isKernelWhiteout(real)) kind = 'whiteout';
+      if (base === '.wh..wh..opq') {
+        rel = dir;
+        kind = 'opaque';
+      } else {
+        rel = (dir === '/' ? '' : dir) + '/' + base.slice(4);
+        kind = kind === 'unlink' ? 'add' : 'whiteout';
+      }
+    } else if (kind === 'add' && hit.level === 0 && isKernelWhiteout(real)) kind = 'whiteout';
     const prev = this.pending.get(rel);
     // An add wins over change; a whiteout over everything; the highest layer is kept.
     const rank: Record<RawKind, number> = { change: 0, unlink: 1, add: 2, opaque: 3, whiteout: 4 };
     if (!prev) this.pending.set(rel, { level: hit.level, kind });
     else this.pending.set(rel, { level: Math.min(prev.level, hit.level), kind: rank[kind] > rank[prev.kind] ? kind : prev.kind });
-    if (!this.timer) this.timer = setTimeout(() => { this.timer = undefined; this.flush(); }, this.batchMs);
+    if (!this.timer)
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, this.batchMs);
   }
 
   private stateOf(view: { resolve: LayerView['resolve'] }, p: string): MergedState | null {
@@ -321,12 +350,22 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
       else if (prev && !now) type = FileChangeType.Deleted;
       else if (prev && now) {
         if ((prev.type === 'd') !== (now.type === 'd')) type = 'replaced';
-        else if (prev.level !== now.level || prev.ino !== now.ino || prev.size !== now.size || prev.mtimeMs !== now.mtimeMs || prev.ctimeMs !== now.ctimeMs || ev.kind === 'opaque') type = FileChangeType.Changed;
+        else if (
+          prev.level !== now.level ||
+          prev.ino !== now.ino ||
+          prev.size !== now.size ||
+          prev.mtimeMs !== now.mtimeMs ||
+          prev.ctimeMs !== now.ctimeMs ||
+          ev.kind === 'opaque'
+        )
+          type = FileChangeType.Changed;
         if (prev.level > 0 && now.level === 0 && prev.type === 'f' && now.type === 'f') copiedFrom = prev;
       }
     } else if (now) {
-      if (now.level < ev.level) type = undefined; // hidden by a higher layer
-      else if (now.level > ev.level) type = FileChangeType.Changed; // uncovered a lower copy
+      if (now.level < ev.level)
+        type = undefined; // hidden by a higher layer
+      else if (now.level > ev.level)
+        type = FileChangeType.Changed; // uncovered a lower copy
       else if (ev.kind === 'add') {
         const below = ev.level === 0 && this.lowerView ? this.stateOf(this.lowerView, p) : null;
         if (!below) type = FileChangeType.Created;

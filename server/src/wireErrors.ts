@@ -34,7 +34,10 @@ type Params = Record<string, unknown>;
 /** Checked access to request params: anything malformed throws EINVAL naming the field. */
 export class ParamReader {
   private readonly p: Params;
-  constructor(readonly method: string, params: unknown) {
+  constructor(
+    readonly method: string,
+    params: unknown,
+  ) {
     if (typeof params !== 'object' || params === null || Array.isArray(params)) throw invalidParam(method, 'params must be an object');
     this.p = params as Params;
   }

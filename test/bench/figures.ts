@@ -61,8 +61,16 @@ async function listingAndStatOn(s: BenchStack, label: string, runs: number, log:
     // Two ways through the server: one overlay/readDirectory per directory (the floor of
     // a round trip each), and as the extension lists, with read-ahead.
     const ways = [
-      { how: 'one request per directory', serial: await timeMs(() => walkServer(srv.conn, 'bench', 1), runs), par: await timeMs(() => walkServer(srv.conn, 'bench', 8), runs) },
-      { how: 'as the extension lists (read-ahead)', serial: await timeMs(() => walkClient(srv.conn, 'bench', 1), runs), par: await timeMs(() => walkClient(srv.conn, 'bench', 8), runs) },
+      {
+        how: 'one request per directory',
+        serial: await timeMs(() => walkServer(srv.conn, 'bench', 1), runs),
+        par: await timeMs(() => walkServer(srv.conn, 'bench', 8), runs),
+      },
+      {
+        how: 'as the extension lists (read-ahead)',
+        serial: await timeMs(() => walkClient(srv.conn, 'bench', 1), runs),
+        par: await timeMs(() => walkClient(srv.conn, 'bench', 8), runs),
+      },
     ];
     const baselines: { name: string; dir: string; target: string; limit: number }[] = [];
     if (typeof k === 'string') log(`skipped kernel baseline: ${k}`);
@@ -77,12 +85,20 @@ async function listingAndStatOn(s: BenchStack, label: string, runs: number, log:
         rows.push(row(`recursive listing, ${label}, ${w.how}, 8 in flight`, `Node walking ${b.name} (8 in flight)`, par, w.par, 'ms', b.target, b.limit));
       }
     }
-    if (typeof k !== 'string') rows.push(...await statLatency(s, k.dir, srv.conn, label));
+    if (typeof k !== 'string') rows.push(...(await statLatency(s, k.dir, srv.conn, label)));
     if (withRss) {
       const rss1 = srv.rssMiB();
       await walkServer(srv.conn, 'bench', 1);
       const rss2 = srv.rssMiB();
-      rows.push({ figure: `server RSS after full walks of ${label} (1st → 2nd)`, baseline: '—', base: rss1, ours: rss2, unit: 'MiB', target: '≤ 150 MiB, no growth', pass: rss2 <= 150 && rss2 <= rss1 * 1.05 });
+      rows.push({
+        figure: `server RSS after full walks of ${label} (1st → 2nd)`,
+        baseline: '—',
+        base: rss1,
+        ours: rss2,
+        unit: 'MiB',
+        target: '≤ 150 MiB, no growth',
+        pass: rss2 <= 150 && rss2 <= rss1 * 1.05,
+      });
     }
   } finally {
     await srv.stop();
@@ -107,9 +123,22 @@ export async function memory(root: string, files: number, layers: number, log: (
     const n = await walkServer(srv.conn, 'bench', 8);
     const rss = [srv.rssMiB()];
     // Two more walks show whether a rise from the 1st to the 2nd is growth or when V8 collected.
-    for (let i = 0; i < 3; i++) { await walkServer(srv.conn, 'bench', 8); rss.push(srv.rssMiB()); }
+    for (let i = 0; i < 3; i++) {
+      await walkServer(srv.conn, 'bench', 8);
+      rss.push(srv.rssMiB());
+    }
     log(`memory: watching ${idle.toFixed(0)} MiB, after walks 1–4: ${rss.map((r) => r.toFixed(0)).join(', ')} MiB`);
-    return [{ figure: `server RSS after full walks of ${n} entries, ${files} files/${layers} layers (1st → 2nd; ${idle.toFixed(0)} MiB watching before, ${rss[2].toFixed(0)} and ${rss[3].toFixed(0)} MiB after a 3rd and 4th)`, baseline: '—', base: rss[0], ours: rss[1], unit: 'MiB', target: '≤ 150 MiB, no growth', pass: rss[1] <= 150 && rss[1] <= rss[0] * 1.05 }];
+    return [
+      {
+        figure: `server RSS after full walks of ${n} entries, ${files} files/${layers} layers (1st → 2nd; ${idle.toFixed(0)} MiB watching before, ${rss[2].toFixed(0)} and ${rss[3].toFixed(0)} MiB after a 3rd and 4th)`,
+        baseline: '—',
+        base: rss[0],
+        ours: rss[1],
+        unit: 'MiB',
+        target: '≤ 150 MiB, no growth',
+        pass: rss[1] <= 150 && rss[1] <= rss[0] * 1.05,
+      },
+    ];
   } finally {
     await srv.stop();
     fs.rmSync(s.root, { recursive: true, force: true });
@@ -136,7 +165,16 @@ async function statLatency(s: BenchStack, mount: string, conn: import('vscode-js
     }
     all.base.push(...base);
     all.ours.push(...ours);
-    rows.push(row(`stat p50, ${label}, ${layer === 'miss' ? 'misses' : `hits in ${layer}`} (${paths.length} paths)`, 'fs.stat on kernel mount', percentile(base, 0.5), percentile(ours, 0.5), 'µs', 'report'));
+    rows.push(
+      row(
+        `stat p50, ${label}, ${layer === 'miss' ? 'misses' : `hits in ${layer}`} (${paths.length} paths)`,
+        'fs.stat on kernel mount',
+        percentile(base, 0.5),
+        percentile(ours, 0.5),
+        'µs',
+        'report',
+      ),
+    );
   }
   rows.push(row(`stat p50, ${label}, all`, 'fs.stat on kernel mount', percentile(all.base, 0.5), percentile(all.ours, 0.5), 'µs', '≤ 3×', 3));
   rows.push(row(`stat p99, ${label}, all`, 'fs.stat on kernel mount', percentile(all.base, 0.99), percentile(all.ours, 0.99), 'µs', 'report'));
@@ -148,7 +186,9 @@ async function statLatency(s: BenchStack, mount: string, conn: import('vscode-js
     await conn.sendRequest('overlay/list');
     list.push(Number(process.hrtime.bigint() - t0) / 1e3);
   }
-  rows.push(row(`floor: overlay/list p50 (a JSON-RPC round trip, no lookup), ${label}`, 'fs.stat on kernel mount', base50, percentile(list, 0.5), 'µs', 'report'));
+  rows.push(
+    row(`floor: overlay/list p50 (a JSON-RPC round trip, no lookup), ${label}`, 'fs.stat on kernel mount', base50, percentile(list, 0.5), 'µs', 'report'),
+  );
   rows.push(row(`floor: raw Node IPC echo p50 (process.send, no JSON-RPC), ${label}`, 'fs.stat on kernel mount', base50, await ipcEcho(2000), 'µs', 'report'));
   return rows;
 }
@@ -160,7 +200,10 @@ async function ipcEcho(n: number): Promise<number> {
     const xs: number[] = [];
     for (let i = 0; i < n + 200; i++) {
       const t0 = process.hrtime.bigint();
-      await new Promise<void>((resolve) => { child.once('message', () => resolve()); child.send({ jsonrpc: '2.0', id: i, method: 'overlay/stat', params: { name: 'bench', path: '/d1/s2/t3/f4' } }); });
+      await new Promise<void>((resolve) => {
+        child.once('message', () => resolve());
+        child.send({ jsonrpc: '2.0', id: i, method: 'overlay/stat', params: { name: 'bench', path: '/d1/s2/t3/f4' } });
+      });
       if (i >= 200) xs.push(Number(process.hrtime.bigint() - t0) / 1e3);
     }
     return percentile(xs, 0.5);
@@ -184,7 +227,8 @@ export async function fileSearch(root: string, files: number, layers: number, ru
     const ours = await timeMs(() => srv.conn.sendRequest('overlay/findFiles', { name: 'bench', maxResults: 10_000_000 }), runs);
     const what = `file search: every file of ${files}/${layers} layers in one overlay/findFiles`;
     if (typeof k !== 'string') rows.push(row(what, 'Node walking kernel mount', await timeMs(() => walkRealParallel(k.dir, 1), runs), ours, 'ms', '≤ 2×', 2));
-    if (typeof f !== 'string') rows.push(row(what, 'Node walking fuse-overlayfs mount', await timeMs(() => walkRealParallel(f.dir, 1), runs), ours, 'ms', '≤ 1×', 1));
+    if (typeof f !== 'string')
+      rows.push(row(what, 'Node walking fuse-overlayfs mount', await timeMs(() => walkRealParallel(f.dir, 1), runs), ours, 'ms', '≤ 1×', 1));
     return rows;
   } finally {
     await srv.stop();
@@ -207,7 +251,10 @@ export async function watchLatency(root: string, writes: number): Promise<Row[]>
   const raw = watch(path.join(dir, 'upper'), { ignoreInitial: true });
   const seenRaw = new Map<string, number>();
   const seenSrv = new Map<string, number>();
-  raw.on('all', (_ev, p) => { const rel = p.slice(path.join(dir, 'upper').length); if (!seenRaw.has(rel)) seenRaw.set(rel, performance.now()); });
+  raw.on('all', (_ev, p) => {
+    const rel = p.slice(path.join(dir, 'upper').length);
+    if (!seenRaw.has(rel)) seenRaw.set(rel, performance.now());
+  });
   srv.conn.onNotification('overlay/didChangeFile', (params: { changes: { path: string }[] }) => {
     const t = performance.now();
     for (const c of params.changes) if (!seenSrv.has(c.path)) seenSrv.set(c.path, t);
@@ -237,7 +284,18 @@ export async function watchLatency(root: string, writes: number): Promise<Row[]>
     }
     const base = median(dRaw);
     const ours = median(dSrv);
-    return [{ figure: `outside write → merged change event (${dSrv.length}/${writes} seen)`, baseline: 'raw chokidar event, same write', base, ours, unit: 'ms', target: '≤ +50 ms', ratio: undefined, pass: dSrv.length === writes && ours - base <= 50 }];
+    return [
+      {
+        figure: `outside write → merged change event (${dSrv.length}/${writes} seen)`,
+        baseline: 'raw chokidar event, same write',
+        base,
+        ours,
+        unit: 'ms',
+        target: '≤ +50 ms',
+        ratio: undefined,
+        pass: dSrv.length === writes && ours - base <= 50,
+      },
+    ];
   } finally {
     await raw.close();
     await srv.stop();
@@ -267,7 +325,9 @@ export async function copyUp(root: string, mib: number, log: (s: string) => void
       const h = await srv.conn.sendRequest<{ handle: number }>('overlay/open', { name: 'c', path: '/big.bin', write: true });
       ours.push(Number(process.hrtime.bigint() - t0) / 1e6);
       await srv.conn.sendRequest('overlay/close', { name: 'c', handle: h.handle });
-    } finally { await srv.stop(); }
+    } finally {
+      await srv.stop();
+    }
   }
   fs.rmSync(dir, { recursive: true, force: true });
   return [row(`copy-up of a ${mib} MiB file (open for write)`, 'cp --reflink=auto', median(cp), median(ours), 'ms', '≤ 1.2×', 1.2)];

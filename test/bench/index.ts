@@ -24,21 +24,36 @@ export interface BenchRow {
 function fromBenchRow(r: BenchRow): Row {
   const limit = typeof r.target === 'number' ? r.target : Number((r.target ?? '').match(/([\d.]+)\s*×/)?.[1]);
   const ratio = r.baseline > 0 ? r.ours / r.baseline : undefined;
-  return { figure: r.figure, baseline: 'fs.promises.readFile of the real file', base: r.baseline, ours: r.ours, unit: r.unit, target: typeof r.target === 'number' ? `≤ ${r.target}×` : r.target ?? 'report', ratio,
-    pass: Number.isFinite(limit) && ratio !== undefined ? ratio <= limit : undefined };
+  return {
+    figure: r.figure,
+    baseline: 'fs.promises.readFile of the real file',
+    base: r.baseline,
+    ours: r.ours,
+    unit: r.unit,
+    target: typeof r.target === 'number' ? `≤ ${r.target}×` : (r.target ?? 'report'),
+    ratio,
+    pass: Number.isFinite(limit) && ratio !== undefined ? ratio <= limit : undefined,
+  };
 }
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlws-bench-'));
   const log = (s: string): void => console.error(`bench: ${s}`);
-  const arg = (flag: string): number | undefined => { const i = process.argv.indexOf(flag); return i > 0 ? Number(process.argv[i + 1]) : undefined; };
+  const arg = (flag: string): number | undefined => {
+    const i = process.argv.indexOf(flag);
+    return i > 0 ? Number(process.argv[i + 1]) : undefined;
+  };
   const rows: Row[] = [];
-  const cfg = quick ? { files: 10_000, layers: 8, runs: 3, copyMiB: 64, scaleFiles: 5_000, memFiles: 0 } : { files: 100_000, layers: 8, runs: 5, copyMiB: 1024, scaleFiles: 20_000, memFiles: 1_000_000 };
+  const cfg = quick
+    ? { files: 10_000, layers: 8, runs: 3, copyMiB: 64, scaleFiles: 5_000, memFiles: 0 }
+    : { files: 100_000, layers: 8, runs: 5, copyMiB: 1024, scaleFiles: 20_000, memFiles: 1_000_000 };
   cfg.files = arg('--files') ?? cfg.files;
   cfg.layers = arg('--layers') ?? cfg.layers;
   cfg.memFiles = arg('--mem-files') ?? cfg.memFiles;
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; mode ${quick ? 'quick' : 'full'}`);
+  console.log(
+    `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; mode ${quick ? 'quick' : 'full'}`,
+  );
   try {
     const figures: [string, () => Promise<Row[]>][] = [
       ['listing', () => listingAndStat(root, cfg.files, cfg.layers, cfg.runs, log)],
@@ -50,19 +65,24 @@ async function main(): Promise<void> {
       ['watch', () => watchLatency(root, quick ? 10 : 30)],
       ['memory', async () => (cfg.memFiles > 0 ? memory(root, cfg.memFiles, cfg.layers, log) : [])],
     ];
-    const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]?.split(',') ?? [] : undefined;
+    const only = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1]?.split(',') ?? []) : undefined;
     const unknown = only?.filter((n) => !figures.some(([name]) => name === n)) ?? [];
     if (unknown.length > 0) throw new Error(`--only: unknown figure ${unknown.join(', ')} (known: ${figures.map(([n]) => n).join(', ')})`);
-    for (const [name, run] of figures) if (!only || only.includes(name)) rows.push(...await run());
+    for (const [name, run] of figures) if (!only || only.includes(name)) rows.push(...(await run()));
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
-  const fmt = (x: number): string => !Number.isFinite(x) ? 'n/a' : x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toPrecision(3);
+  const fmt = (x: number): string => (!Number.isFinite(x) ? 'n/a' : x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toPrecision(3));
   console.log('\n| figure | baseline | baseline value | ours | ratio | target | met |');
   console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.figure} | ${r.baseline} | ${fmt(r.base)} ${r.unit} | ${fmt(r.ours)} ${r.unit} | ${r.ratio === undefined ? '—' : fmt(r.ratio) + '×'} | ${r.target} | ${r.pass === undefined ? '—' : r.pass ? 'yes' : 'NO'} |`);
+    console.log(
+      `| ${r.figure} | ${r.baseline} | ${fmt(r.base)} ${r.unit} | ${fmt(r.ours)} ${r.unit} | ${r.ratio === undefined ? '—' : fmt(r.ratio) + '×'} | ${r.target} | ${r.pass === undefined ? '—' : r.pass ? 'yes' : 'NO'} |`,
+    );
   }
 }
 
-main().catch((err) => { console.error(err); process.exitCode = 1; });
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

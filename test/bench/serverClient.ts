@@ -18,7 +18,9 @@ export interface ServerClient {
 export async function startServer(overlays: Record<string, StackSpec>): Promise<ServerClient> {
   // node-ipc, the transport the extension uses (vscode-languageclient TransportKind.ipc).
   // BENCH_SERVER_ARGS passes node flags to the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_ARGS ? process.env.BENCH_SERVER_ARGS.split(" ") : []), SERVER_JS, '--node-ipc'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_ARGS ? process.env.BENCH_SERVER_ARGS.split(' ') : []), SERVER_JS, '--node-ipc'], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   const conn = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
   conn.onNotification(() => undefined);
   conn.listen();
@@ -39,10 +41,24 @@ export async function startServer(overlays: Record<string, StackSpec>): Promise<
       return Number((status.match(/VmRSS:\s+(\d+)/) ?? [])[1] ?? 0) / 1024;
     },
     stop: async () => {
-      try { await conn.sendRequest('shutdown'); await conn.sendNotification('exit'); } catch { /* gone */ }
+      try {
+        await conn.sendRequest('shutdown');
+        await conn.sendNotification('exit');
+      } catch {
+        /* gone */
+      }
       conn.dispose();
       if (child.exitCode === null) {
-        await new Promise<void>((resolve) => { const t = setTimeout(() => { child.kill('SIGKILL'); resolve(); }, 2000); child.once('exit', () => { clearTimeout(t); resolve(); }); });
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(() => {
+            child.kill('SIGKILL');
+            resolve();
+          }, 2000);
+          child.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
       }
     },
   };
@@ -62,7 +78,11 @@ function walkParallel(root: string, parallel: number, list: (dir: string, dirs: 
       while (active < parallel && queue.length > 0) {
         const dir = queue.pop() as string;
         active++;
-        list(dir, queue).then((n) => { count += n; active--; step(); }, reject);
+        list(dir, queue).then((n) => {
+          count += n;
+          active--;
+          step();
+        }, reject);
       }
       if (active === 0 && queue.length === 0) resolve(count);
     };

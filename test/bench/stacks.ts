@@ -32,7 +32,10 @@ export async function settled(s: BenchStack): Promise<void> {
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32; };
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
 }
 
 /**
@@ -60,7 +63,10 @@ export function buildStack(root: string, files: number, layers: number, seed = 1
       // Files tend to live in the bottom layers, as in images.
       const li = Math.min(all.length - 1, Math.floor((1 - rand() ** 2) * all.length));
       const dir = path.join(all[li], rel);
-      if (!made.has(dir)) { fs.mkdirSync(dir, { recursive: true }); made.add(dir); }
+      if (!made.has(dir)) {
+        fs.mkdirSync(dir, { recursive: true });
+        made.add(dir);
+      }
       const p = path.join(dir, `f${f}`);
       fs.writeFileSync(p, `file ${n} in layer ${li}\n`);
       if (samples.length < 2000 && rand() < 0.05) samples.push({ path: `/${rel}/f${f}`, layer: li === 0 ? 'upper' : `l${li - 1}` });
@@ -68,7 +74,10 @@ export function buildStack(root: string, files: number, layers: number, seed = 1
       if (li > 0 && rand() < 0.02) {
         const above = all[Math.floor(rand() * li)];
         const wdir = path.join(above, rel);
-        if (!made.has(wdir)) { fs.mkdirSync(wdir, { recursive: true }); made.add(wdir); }
+        if (!made.has(wdir)) {
+          fs.mkdirSync(wdir, { recursive: true });
+          made.add(wdir);
+        }
         const w = path.join(wdir, `f${f}`);
         if (!fs.existsSync(w)) fs.linkSync(proto, w);
       }
@@ -124,7 +133,7 @@ export function buildNodeModulesStack(root: string, nodeModules: string): BenchS
   for (let i = 0; i < files.length && samples.length < 1000; i += Math.max(1, Math.floor(files.length / 1000))) {
     samples.push({ path: files[i], layer: fs.existsSync(path.join(upper, files[i])) ? 'upper' : 'l0' });
   }
-  for (let i = 0; i < 200; i++) samples.push({ path: `${path.dirname(files[i * 37 % files.length])}/missing-${i}`, layer: 'miss' });
+  for (let i = 0; i < 200; i++) samples.push({ path: `${path.dirname(files[(i * 37) % files.length])}/missing-${i}`, layer: 'miss' });
   return { root, lower: [nodeModules], upper, work, files: files.length, dirs: changed.size, samples, builtAt: Date.now() };
 }
 
@@ -154,7 +163,9 @@ export function mountFuse(s: BenchStack): Mount | string {
   try {
     execFileSync('fuse-overlayfs', ['-o', `lowerdir=${s.lower.join(':')},upperdir=${s.upper},workdir=${fwork}`, dir], { stdio: 'pipe' });
   } catch (err) {
-    return `fuse-overlayfs not available: ${String((err as { stderr?: Buffer }).stderr ?? err).trim().slice(0, 200)}`;
+    return `fuse-overlayfs not available: ${String((err as { stderr?: Buffer }).stderr ?? err)
+      .trim()
+      .slice(0, 200)}`;
   }
   return { dir, unmount: () => execFileSync('fusermount', ['-u', dir]) };
 }

@@ -56,8 +56,15 @@ export async function bench(opts: { quick: boolean }): Promise<BenchRow[]> {
       const ours = await timeIt(s.n, () => readOverlayFile((q) => ipc.conn.sendRequest(P.ReadFile.type, q), 'b', p), s.bytes);
       rows.push({ figure: `readFile ${s.label} through the server (direct read, node-ipc)`, baseline: base, ours, unit: 'ms', target: s.target });
       const nB64 = Math.max(3, Math.ceil(s.n / 5));
-      for (const [label, c] of [['node-ipc', ipc], ['stdio', stdio]] as const) {
-        const b64 = await timeIt(nB64, async () => Buffer.from((await c.conn.sendRequest(P.ReadFile.type, { name: 'b', path: p, inline: true })).data ?? '', 'base64'), s.bytes);
+      for (const [label, c] of [
+        ['node-ipc', ipc],
+        ['stdio', stdio],
+      ] as const) {
+        const b64 = await timeIt(
+          nB64,
+          async () => Buffer.from((await c.conn.sendRequest(P.ReadFile.type, { name: 'b', path: p, inline: true })).data ?? '', 'base64'),
+          s.bytes,
+        );
         rows.push({ figure: `readFile ${s.label}, base64 in JSON (${label}) — rejected option`, baseline: base, ours: b64, unit: 'ms' });
       }
     }

@@ -15,7 +15,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const arg = (flag: string, dflt: number): number => { const i = process.argv.indexOf(flag); return i > 0 ? Number(process.argv[i + 1]) : dflt; };
+const arg = (flag: string, dflt: number): number => {
+  const i = process.argv.indexOf(flag);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
 
 /** Child programs: each prints its RSS in MiB once watching (after a GC). */
 const PROGRAMS: Record<string, string> = {
@@ -49,12 +52,25 @@ function buildTree(root: string, dirs: number, filesPerDir: number): void {
 
 function runNode(program: string, tree: string): Promise<string> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--expose-gc', '-e', program, tree], { stdio: ['ignore', 'pipe', 'pipe'], cwd: path.resolve(__dirname, '../../..') });
+    const child = spawn(process.execPath, ['--expose-gc', '-e', program, tree], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: path.resolve(__dirname, '../../..'),
+    });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    child.on('exit', () => resolve(Number.isFinite(parseFloat(out)) ? `${parseFloat(out).toFixed(0)} MiB` : `did not run: ${(err.split('\n').find((l) => /Error/.test(l)) ?? err).trim().slice(0, 120)}`));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('exit', () =>
+      resolve(
+        Number.isFinite(parseFloat(out))
+          ? `${parseFloat(out).toFixed(0)} MiB`
+          : `did not run: ${(err.split('\n').find((l) => /Error/.test(l)) ?? err).trim().slice(0, 120)}`,
+      ),
+    );
   });
 }
 
@@ -62,7 +78,9 @@ async function inotifywait(tree: string): Promise<string> {
   if (spawnSync('inotifywait', ['--help']).error) return 'did not run: inotifywait is not installed (apt-get install inotify-tools)';
   const child = spawn('inotifywait', ['-m', '-r', '-q', tree], { stdio: ['ignore', 'ignore', 'pipe'] });
   let errors = '';
-  child.stderr.on('data', (d: Buffer) => { errors += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    errors += d.toString();
+  });
   // It prints "Watches established." on stderr without -q; with -q, poll its RSS until it settles.
   let last = -1;
   for (;;) {
@@ -84,7 +102,9 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     buildTree(root, dirs, filesPerDir);
     const count = Number(execFileSync('sh', ['-c', `find '${root}' | wc -l`], { encoding: 'utf8' }).trim());
-    console.log(`tree: ${dirs} directories, ${dirs * filesPerDir} files (${count} entries), built in ${((Date.now() - t0) / 1000).toFixed(0)} s; max_user_watches ${fs.readFileSync('/proc/sys/fs/inotify/max_user_watches', 'utf8').trim()}`);
+    console.log(
+      `tree: ${dirs} directories, ${dirs * filesPerDir} files (${count} entries), built in ${((Date.now() - t0) / 1000).toFixed(0)} s; max_user_watches ${fs.readFileSync('/proc/sys/fs/inotify/max_user_watches', 'utf8').trim()}`,
+    );
     console.log('\n| watcher | RSS once watching |\n|---|---|');
     for (const [name, program] of Object.entries(PROGRAMS)) console.log(`| ${name} | ${await runNode(program, root)} |`);
     console.log(`| inotifywait -m -r | ${await inotifywait(root)} |`);
@@ -93,4 +113,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => { console.error(err); process.exitCode = 1; });
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -49,7 +49,8 @@ async function revertAndCloseAll(): Promise<void> {
   }
   await vscode.commands.executeCommand('workbench.action.closeAllEditors');
 }
-const tabUris = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).map((t) => (t.input instanceof vscode.TabInputText ? t.input.uri.toString() : `<${t.label}>`));
+const tabUris = () =>
+  vscode.window.tabGroups.all.flatMap((g) => g.tabs).map((t) => (t.input instanceof vscode.TabInputText ? t.input.uri.toString() : `<${t.label}>`));
 
 /** Turns autosave on (afterDelay, short) where it wins over the demo workspace's `off`; returns the undo. */
 async function autoSaveOn(): Promise<() => Promise<void>> {
@@ -101,7 +102,9 @@ async function tryToEdit(editor: vscode.TextEditor, marker: string): Promise<{ a
   await vscode.commands.executeCommand('cursorTop');
   await vscode.commands.executeCommand('type', { text: `/* typed ${marker} */` });
   const typed = editor.document.getText().includes(`typed ${marker}`);
-  console.log(`# edit on a protected file: TextEditor.edit ${api ? 'applied' : 'refused'}, typing ${typed ? 'applied' : 'refused'}; dirty=${editor.document.isDirty}; changed=${editor.document.getText() !== before}`);
+  console.log(
+    `# edit on a protected file: TextEditor.edit ${api ? 'applied' : 'refused'}, typing ${typed ? 'applied' : 'refused'}; dirty=${editor.document.isDirty}; changed=${editor.document.getText() !== before}`,
+  );
   return { api, typed };
 }
 
@@ -131,9 +134,13 @@ test('lower guard: with autoSave afterDelay, an edit in a file: editor on a lowe
     const we = new vscode.WorkspaceEdit();
     we.insert(lowerUri, new vscode.Position(0, 0), '// from a WorkspaceEdit\n');
     const applied = await vscode.workspace.applyEdit(we);
-    console.log(`# WorkspaceEdit on the protected file: applyEdit → ${applied}; in the buffer: ${editor.document.getText().includes('from a WorkspaceEdit')}; dirty=${editor.document.isDirty}`);
+    console.log(
+      `# WorkspaceEdit on the protected file: applyEdit → ${applied}; in the buffer: ${editor.document.getText().includes('from a WorkspaceEdit')}; dirty=${editor.document.isDirty}`,
+    );
     const saved = await editor.document.save();
-    console.log(`# after save: dirty=${editor.document.isDirty}; WorkspaceEdit text in the buffer: ${editor.document.getText().includes('from a WorkspaceEdit')}`);
+    console.log(
+      `# after save: dirty=${editor.document.isDirty}; WorkspaceEdit text in the buffer: ${editor.document.getText().includes('from a WorkspaceEdit')}`,
+    );
     await vscode.commands.executeCommand('workbench.action.files.saveAll');
     console.log(`# TextDocument.save(): ${saved}`);
     await holdsFor(lowerFile, want);
@@ -147,13 +154,17 @@ test('lower guard: with autoSave afterDelay, an edit in a file: editor on a lowe
     if (dirtyText !== undefined) {
       assert.ok(took.api || took.typed || applied);
       assert.match(dirtyText, /autosave must not write this|from a WorkspaceEdit/, 'the user text is not in the buffer');
-      await waitFor(() => a.lowerGuard.log.some((r) => r.uri === lowerUri.toString() && r.outcome === 'dirty-offered'), { what: 'Save to Upper Copy to be offered' });
+      await waitFor(() => a.lowerGuard.log.some((r) => r.uri === lowerUri.toString() && r.outcome === 'dirty-offered'), {
+        what: 'Save to Upper Copy to be offered',
+      });
     } else {
       assert.ok(!took.typed, 'the buffer took the typing but kept the file text');
     }
     const target = await a.lowerGuard.editInOverlay(lowerUri);
     assert.equal(target?.toString(), ov('/src/server.js').toString());
-    await waitFor(() => tabUris().includes(ov('/src/server.js').toString()) && !tabUris().includes(lowerUri.toString()), { what: `the tab to move to the overlay copy; tabs: ${tabUris().join(', ')}` });
+    await waitFor(() => tabUris().includes(ov('/src/server.js').toString()) && !tabUris().includes(lowerUri.toString()), {
+      what: `the tab to move to the overlay copy; tabs: ${tabUris().join(', ')}`,
+    });
     if (dirtyText !== undefined) {
       assert.equal(fs.readFileSync(path.join(upper, 'src/server.js'), 'utf8'), dirtyText, 'the upper copy does not hold the user text');
       assert.ok(a.lowerGuard.log.some((r) => r.uri === lowerUri.toString() && r.outcome === 'saved-to-upper'));
@@ -190,13 +201,17 @@ test('lower guard: read-only lifted by hand — Save writes the text to the uppe
     const mine = editor.document.getText();
     const saved = await editor.document.save();
     console.log(`# save with read-only lifted: ${saved}`);
-    await waitFor(() => fs.existsSync(path.join(upper, 'README.md')) && fs.readFileSync(path.join(upper, 'README.md'), 'utf8') === mine, { what: 'the upper copy to hold the saved text' });
+    await waitFor(() => fs.existsSync(path.join(upper, 'README.md')) && fs.readFileSync(path.join(upper, 'README.md'), 'utf8') === mine, {
+      what: 'the upper copy to hold the saved text',
+    });
     assert.equal(hash(lowerFile), want, 'the lower file changed on disk');
     assert.equal(Math.floor(fs.statSync(lowerFile).mtimeMs), mtime, 'the lower file mtime changed');
     const outcomes = a.lowerGuard.log.filter((r) => r.uri === lowerUri.toString()).map((r) => r.outcome);
     console.log(`# guard on that save: ${outcomes.join(', ')} (no restored-after-save: VS Code wrote the file's own bytes)`);
     assert.ok(outcomes.includes('saved-to-upper'));
-    await waitFor(() => tabUris().includes(ov('/README.md').toString()) && !tabUris().includes(lowerUri.toString()), { what: `the editor to move to the overlay copy; tabs: ${tabUris().join(', ')}` });
+    await waitFor(() => tabUris().includes(ov('/README.md').toString()) && !tabUris().includes(lowerUri.toString()), {
+      what: `the editor to move to the overlay copy; tabs: ${tabUris().join(', ')}`,
+    });
     assert.equal(hash(lowerFile), want);
   } finally {
     await revertAndCloseAll();
@@ -218,74 +233,87 @@ test('lower guard: a WorkspaceEdit that deletes a shadowed lower file leaves it 
   const applied = await vscode.workspace.applyEdit(we);
   await waitFor(() => fs.existsSync(lowerFile), { what: 'the lower file to exist' });
   const restored = a.lowerGuard.log.some((r) => r.uri === vscode.Uri.file(lowerFile).toString() && r.outcome === 'restored-after-delete');
-  console.log(`# WorkspaceEdit deleteFile on a protected file: applyEdit → ${applied}; ${restored ? 'deleted by VS Code, put back by the guard' : 'not deleted by VS Code'}`);
+  console.log(
+    `# WorkspaceEdit deleteFile on a protected file: applyEdit → ${applied}; ${restored ? 'deleted by VS Code, put back by the guard' : 'not deleted by VS Code'}`,
+  );
   assert.equal(hash(lowerFile), want);
 });
 
-test('lower guard: a live kernel mount — its upper and lower are read-only in the editor; a dirty buffer from before the protection is not autosaved and goes to the merged path', async (ctx) => {
-  const a = await api();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-guard-'));
-  const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((n) => path.join(dir, n));
-  for (const p of [lower, upper, work, merged]) fs.mkdirSync(p);
-  fs.writeFileSync(path.join(lower, 'notes.txt'), 'lower 1\nlower 2\n');
-  fs.writeFileSync(path.join(upper, 'top.txt'), 'upper 1\nupper 2\n');
-  try {
-    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged], { stdio: 'pipe' });
-  } catch (err) {
-    ctx.skip(`cannot mount a kernel overlay here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
-    fs.rmSync(dir, { recursive: true, force: true });
-    return;
-  }
-  const lowerFile = path.join(lower, 'notes.txt');
-  const upperFile = path.join(upper, 'top.txt');
-  const wantLower = hash(lowerFile);
-  const wantUpper = hash(upperFile);
-  const undoOff = await autoSaveOff();
-  let undoOn: (() => Promise<void>) | undefined;
-  try {
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    // a dirty buffer on the lower file, made before the extension knows the mount
-    const dirty = await vscode.window.showTextDocument(vscode.Uri.file(lowerFile), { preview: false });
-    assert.ok(await dirty.edit((e) => e.insert(new vscode.Position(0, 0), 'edited before the protection\n')));
-    assert.ok(dirty.document.isDirty);
+test(
+  'lower guard: a live kernel mount — its upper and lower are read-only in the editor; a dirty buffer from before the protection is not autosaved and goes to the merged path',
+  async (ctx) => {
+    const a = await api();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-guard-'));
+    const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((n) => path.join(dir, n));
+    for (const p of [lower, upper, work, merged]) fs.mkdirSync(p);
+    fs.writeFileSync(path.join(lower, 'notes.txt'), 'lower 1\nlower 2\n');
+    fs.writeFileSync(path.join(upper, 'top.txt'), 'upper 1\nupper 2\n');
+    try {
+      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged], { stdio: 'pipe' });
+    } catch (err) {
+      ctx.skip(`cannot mount a kernel overlay here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
+      fs.rmSync(dir, { recursive: true, force: true });
+      return;
+    }
+    const lowerFile = path.join(lower, 'notes.txt');
+    const upperFile = path.join(upper, 'top.txt');
+    const wantLower = hash(lowerFile);
+    const wantUpper = hash(upperFile);
+    const undoOff = await autoSaveOff();
+    let undoOn: (() => Promise<void>) | undefined;
+    try {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      // a dirty buffer on the lower file, made before the extension knows the mount
+      const dirty = await vscode.window.showTextDocument(vscode.Uri.file(lowerFile), { preview: false });
+      assert.ok(await dirty.edit((e) => e.insert(new vscode.Position(0, 0), 'edited before the protection\n')));
+      assert.ok(dirty.document.isDirty);
 
-    const count = vscode.workspace.workspaceFolders?.length ?? 0;
-    vscode.workspace.updateWorkspaceFolders(count, 0, { uri: vscode.Uri.file(merged), name: 'guarded mount' });
-    await waitFor(() => a.lowerGuard.protectedRoots().some((r) => r.kind === 'upper' && r.dir === upper), { what: 'the live mount upper to be protected', timeoutMs: 15_000 });
-    await a.lowerGuard.whenSettled();
-    await waitFor(() => readonlyGlob(upper) && readonlyGlob(lower), { what: 'files.readonlyInclude to hold the mount layers' });
-    assert.equal(a.lowerGuard.lookup(vscode.Uri.file(upperFile))?.target.fsPath, path.join(merged, 'top.txt'));
-    await waitFor(() => a.lowerGuard.log.some((r) => r.uri === vscode.Uri.file(lowerFile).toString() && r.outcome === 'dirty-offered'), { what: 'Save to Upper Copy to be offered for the dirty buffer' });
+      const count = vscode.workspace.workspaceFolders?.length ?? 0;
+      vscode.workspace.updateWorkspaceFolders(count, 0, { uri: vscode.Uri.file(merged), name: 'guarded mount' });
+      await waitFor(() => a.lowerGuard.protectedRoots().some((r) => r.kind === 'upper' && r.dir === upper), {
+        what: 'the live mount upper to be protected',
+        timeoutMs: 15_000,
+      });
+      await a.lowerGuard.whenSettled();
+      await waitFor(() => readonlyGlob(upper) && readonlyGlob(lower), { what: 'files.readonlyInclude to hold the mount layers' });
+      assert.equal(a.lowerGuard.lookup(vscode.Uri.file(upperFile))?.target.fsPath, path.join(merged, 'top.txt'));
+      await waitFor(() => a.lowerGuard.log.some((r) => r.uri === vscode.Uri.file(lowerFile).toString() && r.outcome === 'dirty-offered'), {
+        what: 'Save to Upper Copy to be offered for the dirty buffer',
+      });
 
-    undoOn = await autoSaveOn();
-    const upperEditor = await vscode.window.showTextDocument(vscode.Uri.file(upperFile), { preview: false });
-    await tryToEdit(upperEditor, 'not into the live upper');
-    await holdsFor(lowerFile, wantLower);
-    assert.equal(hash(upperFile), wantUpper, 'the upper of the live mount was written directly');
-    assert.ok(dirty.document.isDirty, 'the dirty buffer was saved or dropped');
-    assert.match(dirty.document.getText(), /edited before the protection/);
-    await vscode.commands.executeCommand('notifications.showList');
-    await screenshot('lower-guard-kernel-mount');
-    await vscode.commands.executeCommand('notifications.hideList');
+      undoOn = await autoSaveOn();
+      const upperEditor = await vscode.window.showTextDocument(vscode.Uri.file(upperFile), { preview: false });
+      await tryToEdit(upperEditor, 'not into the live upper');
+      await holdsFor(lowerFile, wantLower);
+      assert.equal(hash(upperFile), wantUpper, 'the upper of the live mount was written directly');
+      assert.ok(dirty.document.isDirty, 'the dirty buffer was saved or dropped');
+      assert.match(dirty.document.getText(), /edited before the protection/);
+      await vscode.commands.executeCommand('notifications.showList');
+      await screenshot('lower-guard-kernel-mount');
+      await vscode.commands.executeCommand('notifications.hideList');
 
-    // Save to Upper Copy: through the merged path, so the kernel copies up
-    const upperText = upperEditor.document.isDirty ? upperEditor.document.getText() : undefined;
-    await a.lowerGuard.editInOverlay(vscode.Uri.file(upperFile));
-    if (upperText !== undefined) assert.equal(fs.readFileSync(path.join(merged, 'top.txt'), 'utf8'), upperText);
-    await a.lowerGuard.editInOverlay(vscode.Uri.file(lowerFile));
-    assert.match(fs.readFileSync(path.join(merged, 'notes.txt'), 'utf8'), /edited before the protection/);
-    assert.match(fs.readFileSync(path.join(upper, 'notes.txt'), 'utf8'), /edited before the protection/, 'the kernel did not copy up');
-    assert.equal(hash(lowerFile), wantLower, 'the lower file changed');
-    await waitFor(() => tabUris().includes(vscode.Uri.file(path.join(merged, 'notes.txt')).toString()), { what: `the merged editor; tabs: ${tabUris().join(', ')}` });
-  } finally {
-    await revertAndCloseAll();
-    await undoOn?.();
-    await undoOff();
-    const i = vscode.workspace.workspaceFolders?.findIndex((f) => f.uri.fsPath === merged) ?? -1;
-    if (i >= 0) vscode.workspace.updateWorkspaceFolders(i, 1);
-    await waitFor(() => !vscode.workspace.workspaceFolders?.some((f) => f.uri.fsPath === merged), { what: 'the mount folder to be removed' });
-    await waitFor(() => !a.overlays().some((o) => o.stack.upper === upper), { what: 'the mounted overlay to be closed' }).catch(() => undefined);
-    execFileSync('umount', [merged]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}, { timeoutMs: 60_000 });
+      // Save to Upper Copy: through the merged path, so the kernel copies up
+      const upperText = upperEditor.document.isDirty ? upperEditor.document.getText() : undefined;
+      await a.lowerGuard.editInOverlay(vscode.Uri.file(upperFile));
+      if (upperText !== undefined) assert.equal(fs.readFileSync(path.join(merged, 'top.txt'), 'utf8'), upperText);
+      await a.lowerGuard.editInOverlay(vscode.Uri.file(lowerFile));
+      assert.match(fs.readFileSync(path.join(merged, 'notes.txt'), 'utf8'), /edited before the protection/);
+      assert.match(fs.readFileSync(path.join(upper, 'notes.txt'), 'utf8'), /edited before the protection/, 'the kernel did not copy up');
+      assert.equal(hash(lowerFile), wantLower, 'the lower file changed');
+      await waitFor(() => tabUris().includes(vscode.Uri.file(path.join(merged, 'notes.txt')).toString()), {
+        what: `the merged editor; tabs: ${tabUris().join(', ')}`,
+      });
+    } finally {
+      await revertAndCloseAll();
+      await undoOn?.();
+      await undoOff();
+      const i = vscode.workspace.workspaceFolders?.findIndex((f) => f.uri.fsPath === merged) ?? -1;
+      if (i >= 0) vscode.workspace.updateWorkspaceFolders(i, 1);
+      await waitFor(() => !vscode.workspace.workspaceFolders?.some((f) => f.uri.fsPath === merged), { what: 'the mount folder to be removed' });
+      await waitFor(() => !a.overlays().some((o) => o.stack.upper === upper), { what: 'the mounted overlay to be closed' }).catch(() => undefined);
+      execFileSync('umount', [merged]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  { timeoutMs: 60_000 },
+);

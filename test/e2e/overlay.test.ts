@@ -73,7 +73,11 @@ const text = async (uri: vscode.Uri) => Buffer.from(await vscode.workspace.fs.re
 
 /** Copy-up by another process: `overlayws chmod` on the same stack copies the file up without changing it. */
 function outsideCopyUp(d: Demo, p: string): void {
-  execFileSync(process.execPath, [path.join(REPO, 'bin/overlayws.js'), '--lower', d.lower.join(':'), '--upper', d.upper, '--work', d.work, '--whiteouts', d.whiteouts, 'chmod', '644', p], { stdio: 'pipe' });
+  execFileSync(
+    process.execPath,
+    [path.join(REPO, 'bin/overlayws.js'), '--lower', d.lower.join(':'), '--upper', d.upper, '--work', d.work, '--whiteouts', d.whiteouts, 'chmod', '644', p],
+    { stdio: 'pipe' },
+  );
   assert.ok(fs.existsSync(path.join(d.upper, p)), `the CLI did not copy ${p} up`);
 }
 
@@ -87,7 +91,9 @@ test('overlay: the demo workspace opens as an overlay folder; the explorer lists
     // open it; the window reloads and the runner resumes this test there.
     assert.ok(!ctx.resumed, `the demo workspace did not open after the reload (${vscode.workspace.workspaceFile?.toString()})`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-demo-'));
-    const workspaceFile = execFileSync(process.execPath, [path.join(REPO, 'scripts/start.mjs'), '--prepare', path.join(dir, 'demo')], { encoding: 'utf8' }).trim();
+    const workspaceFile = execFileSync(process.execPath, [path.join(REPO, 'scripts/start.mjs'), '--prepare', path.join(dir, 'demo')], {
+      encoding: 'utf8',
+    }).trim();
     console.log(`# opening the demo overlay workspace ${workspaceFile}`);
     await vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.file(workspaceFile));
     await new Promise(() => undefined); // the extension host ends with the reload
@@ -107,7 +113,10 @@ test('overlay: the demo workspace opens as an overlay folder; the explorer lists
   assert.equal(st.size, real.size);
   assert.equal(Math.floor(st.mtime), Math.floor(real.mtimeMs));
   assert.match(await text(ov('/src/greet.js')), /from the app layer/);
-  await assert.rejects(() => Promise.resolve(vscode.workspace.fs.stat(ov('/src/legacy.js'))), (e: unknown) => e instanceof vscode.FileSystemError && e.code === 'FileNotFound');
+  await assert.rejects(
+    () => Promise.resolve(vscode.workspace.fs.stat(ov('/src/legacy.js'))),
+    (e: unknown) => e instanceof vscode.FileSystemError && e.code === 'FileNotFound',
+  );
 
   await vscode.commands.executeCommand('workbench.view.explorer');
   await vscode.window.showTextDocument(ov('/src/greet.js'), { preview: false });
@@ -151,7 +160,10 @@ test('overlay: deleting a lower file leaves a whiteout and the lower file', asyn
   }
   assert.ok(fs.readFileSync(lowerFile).equals(lowerBefore));
   await assert.rejects(() => Promise.resolve(vscode.workspace.fs.stat(ov('/docs/history.md'))));
-  assert.deepEqual((await vscode.workspace.fs.readDirectory(ov('/docs'))).map(([n]) => n), ['guide.md']);
+  assert.deepEqual(
+    (await vscode.workspace.fs.readDirectory(ov('/docs'))).map(([n]) => n),
+    ['guide.md'],
+  );
 });
 
 test('read-ahead: a listing brings the directories below it; an outside change or a write of this window shows at once', async () => {
@@ -227,7 +239,9 @@ test('stale editors: an outside copy-up replaces a clean editor on the lower rea
   const t0 = Date.now();
   outsideCopyUp(d, '/config/settings.json');
   const target = ov('/config/settings.json').toString();
-  await waitFor(() => tabUris()[1] === target && !tabUris().includes(lowerUri.toString()), { what: `tab 1 to become ${target}; tabs: ${tabUris().join(', ')}` });
+  await waitFor(() => tabUris()[1] === target && !tabUris().includes(lowerUri.toString()), {
+    what: `tab 1 to become ${target}; tabs: ${tabUris().join(', ')}`,
+  });
   console.log(`# outside copy-up → editor redirected in ${Date.now() - t0} ms`);
   assert.deepEqual(tabUris(), [before[0], target, before[2]]);
   const active = vscode.window.activeTextEditor;
@@ -271,7 +285,9 @@ test('stale editors: a dirty editor on the lower real path is kept, and its edit
   assert.ok(editor.document.isDirty);
 
   outsideCopyUp(d, '/docs/guide.md');
-  const item = await waitFor(() => d.api.staleEditors.pending.find((p) => p.stale.toString() === lowerUri.toString()), { what: 'the dirty stale editor to be offered Compare / Apply / Keep' });
+  const item = await waitFor(() => d.api.staleEditors.pending.find((p) => p.stale.toString() === lowerUri.toString()), {
+    what: 'the dirty stale editor to be offered Compare / Apply / Keep',
+  });
   // nothing was discarded, nothing written to the lower layer
   assert.ok(tabUris().includes(lowerUri.toString()));
   assert.ok(editor.document.isDirty);
@@ -284,7 +300,9 @@ test('stale editors: a dirty editor on the lower real path is kept, and its edit
   await d.api.staleEditors.resolve(item, 'apply');
   assert.match(fs.readFileSync(path.join(d.upper, 'docs/guide.md'), 'utf8'), /My unsaved note/);
   assert.ok(fs.readFileSync(lowerFile).equals(lowerBefore), 'the lower file changed on disk');
-  await waitFor(() => tabUris().includes(ov('/docs/guide.md').toString()) && !tabUris().includes(lowerUri.toString()), { what: 'the tab to move to the overlay copy' });
+  await waitFor(() => tabUris().includes(ov('/docs/guide.md').toString()) && !tabUris().includes(lowerUri.toString()), {
+    what: 'the tab to move to the overlay copy',
+  });
   const doc = vscode.workspace.textDocuments.find((t) => t.uri.toString() === ov('/docs/guide.md').toString());
   assert.ok(doc && !doc.isDirty);
 });
@@ -315,7 +333,9 @@ test('stale editors: a kernel-mounted overlay opened as a plain folder — an ed
     execFileSync('chmod', ['600', path.join(merged, 'notes.txt')]);
     assert.ok(fs.existsSync(path.join(upper, 'notes.txt')), 'the kernel did not copy up');
     const target = vscode.Uri.file(path.join(merged, 'notes.txt')).toString();
-    await waitFor(() => d.api.staleEditors.log.some((r) => r.current === target && r.outcome === 'redirected'), { what: `the editor to move to ${target}; tabs: ${tabUris().join(', ')}` });
+    await waitFor(() => d.api.staleEditors.log.some((r) => r.current === target && r.outcome === 'redirected'), {
+      what: `the editor to move to ${target}; tabs: ${tabUris().join(', ')}`,
+    });
     assert.deepEqual(tabUris(), [target]);
     assert.deepEqual([vscode.window.activeTextEditor?.selection.start.line, vscode.window.activeTextEditor?.selection.start.character], [1, 2]);
     await screenshot('stale-editor-kernel-mount');
@@ -332,10 +352,13 @@ test('stale editors: a kernel-mounted overlay opened as a plain folder — an ed
 
 test('compare with lower: the lower copy against the current one', async () => {
   await vscode.commands.executeCommand('overlay.compareWithLower', ov('/src/greet.js'));
-  const tab = await waitFor(() => {
-    const t = vscode.window.tabGroups.activeTabGroup.activeTab;
-    return t?.input instanceof vscode.TabInputTextDiff ? t.input : undefined;
-  }, { what: 'a diff editor' });
+  const tab = await waitFor(
+    () => {
+      const t = vscode.window.tabGroups.activeTabGroup.activeTab;
+      return t?.input instanceof vscode.TabInputTextDiff ? t.input : undefined;
+    },
+    { what: 'a diff editor' },
+  );
   assert.equal(tab.modified.toString(), ov('/src/greet.js').toString());
   assert.equal(tab.original.scheme, 'overlay-layer');
   const original = await vscode.workspace.openTextDocument(tab.original);
@@ -349,10 +372,13 @@ test('changes view: Added, Modified and Deleted groups; Revert drops the upper c
   await vscode.workspace.fs.writeFile(ov('/notes/todo.md'), Buffer.from('# To do\n\n- try the overlay\n'));
   const paths = (k: 'A' | 'C' | 'D') => (d.api.changes.group(NAME, k)?.resourceStates ?? []).map((r) => r.resourceUri.path).sort();
   await d.api.changes.refresh();
-  await waitFor(async () => {
-    await d.api.changes.refresh();
-    return paths('A').includes('/notes/todo.md') && paths('C').includes('/src/greet.js') && paths('D').includes('/docs/history.md');
-  }, { what: 'the changes view groups' });
+  await waitFor(
+    async () => {
+      await d.api.changes.refresh();
+      return paths('A').includes('/notes/todo.md') && paths('C').includes('/src/greet.js') && paths('D').includes('/docs/history.md');
+    },
+    { what: 'the changes view groups' },
+  );
   assert.deepEqual(paths('C'), ['/config/settings.json', '/docs/guide.md', '/src/app.js', '/src/greet.js']);
   assert.deepEqual(paths('D'), ['/docs/history.md']);
   assert.ok(paths('A').includes('/notes/todo.md'));
@@ -381,8 +407,14 @@ test('changes view shows what overlayws diff prints; Export Changes as Layer wri
   const d = await demo();
   await d.api.changes.refresh();
   const view = new Set(d.api.changes.changes(NAME).map((c) => `${c.kind} ${c.path}`));
-  const cli = execFileSync(process.execPath, [path.join(REPO, 'bin/overlayws.js'), '--lower', d.lower.join(':'), '--upper', d.upper, '--work', d.work, '--whiteouts', d.whiteouts, 'diff'], { encoding: 'utf8' })
-    .trim().split('\n').filter(Boolean);
+  const cli = execFileSync(
+    process.execPath,
+    [path.join(REPO, 'bin/overlayws.js'), '--lower', d.lower.join(':'), '--upper', d.upper, '--work', d.work, '--whiteouts', d.whiteouts, 'diff'],
+    { encoding: 'utf8' },
+  )
+    .trim()
+    .split('\n')
+    .filter(Boolean);
   // The view lists files (directories are only parents of changes); deletions of any type.
   const cliFiles = cli.filter((l) => l.startsWith('D ') || !fs.lstatSync(path.join(d.upper, l.slice(2))).isDirectory());
   assert.deepEqual([...view].sort(), cliFiles.sort());
@@ -426,7 +458,12 @@ test('open commands: folders as an overlay, a Docker overlay2 layer directory, a
     // Folders as an overlay.
     for (const dir of ['l/sub', 'u', 'w']) fs.mkdirSync(path.join(tmp, dir), { recursive: true });
     fs.writeFileSync(path.join(tmp, 'l/sub/hello.txt'), 'hello from a lower folder\n');
-    const folders = await vscode.commands.executeCommand<string | undefined>('overlay.openFolders', { lower: [path.join(tmp, 'l')], upper: path.join(tmp, 'u'), work: path.join(tmp, 'w'), name: 'e2e-folders' });
+    const folders = await vscode.commands.executeCommand<string | undefined>('overlay.openFolders', {
+      lower: [path.join(tmp, 'l')],
+      upper: path.join(tmp, 'u'),
+      work: path.join(tmp, 'w'),
+      name: 'e2e-folders',
+    });
     assert.equal(folders, 'e2e-folders');
     added.push(folders);
     // A Docker overlay2 layer directory: <root>/<id>/{diff,lower,work}, lower = l/<short> links.
@@ -438,8 +475,13 @@ test('open commands: folders as an overlay, a Docker overlay2 layer directory, a
     const docker = await vscode.commands.executeCommand<string | undefined>('overlay.openDocker', path.join(d2, 'ctr'));
     assert.ok(docker, 'the overlay2 layer directory opened');
     added.push(docker);
-    for (const [name, file, text] of [[folders, '/sub/hello.txt', 'hello from a lower folder'], [docker, '/etc/os-release', 'ID=demo']]) {
-      await waitFor(() => (vscode.workspace.workspaceFolders ?? []).some((f) => f.uri.toString() === `overlay://${name}/`), { what: `workspace folder overlay://${name}/` });
+    for (const [name, file, text] of [
+      [folders, '/sub/hello.txt', 'hello from a lower folder'],
+      [docker, '/etc/os-release', 'ID=demo'],
+    ]) {
+      await waitFor(() => (vscode.workspace.workspaceFolders ?? []).some((f) => f.uri.toString() === `overlay://${name}/`), {
+        what: `workspace folder overlay://${name}/`,
+      });
       const uri = vscode.Uri.from({ scheme: 'overlay', authority: name, path: file });
       assert.match(Buffer.from(await vscode.workspace.fs.readFile(uri)).toString(), new RegExp(text));
     }
@@ -450,10 +492,23 @@ test('open commands: folders as an overlay, a Docker overlay2 layer directory, a
     for (const dir of ['ml', 'mu', 'mw', 'merged']) fs.mkdirSync(path.join(tmp, dir));
     fs.writeFileSync(path.join(tmp, 'ml/mounted.txt'), 'through the kernel\n');
     try {
-      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${path.join(tmp, 'ml')},upperdir=${path.join(tmp, 'mu')},workdir=${path.join(tmp, 'mw')}`, path.join(tmp, 'merged')], { stdio: 'pipe' });
+      execFileSync(
+        'mount',
+        [
+          '-t',
+          'overlay',
+          'overlay',
+          '-o',
+          `lowerdir=${path.join(tmp, 'ml')},upperdir=${path.join(tmp, 'mu')},workdir=${path.join(tmp, 'mw')}`,
+          path.join(tmp, 'merged'),
+        ],
+        { stdio: 'pipe' },
+      );
       mounted = path.join(tmp, 'merged');
     } catch (err) {
-      ctx.skip(`folders and Docker opened; cannot mount a kernel overlay here for the mounted-overlay part: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
+      ctx.skip(
+        `folders and Docker opened; cannot mount a kernel overlay here for the mounted-overlay part: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`,
+      );
     }
     const mount = await vscode.commands.executeCommand<string | undefined>('overlay.openMount', mounted);
     assert.ok(mount, 'the mounted overlay opened');
@@ -465,14 +520,25 @@ test('open commands: folders as an overlay, a Docker overlay2 layer directory, a
     const all = vscode.workspace.workspaceFolders ?? [];
     const idx = all.map((f, i) => (added.some((n) => f.uri.toString() === `overlay://${n}/`) ? i : -1)).filter((i) => i > 0);
     if (idx.length > 0) {
-      const removed = new Promise<void>((resolve) => { const sub = vscode.workspace.onDidChangeWorkspaceFolders(() => { sub.dispose(); resolve(); }); });
+      const removed = new Promise<void>((resolve) => {
+        const sub = vscode.workspace.onDidChangeWorkspaceFolders(() => {
+          sub.dispose();
+          resolve();
+        });
+      });
       if (vscode.workspace.updateWorkspaceFolders(Math.min(...idx), idx.length)) await Promise.race([removed, new Promise((r) => setTimeout(r, 10_000))]);
     }
     const config = vscode.workspace.getConfiguration('overlay');
     const current = { ...(config.inspect<Record<string, unknown>>('overlays')?.workspaceValue ?? {}) };
     for (const name of added) delete current[name];
     await config.update('overlays', current, vscode.ConfigurationTarget.Workspace);
-    if (mounted) { try { execFileSync('umount', [mounted]); } catch { /* busy: left for the OS */ } }
+    if (mounted) {
+      try {
+        execFileSync('umount', [mounted]);
+      } catch {
+        /* busy: left for the OS */
+      }
+    }
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
@@ -510,7 +576,9 @@ test('single-layer views: a read-only folder per layer; an editor on a layer vie
     await vscode.window.showTextDocument(layerFile, { preview: false });
     outsideCopyUp(d, '/src/greet.js');
     const target = ov('/src/greet.js').toString();
-    await waitFor(() => d.api.staleEditors.log.some((r) => r.stale === layerFile.toString() && r.outcome === 'redirected'), { what: `the layer-view editor to move to ${target}; tabs: ${tabUris().join(', ')}` });
+    await waitFor(() => d.api.staleEditors.log.some((r) => r.stale === layerFile.toString() && r.outcome === 'redirected'), {
+      what: `the layer-view editor to move to ${target}; tabs: ${tabUris().join(', ')}`,
+    });
     assert.deepEqual(tabUris(), [target]);
   } finally {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
@@ -547,29 +615,42 @@ test('search: workspace.findFiles on the overlay folder answers (or, without a s
   clearTimeout(timer);
   assert.notEqual(found, 'hung', 'workspace.findFiles did not return even after cancellation');
   const uris = found as vscode.Uri[];
-  console.log(`# workspace.findFiles('**/*.js') on overlay: ${uris.length} result(s) in ${Date.now() - t0} ms${cts.token.isCancellationRequested ? ' (cancelled: no search provider for the scheme)' : ''}`);
+  console.log(
+    `# workspace.findFiles('**/*.js') on overlay: ${uris.length} result(s) in ${Date.now() - t0} ms${cts.token.isCancellationRequested ? ' (cancelled: no search provider for the scheme)' : ''}`,
+  );
   if (providers) {
-    assert.deepEqual(uris.map((u) => u.toString()).sort(), ['/src/app.js', '/src/greet.js', '/src/server.js'].map((p) => ov(p).toString()));
+    assert.deepEqual(
+      uris.map((u) => u.toString()).sort(),
+      ['/src/app.js', '/src/greet.js', '/src/server.js'].map((p) => ov(p).toString()),
+    );
   }
 
   const t1 = Date.now();
   const files = (await vscode.commands.executeCommand<vscode.Uri[]>('overlay.findFile', 'greet')) ?? [];
   console.log(`# overlay.findFile: ${files.length} result(s) in ${Date.now() - t1} ms`);
-  assert.deepEqual(files.map((u) => u.toString()), [ov('/src/greet.js').toString()]);
+  assert.deepEqual(
+    files.map((u) => u.toString()),
+    [ov('/src/greet.js').toString()],
+  );
   const all = (await vscode.commands.executeCommand<vscode.Uri[]>('overlay.findFile', '**/*.js')) ?? [];
   assert.deepEqual(all.map((u) => u.path).sort(), ['/src/app.js', '/src/greet.js', '/src/server.js'], 'whited-out legacy.js must not be found');
 
   const t2 = Date.now();
   const matches = (await vscode.commands.executeCommand<{ uri: vscode.Uri; range: vscode.Range }[]>('overlay.searchText', 'greet(')) ?? [];
   console.log(`# overlay.searchText: ${matches.length} match(es) in ${Date.now() - t2} ms`);
-  assert.ok(matches.some((m) => m.uri.path === '/src/app.js'), 'no match in src/app.js');
+  assert.ok(
+    matches.some((m) => m.uri.path === '/src/app.js'),
+    'no match in src/app.js',
+  );
   const hidden = (await vscode.commands.executeCommand<unknown[]>('overlay.searchText', 'Removed in the app layer')) ?? [];
   assert.equal(hidden.length, 0, 'text of a whited-out file was found');
 
   if (providers) {
     const before = d.api.search.textSearches;
     await vscode.commands.executeCommand('workbench.action.findInFiles', { query: 'greet', triggerSearch: true });
-    await waitFor(() => d.api.search.textSearches > before && d.api.search.lastTextMatches > 0, { what: 'the Search panel to ask the overlay text search provider' });
+    await waitFor(() => d.api.search.textSearches > before && d.api.search.lastTextMatches > 0, {
+      what: 'the Search panel to ask the overlay text search provider',
+    });
     console.log(`# Search panel: ${d.api.search.lastTextMatches} match(es) from the overlay text search provider`);
     await screenshot('search-panel');
   }
@@ -583,7 +664,10 @@ test('server: killed mid-session, it is restarted and editors keep working', asy
   const restarts = d.api.server.restartCount;
   const t0 = Date.now();
   process.kill(pid, 'SIGKILL');
-  await waitFor(() => d.api.server.restartCount > restarts && d.api.server.state === 'running' && d.api.server.pid !== undefined && d.api.server.pid !== pid, { what: 'a restarted server', timeoutMs: 20_000 });
+  await waitFor(() => d.api.server.restartCount > restarts && d.api.server.state === 'running' && d.api.server.pid !== undefined && d.api.server.pid !== pid, {
+    what: 'a restarted server',
+    timeoutMs: 20_000,
+  });
   console.log(`# server restarted ${Date.now() - t0} ms after SIGKILL`);
   await editor.edit((e) => e.insert(new vscode.Position(0, 0), '<!-- saved after a server restart -->\n'));
   assert.ok(await doc.save(), 'save after restart failed');
@@ -593,29 +677,38 @@ test('server: killed mid-session, it is restarted and editors keep working', asy
   await screenshot('server-restarted');
 });
 
-test('server: a write cut off by a server crash fails visibly, and leaves no partial file', async () => {
-  const d = await demo();
-  await d.api.server.whenRunning(20_000);
-  const pid = await waitFor(() => d.api.server.pid, { what: 'the server pid' });
-  const data = Buffer.alloc(48 * 1024 * 1024, 0x61);
-  const t0 = Date.now();
-  const write = Promise.resolve(vscode.workspace.fs.writeFile(ov('/big.bin'), data)).then(
-    () => 'written' as const,
-    (err: unknown) => err,
-  );
-  // kill the server while the write is in flight
-  await new Promise((r) => setTimeout(r, 150));
-  process.kill(pid, 'SIGKILL');
-  const outcome = await write;
-  console.log(`# write of 48 MiB during a crash: ${outcome === 'written' ? 'finished before the kill' : `failed after ${Date.now() - t0} ms: ${String((outcome as Error).message).slice(0, 160)}`}`);
-  await waitFor(() => d.api.server.state === 'running' && d.api.server.pid !== undefined && d.api.server.pid !== pid, { what: 'a restarted server', timeoutMs: 20_000 });
-  const upperCopy = path.join(d.upper, 'big.bin');
-  if (outcome === 'written') {
-    assert.equal(fs.statSync(upperCopy).size, data.length);
-  } else {
-    assert.ok(outcome instanceof vscode.FileSystemError, `not a FileSystemError: ${String(outcome)}`);
-    // atomic: either absent or complete, never a partial upper file
-    assert.ok(!fs.existsSync(upperCopy) || fs.statSync(upperCopy).size === data.length, 'a partial file was left in the upper layer');
-  }
-  await vscode.workspace.fs.delete(ov('/big.bin')).then(undefined, () => undefined);
-}, { timeoutMs: 60_000 });
+test(
+  'server: a write cut off by a server crash fails visibly, and leaves no partial file',
+  async () => {
+    const d = await demo();
+    await d.api.server.whenRunning(20_000);
+    const pid = await waitFor(() => d.api.server.pid, { what: 'the server pid' });
+    const data = Buffer.alloc(48 * 1024 * 1024, 0x61);
+    const t0 = Date.now();
+    const write = Promise.resolve(vscode.workspace.fs.writeFile(ov('/big.bin'), data)).then(
+      () => 'written' as const,
+      (err: unknown) => err,
+    );
+    // kill the server while the write is in flight
+    await new Promise((r) => setTimeout(r, 150));
+    process.kill(pid, 'SIGKILL');
+    const outcome = await write;
+    console.log(
+      `# write of 48 MiB during a crash: ${outcome === 'written' ? 'finished before the kill' : `failed after ${Date.now() - t0} ms: ${String((outcome as Error).message).slice(0, 160)}`}`,
+    );
+    await waitFor(() => d.api.server.state === 'running' && d.api.server.pid !== undefined && d.api.server.pid !== pid, {
+      what: 'a restarted server',
+      timeoutMs: 20_000,
+    });
+    const upperCopy = path.join(d.upper, 'big.bin');
+    if (outcome === 'written') {
+      assert.equal(fs.statSync(upperCopy).size, data.length);
+    } else {
+      assert.ok(outcome instanceof vscode.FileSystemError, `not a FileSystemError: ${String(outcome)}`);
+      // atomic: either absent or complete, never a partial upper file
+      assert.ok(!fs.existsSync(upperCopy) || fs.statSync(upperCopy).size === data.length, 'a partial file was left in the upper layer');
+    }
+    await vscode.workspace.fs.delete(ov('/big.bin')).then(undefined, () => undefined);
+  },
+  { timeoutMs: 60_000 },
+);

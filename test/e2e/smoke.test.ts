@@ -12,10 +12,9 @@ test('smoke: the VS Code API is the real one, 1.139', () => {
 });
 
 test('smoke: a workspace folder is open', async () => {
-  const folders = await waitFor(
-    () => (vscode.workspace.workspaceFolders?.length ? vscode.workspace.workspaceFolders : undefined),
-    { what: 'a workspace folder' },
-  );
+  const folders = await waitFor(() => (vscode.workspace.workspaceFolders?.length ? vscode.workspace.workspaceFolders : undefined), {
+    what: 'a workspace folder',
+  });
   assert.ok(folders[0].uri.toString().length > 0);
 });
 

@@ -31,8 +31,10 @@ function dump(root: string): string[] {
       const p = Buffer.concat([dir, Buffer.from('/'), name]);
       const st = fs.lstatSync(p);
       const r = `${rel}/${name.toString('hex')}`;
-      if (st.isDirectory()) { out.push(`d ${r}`); walk(p, r); }
-      else if (st.isFile()) out.push(`f ${r} ${fs.readFileSync(p).toString('hex')}`);
+      if (st.isDirectory()) {
+        out.push(`d ${r}`);
+        walk(p, r);
+      } else if (st.isFile()) out.push(`f ${r} ${fs.readFileSync(p).toString('hex')}`);
       else if (st.isSymbolicLink()) out.push(`l ${r} ${fs.readlinkSync(p, { encoding: 'buffer' }).toString('hex')}`);
       else out.push(`c ${r} ${st.rdev}`);
     }
@@ -49,8 +51,10 @@ async function dumpEngine(ov: Overlay): Promise<string[]> {
     for (const e of entries) {
       const p = (dir === '/' ? '' : dir) + '/' + e.name;
       const r = `${rel}/${b(e.name).toString('hex')}`;
-      if (e.type === 'd') { out.push(`d ${r}`); await walk(p, r); }
-      else if (e.type === 'f') out.push(`f ${r} ${(await ov.readFile(p)).toString('hex')}`);
+      if (e.type === 'd') {
+        out.push(`d ${r}`);
+        await walk(p, r);
+      } else if (e.type === 'f') out.push(`f ${r} ${(await ov.readFile(p)).toString('hex')}`);
       else if (e.type === 'l') out.push(`l ${r} ${b(await ov.readlink(p)).toString('hex')}`);
       else out.push(`c ${r} ${(await ov.lstat(p)).rdev}`);
     }
@@ -80,13 +84,22 @@ function buildLayers(root: string): void {
 test('kernel overlayfs and the engine agree on names that are not UTF-8', { timeout: 60_000 }, async (t) => {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ovbytes-'));
   const why = kernelOverlayUnavailable(scratch);
-  if (why) { t.skip(why); fs.rmSync(scratch, { recursive: true, force: true }); return; }
+  if (why) {
+    t.skip(why);
+    fs.rmSync(scratch, { recursive: true, force: true });
+    return;
+  }
   const kRoot = path.join(scratch, 'kernel');
   const eRoot = path.join(scratch, 'engine');
   fs.mkdirSync(kRoot);
   buildLayers(kRoot);
   execFileSync('cp', ['-a', kRoot, eRoot]);
-  const dirs = (root: string): OverlayDirs => ({ lower: [path.join(root, 'L0'), path.join(root, 'L1')], upper: path.join(root, 'U'), work: path.join(root, 'W'), merged: path.join(root, 'M') });
+  const dirs = (root: string): OverlayDirs => ({
+    lower: [path.join(root, 'L0'), path.join(root, 'L1')],
+    upper: path.join(root, 'U'),
+    work: path.join(root, 'W'),
+    merged: path.join(root, 'M'),
+  });
   const k = dirs(kRoot);
   const e = dirs(eRoot);
   mountKernel(k);

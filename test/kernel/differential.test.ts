@@ -29,7 +29,7 @@ import { EngineModule, EngineTarget, loadEngine, MountTarget, Target } from './t
 const env = process.env;
 const SEED = env.OVERLAY_DIFF_SEED !== undefined && env.OVERLAY_DIFF_SEED !== '' ? Number(env.OVERLAY_DIFF_SEED) >>> 0 : undefined;
 const SEQUENCES = Number(env.OVERLAY_DIFF_SEQUENCES || (SEED !== undefined ? 1 : 200));
-const BASE = SEED ?? (Math.floor(Math.random() * 2 ** 32) >>> 0);
+const BASE = SEED ?? Math.floor(Math.random() * 2 ** 32) >>> 0;
 const FUSE = env.OVERLAY_DIFF_FUSE === '1' && hasCommand('fuse-overlayfs');
 const FUSE_WANTED = env.OVERLAY_DIFF_FUSE === '1';
 const SELFCHECK = env.OVERLAY_DIFF_SELFCHECK === '1';
@@ -63,8 +63,11 @@ function makeScratch(): Scratch {
 
 function dropScratch(s: Scratch): void {
   // Unmount anything still mounted below the scratch dir, deepest first.
-  const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')
-    .map((l) => l.split(' ')[1]).filter((m) => m && (m + '/').startsWith(s.dir + '/'))
+  const mounts = fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter((m) => m && (m + '/').startsWith(s.dir + '/'))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) unmount(m);
   fs.rmSync(s.dir, { recursive: true, force: true });
@@ -87,17 +90,32 @@ function dstThroughSource(merged: string, src: string, dst: string): boolean {
   try {
     if (!fs.lstatSync(merged + src).isDirectory()) return false;
     srcReal = fs.realpathSync(merged + src);
-  } catch { return false; }
+  } catch {
+    return false;
+  }
   // Resolve dst's parent by hand, checking where every symlink followed on the way lives.
-  const todo = dst.split('/').filter((c) => c !== '' && c !== '.').slice(0, -1);
+  const todo = dst
+    .split('/')
+    .filter((c) => c !== '' && c !== '.')
+    .slice(0, -1);
   let cur: string[] = [];
   for (let hops = 0; todo.length > 0;) {
     const name = todo.shift() as string;
-    if (name === '..') { cur.pop(); continue; }
+    if (name === '..') {
+      cur.pop();
+      continue;
+    }
     const loc = merged + '/' + [...cur, name].join('/');
     let st: fs.Stats;
-    try { st = fs.lstatSync(loc); } catch { return false; }
-    if (!st.isSymbolicLink()) { cur.push(name); continue; }
+    try {
+      st = fs.lstatSync(loc);
+    } catch {
+      return false;
+    }
+    if (!st.isSymbolicLink()) {
+      cur.push(name);
+      continue;
+    }
     if (loc.startsWith(srcReal + '/')) return true;
     if (++hops > 40) return false;
     const target = fs.readlinkSync(loc);
@@ -170,8 +188,10 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
     kernel = MountTarget.open('kernel', kd, 'kernel');
     for (let i = 0; i < kinds.length; i++) {
       const d = dirsOf(copies[i].root, copies[i].lower);
-      const t = kinds[i] === 'engine' ? await EngineTarget.open(engine!, d, oci ? 'oci' : 'kernel', oci ? 'engine(oci)' : 'engine')
-        : MountTarget.open(kinds[i], d, kinds[i] === 'fuse' ? 'fuse' : 'kernel');
+      const t =
+        kinds[i] === 'engine'
+          ? await EngineTarget.open(engine!, d, oci ? 'oci' : 'kernel', oci ? 'engine(oci)' : 'engine')
+          : MountTarget.open(kinds[i], d, kinds[i] === 'fuse' ? 'fuse' : 'kernel');
       targets.push({ kind: kinds[i], t, mismatch: [] });
     }
 
@@ -181,7 +201,9 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
       const op = genOp(rng, dumpMount(kd.merged).entries, kd.merged);
       if (op.kind === 'rename' && dstThroughSource(kd.merged, op.src, op.dst)) {
         orderDependent.count++;
-        report.push(`op ${i}: ${describeOp(op)} => left out: the destination path runs through a symlink inside the source (the outcome depends on readdir order)`);
+        report.push(
+          `op ${i}: ${describeOp(op)} => left out: the destination path runs through a symlink inside the source (the outcome depends on readdir order)`,
+        );
         continue;
       }
       ops.push(op);
@@ -243,7 +265,11 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
     const msg = `harness error: ${(err as Error).stack ?? String(err)}`;
     report.push(msg);
     if (targets.length === 0) targets.push({ kind: 'engine', t: { name: 'harness' } as Target, mismatch: [msg] });
-    else for (const x of targets) { x.mismatch.push(msg); x.semantic = true; }
+    else
+      for (const x of targets) {
+        x.mismatch.push(msg);
+        x.semantic = true;
+      }
   } finally {
     for (const x of targets) if (x.t.close) await x.t.close();
     if (kernel) await kernel.close();
@@ -303,17 +329,24 @@ test('differential: engine vs kernel overlayfs on random stacks and operation se
     }
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     const against = SELFCHECK ? 'kernel vs kernel (self-check)' : 'engine vs kernel';
-    console.log(`differential: ${SEQUENCES} sequences, ${matched} matched (${against}; base seed ${BASE}; ${secs}s; ${scratch.tmpfs ? 'tmpfs' : 'tmp dir'}; ` +
-      `${quirks.count} kernel quirk(s) tolerated: failed rename left an opaque xattr; ${orderDependent.count} order-dependent mv left out)`);
+    console.log(
+      `differential: ${SEQUENCES} sequences, ${matched} matched (${against}; base seed ${BASE}; ${secs}s; ${scratch.tmpfs ? 'tmpfs' : 'tmp dir'}; ` +
+        `${quirks.count} kernel quirk(s) tolerated: failed rename left an opaque xattr; ${orderDependent.count} order-dependent mv left out)`,
+    );
     if (FUSE && fuseStats.run) {
-      console.log(`differential: fuse-overlayfs: ${fuseStats.run} sequences, ${fuseStats.differ} differ from the kernel ` +
-        `(${fuseStats.merged} in op results or merged view, ${fuseStats.differ - fuseStats.merged} only in the upper layout)` +
-        (fuseStats.seeds.length ? ` (seeds ${fuseStats.seeds.join(', ')})` : '') + ' — reported, not asserted');
+      console.log(
+        `differential: fuse-overlayfs: ${fuseStats.run} sequences, ${fuseStats.differ} differ from the kernel ` +
+          `(${fuseStats.merged} in op results or merged view, ${fuseStats.differ - fuseStats.merged} only in the upper layout)` +
+          (fuseStats.seeds.length ? ` (seeds ${fuseStats.seeds.join(', ')})` : '') +
+          ' — reported, not asserted',
+      );
     }
     if (failures.length) {
       const seeds = failures.map((f) => f.seed);
-      assert.fail(`${failures.length} of ${SEQUENCES} sequences differ from the kernel; seeds: ${seeds.slice(0, 20).join(', ')}` +
-        `${seeds.length > 20 ? ' ...' : ''}\n${replayHint(seeds[0])}\nfirst report:\n${failures[0].report.slice(0, 60).join('\n')}`);
+      assert.fail(
+        `${failures.length} of ${SEQUENCES} sequences differ from the kernel; seeds: ${seeds.slice(0, 20).join(', ')}` +
+          `${seeds.length > 20 ? ' ...' : ''}\n${replayHint(seeds[0])}\nfirst report:\n${failures[0].report.slice(0, 60).join('\n')}`,
+      );
     }
   } finally {
     dropScratch(scratch);
@@ -339,12 +372,17 @@ test('differential (OCI whiteouts): engine in oci format on converted stacks vs 
       const seed = seedOf(i);
       const r = await runSequence(seed, scratch.fsRoot, mod, true);
       if (!r.matched) failures.push(r);
-      if (VERBOSE || (!r.matched && failures.length <= 2)) console.log(`--- oci sequence seed ${seed} ${r.matched ? 'matched' : 'DIFFERS'}\n${r.report.join('\n')}`);
+      if (VERBOSE || (!r.matched && failures.length <= 2))
+        console.log(`--- oci sequence seed ${seed} ${r.matched ? 'matched' : 'DIFFERS'}\n${r.report.join('\n')}`);
     }
-    console.log(`differential oci: ${n} sequences, ${n - failures.length} matched (engine whiteouts=oci on .wh.-converted stacks vs kernel; base seed ${BASE})`);
+    console.log(
+      `differential oci: ${n} sequences, ${n - failures.length} matched (engine whiteouts=oci on .wh.-converted stacks vs kernel; base seed ${BASE})`,
+    );
     if (failures.length) {
-      assert.fail(`${failures.length} of ${n} OCI sequences differ; seeds: ${failures.map((f) => f.seed).join(', ')}\n` +
-        `replay: npx tsc -b && OVERLAY_DIFF_SEED=${failures[0].seed} OVERLAY_DIFF_VERBOSE=1 node --test --test-name-pattern=OCI out/test/kernel/differential.test.js`);
+      assert.fail(
+        `${failures.length} of ${n} OCI sequences differ; seeds: ${failures.map((f) => f.seed).join(', ')}\n` +
+          `replay: npx tsc -b && OVERLAY_DIFF_SEED=${failures[0].seed} OVERLAY_DIFF_VERBOSE=1 node --test --test-name-pattern=OCI out/test/kernel/differential.test.js`,
+      );
     }
   } finally {
     dropScratch(scratch);

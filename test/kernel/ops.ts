@@ -37,18 +37,30 @@ const MODES = [0o644, 0o600, 0o755, 0o700, 0o664, 0o444, 0o555, 0o750];
 export function opCommand(op: Op): string {
   const r = (p: string): string => q(`.${p}`);
   switch (op.kind) {
-    case 'write': return `printf '%s' ${q(op.data)} > ${r(op.path)}`;
-    case 'append': return `printf '%s' ${q(op.data)} >> ${r(op.path)}`;
-    case 'truncate': return `truncate -c -s ${op.size} ${r(op.path)}`;
-    case 'mkdir': return `mkdir ${r(op.path)}`;
-    case 'mkdirp': return `mkdir -p ${r(op.path)}`;
-    case 'unlink': return `rm ${r(op.path)}`;
-    case 'rmdir': return `rmdir ${r(op.path)}`;
-    case 'rmr': return `rm -r ${r(op.path)}`;
-    case 'rename': return `mv -T ${r(op.src)} ${r(op.dst)}`;
-    case 'symlink': return `ln -sT ${q(op.target)} ${r(op.path)}`;
-    case 'chmod': return `chmod ${op.mode.toString(8).padStart(4, '0')} ${r(op.path)}`;
-    case 'recreate': return `rm -r ${r(op.path)} && mkdir ${r(op.path)}`;
+    case 'write':
+      return `printf '%s' ${q(op.data)} > ${r(op.path)}`;
+    case 'append':
+      return `printf '%s' ${q(op.data)} >> ${r(op.path)}`;
+    case 'truncate':
+      return `truncate -c -s ${op.size} ${r(op.path)}`;
+    case 'mkdir':
+      return `mkdir ${r(op.path)}`;
+    case 'mkdirp':
+      return `mkdir -p ${r(op.path)}`;
+    case 'unlink':
+      return `rm ${r(op.path)}`;
+    case 'rmdir':
+      return `rmdir ${r(op.path)}`;
+    case 'rmr':
+      return `rm -r ${r(op.path)}`;
+    case 'rename':
+      return `mv -T ${r(op.src)} ${r(op.dst)}`;
+    case 'symlink':
+      return `ln -sT ${q(op.target)} ${r(op.path)}`;
+    case 'chmod':
+      return `chmod ${op.mode.toString(8).padStart(4, '0')} ${r(op.path)}`;
+    case 'recreate':
+      return `rm -r ${r(op.path)} && mkdir ${r(op.path)}`;
   }
 }
 
@@ -82,8 +94,12 @@ export interface EngineOps {
 export async function applyEngine(op: Op, ov: EngineOps): Promise<OpResult> {
   try {
     switch (op.kind) {
-      case 'write': await ov.writeFile(op.path, op.data); break;
-      case 'append': await ov.appendFile(op.path, op.data); break;
+      case 'write':
+        await ov.writeFile(op.path, op.data);
+        break;
+      case 'append':
+        await ov.appendFile(op.path, op.data);
+        break;
       case 'truncate':
         try {
           await ov.truncate(op.path, op.size);
@@ -92,14 +108,30 @@ export async function applyEngine(op: Op, ov: EngineOps): Promise<OpResult> {
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         }
         break;
-      case 'mkdir': await ov.mkdir(op.path); break;
-      case 'mkdirp': await ov.mkdir(op.path, { recursive: true }); break;
-      case 'unlink': await ov.unlink(op.path); break;
-      case 'rmdir': await ov.rmdir(op.path); break;
-      case 'rmr': await ov.rm(op.path, { recursive: true }); break;
-      case 'rename': await ov.rename(op.src, op.dst); break;
-      case 'symlink': await ov.symlink(op.target, op.path); break;
-      case 'chmod': await ov.chmod(op.path, op.mode); break;
+      case 'mkdir':
+        await ov.mkdir(op.path);
+        break;
+      case 'mkdirp':
+        await ov.mkdir(op.path, { recursive: true });
+        break;
+      case 'unlink':
+        await ov.unlink(op.path);
+        break;
+      case 'rmdir':
+        await ov.rmdir(op.path);
+        break;
+      case 'rmr':
+        await ov.rm(op.path, { recursive: true });
+        break;
+      case 'rename':
+        await ov.rename(op.src, op.dst);
+        break;
+      case 'symlink':
+        await ov.symlink(op.target, op.path);
+        break;
+      case 'chmod':
+        await ov.chmod(op.path, op.mode);
+        break;
       case 'recreate':
         await ov.rm(op.path, { recursive: true });
         await ov.mkdir(op.path);
@@ -124,13 +156,31 @@ export function compareResults(ref: OpResult, got: OpResult): string | undefined
 }
 
 const WEIGHTS = {
-  write: 15, append: 7, truncate: 6, mkdir: 10, mkdirp: 6, unlink: 8, rmdir: 6, rmr: 7,
-  rename: 18, symlink: 8, chmod: 8,
+  write: 15,
+  append: 7,
+  truncate: 6,
+  mkdir: 10,
+  mkdirp: 6,
+  unlink: 8,
+  rmdir: 6,
+  rmr: 7,
+  rename: 18,
+  symlink: 8,
+  chmod: 8,
 };
 /** Building layers: mostly growth, some deletion, so that later layers still merge with earlier ones. */
 const GEN_WEIGHTS = {
-  write: 18, append: 4, truncate: 3, mkdir: 14, mkdirp: 12, unlink: 6, rmdir: 3, rmr: 4,
-  rename: 8, symlink: 8, chmod: 5,
+  write: 18,
+  append: 4,
+  truncate: 3,
+  mkdir: 14,
+  mkdirp: 12,
+  unlink: 6,
+  rmdir: 3,
+  rmr: 4,
+  rename: 8,
+  symlink: 8,
+  chmod: 5,
 };
 
 const join = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
@@ -208,14 +258,22 @@ function genOpOnce(rng: Rng, entries: MergedEntry[], generation: boolean): Op {
 
   const kind = rng.weighted(generation ? GEN_WEIGHTS : WEIGHTS);
   switch (kind) {
-    case 'write': return { kind, path: existingOr(files, 0.5), data: data() };
-    case 'append': return { kind, path: existingOr(files, 0.7), data: data() };
-    case 'truncate': return { kind, path: existingOr(files, 0.8), size: rng.int(0, 12) };
-    case 'mkdir': return { kind, path: rng.chance(0.8) ? newPath() : anyExisting() };
-    case 'mkdirp': return { kind, path: join(newPath(), rng.pick(NAMES)) };
-    case 'unlink': return { kind, path: existingOr([...files, ...links], 0.7) };
-    case 'rmdir': return { kind, path: existingOr(dirs.slice(1), 0.8) };
-    case 'rmr': return { kind, path: existingOr(dirs.slice(1), 0.6) };
+    case 'write':
+      return { kind, path: existingOr(files, 0.5), data: data() };
+    case 'append':
+      return { kind, path: existingOr(files, 0.7), data: data() };
+    case 'truncate':
+      return { kind, path: existingOr(files, 0.8), size: rng.int(0, 12) };
+    case 'mkdir':
+      return { kind, path: rng.chance(0.8) ? newPath() : anyExisting() };
+    case 'mkdirp':
+      return { kind, path: join(newPath(), rng.pick(NAMES)) };
+    case 'unlink':
+      return { kind, path: existingOr([...files, ...links], 0.7) };
+    case 'rmdir':
+      return { kind, path: existingOr(dirs.slice(1), 0.8) };
+    case 'rmr':
+      return { kind, path: existingOr(dirs.slice(1), 0.6) };
     case 'rename': {
       const src = existingOr(dirs.slice(1), 0.5);
       let dst = rng.chance(0.3) ? anyExisting() : newPath();
@@ -227,6 +285,7 @@ function genOpOnce(rng: Rng, entries: MergedEntry[], generation: boolean): Op {
       const to = rng.chance(0.8) ? anyExisting() : newPath();
       return { kind, target: relativeTarget(path.posix.dirname(p), to), path: p };
     }
-    case 'chmod': return { kind, path: anyExisting(), mode: rng.pick(MODES) };
+    case 'chmod':
+      return { kind, path: anyExisting(), mode: rng.pick(MODES) };
   }
 }

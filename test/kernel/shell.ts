@@ -43,11 +43,10 @@ export function codesFromMessage(stderr: string): string[] {
 /** Run `sh -c script` in `cwd` with umask 022 and the C locale. Never throws on a non-zero exit. */
 export function sh(script: string, cwd: string): Promise<ShellResult> {
   return new Promise((resolve) => {
-    execFile('/bin/sh', ['-c', `umask 022; ${script}`], { cwd, env: ENV, timeout: 20_000 },
-      (err, _stdout, stderr) => {
-        if (!err) resolve({ ok: true, codes: [], stderr });
-        else resolve({ ok: false, codes: codesFromMessage(stderr), stderr: stderr || String(err.message) });
-      });
+    execFile('/bin/sh', ['-c', `umask 022; ${script}`], { cwd, env: ENV, timeout: 20_000 }, (err, _stdout, stderr) => {
+      if (!err) resolve({ ok: true, codes: [], stderr });
+      else resolve({ ok: false, codes: codesFromMessage(stderr), stderr: stderr || String(err.message) });
+    });
   });
 }
 
@@ -73,8 +72,7 @@ export interface OverlayDirs {
 export const KERNEL_OPTIONS = 'redirect_dir=off,index=off,metacopy=off,xino=off';
 
 export function mountKernel(d: OverlayDirs): void {
-  run('mount', ['-t', 'overlay', 'overlay', '-o',
-    `lowerdir=${d.lower.join(':')},upperdir=${d.upper},workdir=${d.work},${KERNEL_OPTIONS}`, d.merged]);
+  run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${d.lower.join(':')},upperdir=${d.upper},workdir=${d.work},${KERNEL_OPTIONS}`, d.merged]);
 }
 
 export function mountFuse(d: OverlayDirs): void {

@@ -89,12 +89,26 @@ export async function buildStack(rng: Rng, root: string, nLower: number): Promis
     const dir = path.join(root, name);
     fs.mkdirSync(dir);
     if (i === 0) buildBottom(rng, dir);
-    else await session(rng, names.map((n) => path.join(root, n)), dir, root, rng.int(3, 8));
+    else
+      await session(
+        rng,
+        names.map((n) => path.join(root, n)),
+        dir,
+        root,
+        rng.int(3, 8),
+      );
     names.unshift(name);
   }
   const upper = path.join(root, 'U');
   fs.mkdirSync(upper);
-  if (rng.chance(0.7)) await session(rng, names.map((n) => path.join(root, n)), upper, root, rng.int(1, 5));
+  if (rng.chance(0.7))
+    await session(
+      rng,
+      names.map((n) => path.join(root, n)),
+      upper,
+      root,
+      rng.int(1, 5),
+    );
   fs.mkdirSync(path.join(root, 'W'));
   fs.mkdirSync(path.join(root, 'M'));
   return { root, lower: names };

@@ -18,7 +18,10 @@ export interface Target {
 }
 
 export class MountTarget implements Target {
-  private constructor(readonly name: string, private readonly d: OverlayDirs) {}
+  private constructor(
+    readonly name: string,
+    private readonly d: OverlayDirs,
+  ) {}
 
   static open(name: string, d: OverlayDirs, kind: 'kernel' | 'fuse'): MountTarget {
     if (kind === 'kernel') mountKernel(d);
@@ -55,7 +58,11 @@ export interface EngineModule {
 }
 
 export class EngineTarget implements Target {
-  private constructor(readonly name: string, readonly ov: EngineHandle, readonly upperDir: string) {}
+  private constructor(
+    readonly name: string,
+    readonly ov: EngineHandle,
+    readonly upperDir: string,
+  ) {}
 
   static async open(mod: EngineModule, d: OverlayDirs, whiteouts: 'kernel' | 'oci' = 'kernel', name = 'engine'): Promise<EngineTarget> {
     const ov = await mod.Overlay.open({ lower: d.lower, upper: d.upper, work: d.work, whiteouts });

@@ -45,13 +45,16 @@ const oct = (m: number): string => (m & 0o7777).toString(8).padStart(4, '0');
 const show = (b: Buffer): string => JSON.stringify(b.toString('latin1'));
 
 /** One line describing a merged-view entry. `follow` is what stat() through a symlink gives. */
-export function mergedLine(p: string, type: string, mode: number, size: number,
-  content?: Buffer, target?: string, follow?: string): string {
+export function mergedLine(p: string, type: string, mode: number, size: number, content?: Buffer, target?: string, follow?: string): string {
   switch (type) {
-    case 'd': return `${p} d ${oct(mode)}`;
-    case 'f': return `${p} f ${oct(mode)} ${size} ${content ? show(content) : '?'}`;
-    case 'l': return `${p} l -> ${target} [${follow ?? '?'}]`;
-    default: return `${p} ${type} ${oct(mode)}`;
+    case 'd':
+      return `${p} d ${oct(mode)}`;
+    case 'f':
+      return `${p} f ${oct(mode)} ${size} ${content ? show(content) : '?'}`;
+    case 'l':
+      return `${p} l -> ${target} [${follow ?? '?'}]`;
+    default:
+      return `${p} ${type} ${oct(mode)}`;
   }
 }
 

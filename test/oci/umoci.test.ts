@@ -17,8 +17,7 @@ import { exportLayer, exportLayerDir } from '../../server/src/overlay/ociLayer';
 const BIN = path.resolve(__dirname, '../../../bin/overlayws.js');
 const FORMATS: WhiteoutFormat[] = ['kernel', 'oci'];
 const ROOTLESS = process.getuid?.() !== 0;
-const umociMissing = spawnSync('umoci', ['--version']).status !== 0
-  ? 'umoci is not installed (apt-get install -y umoci)' : false;
+const umociMissing = spawnSync('umoci', ['--version']).status !== 0 ? 'umoci is not installed (apt-get install -y umoci)' : false;
 if (umociMissing) console.log(`# skipping umoci proofs: ${umociMissing}`);
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -40,25 +39,43 @@ function buildImage(image: string, tag: string, layers: { file: string; diffId: 
   fs.mkdirSync(image, { recursive: true });
   fs.writeFileSync(path.join(image, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const layerDescs = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...putBlob(image, fs.readFileSync(l.file)) }));
-  const config = putBlob(image, Buffer.from(JSON.stringify({
-    architecture: 'amd64', os: 'linux', config: {},
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-    history: layers.map(() => ({ created_by: 'overlayws export' })),
-  })));
-  const manifest = putBlob(image, Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-    layers: layerDescs,
-  })));
-  fs.writeFileSync(path.join(image, 'index.json'), JSON.stringify({
-    schemaVersion: 2,
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': tag } }],
-  }));
+  const config = putBlob(
+    image,
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: {},
+        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+        history: layers.map(() => ({ created_by: 'overlayws export' })),
+      }),
+    ),
+  );
+  const manifest = putBlob(
+    image,
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: layerDescs,
+      }),
+    ),
+  );
+  fs.writeFileSync(
+    path.join(image, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+    }),
+  );
 }
 
 /** The blob file of the last layer of image:tag (as umoci wrote it). */
 function lastLayerBlob(image: string, tag: string): string {
-  const index = JSON.parse(fs.readFileSync(path.join(image, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+  const index = JSON.parse(fs.readFileSync(path.join(image, 'index.json'), 'utf8')) as {
+    manifests: { digest: string; annotations?: Record<string, string> }[];
+  };
   const m = index.manifests.find((d) => d.annotations?.['org.opencontainers.image.ref.name'] === tag);
   assert.ok(m, `tag ${tag} in index.json`);
   const blob = (d: string): string => path.join(image, 'blobs/sha256', d.replace(/^sha256:/, ''));
@@ -75,7 +92,7 @@ async function mergedTree(ov: Overlay): Promise<Line[]> {
     for (const e of await ov.readdir(dir)) {
       const p = (dir === '/' ? '' : dir) + '/' + e.name;
       const st = await ov.lstat(p);
-      const x = st.type === 'f' ? sha256(await ov.readFile(p)) : st.type === 'l' ? '-> ' + await ov.readlink(p) : '';
+      const x = st.type === 'f' ? sha256(await ov.readFile(p)) : st.type === 'l' ? '-> ' + (await ov.readlink(p)) : '';
       out.push(`${st.type} ${p} ${st.type === 'l' ? '' : st.mode.toString(8)} ${st.uid}:${st.gid} ${x}`);
       if (st.type === 'd') await walk(p);
     }
@@ -92,7 +109,19 @@ function dirTree(root: string): Line[] {
       const real = path.join(dir, name);
       const p = rel + '/' + name;
       const st = fs.lstatSync(real);
-      const t = st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : 's';
+      const t = st.isFile()
+        ? 'f'
+        : st.isDirectory()
+          ? 'd'
+          : st.isSymbolicLink()
+            ? 'l'
+            : st.isCharacterDevice()
+              ? 'c'
+              : st.isBlockDevice()
+                ? 'b'
+                : st.isFIFO()
+                  ? 'p'
+                  : 's';
       const x = t === 'f' ? sha256(fs.readFileSync(real)) : t === 'l' ? '-> ' + fs.readlinkSync(real) : '';
       out.push(`${t} ${p} ${t === 'l' ? '' : (st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${x}`);
       if (t === 'd') walk(real, p);
@@ -102,15 +131,23 @@ function dirTree(root: string): Line[] {
   return out.sort();
 }
 
-function mknodWhiteout(p: string): void { execFileSync('mknod', [p, 'c', '0', '0']); }
+function mknodWhiteout(p: string): void {
+  execFileSync('mknod', [p, 'c', '0', '0']);
+}
 
 /** Two lower layers (the top one with a whiteout), written in `format`. */
 function writeLowers(dir: string, format: WhiteoutFormat): string[] {
   const l1 = path.join(dir, 'l1'); // bottom
   const l0 = path.join(dir, 'l0'); // top lower
   const files: Record<string, string> = {
-    'etc/passwd': 'root:x:0:0::/root:/bin/sh\n', 'etc/group': 'root:x:0:\n', 'usr/bin/tool': '#!/bin/sh\necho tool\n',
-    'usr/lib/libx.so': 'ELF', 'usr/lib/liby.so': 'ELF2', 'var/cache/app/a': 'a', 'var/cache/app/b/c': 'c', 'home/user/.profile': 'PS1=$\n',
+    'etc/passwd': 'root:x:0:0::/root:/bin/sh\n',
+    'etc/group': 'root:x:0:\n',
+    'usr/bin/tool': '#!/bin/sh\necho tool\n',
+    'usr/lib/libx.so': 'ELF',
+    'usr/lib/liby.so': 'ELF2',
+    'var/cache/app/a': 'a',
+    'var/cache/app/b/c': 'c',
+    'home/user/.profile': 'PS1=$\n',
   };
   for (const [rel, data] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(l1, rel)), { recursive: true });
@@ -131,14 +168,20 @@ for (const format of FORMATS) {
   const skip = umociMissing || (format === 'kernel' && ROOTLESS ? 'kernel whiteouts need root (mknod 0/0, trusted.overlay.* xattrs)' : false);
   describe(`umoci agrees with the overlay (${format} whiteouts)`, { skip }, () => {
     let dir: string;
-    before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlws-oci-')); });
-    after(() => { if (!process.env.KEEP_OCI) fs.rmSync(dir, { recursive: true, force: true }); else console.log("# kept " + dir); });
+    before(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlws-oci-'));
+    });
+    after(() => {
+      if (!process.env.KEEP_OCI) fs.rmSync(dir, { recursive: true, force: true });
+      else console.log('# kept ' + dir);
+    });
 
     test('exported lowers + upper, unpacked by umoci, equal the merged tree', async () => {
       const lower = writeLowers(dir, format);
       const upper = path.join(dir, 'upper');
       const work = path.join(dir, 'work');
-      fs.mkdirSync(upper); fs.mkdirSync(work);
+      fs.mkdirSync(upper);
+      fs.mkdirSync(work);
       const ov = await Overlay.open({ lower, upper, work, whiteouts: format });
       try {
         await ov.writeFile('/etc/passwd', 'root:x:0:0::/root:/bin/bash\nuser:x:1000:1000::/home/user:/bin/sh\n'); // copy-up, C
@@ -195,7 +238,11 @@ for (const format of FORMATS) {
         const seen = dirTree(rootfs);
 
         const imported = path.join(dir, 'imported');
-        const r = spawnSync(process.execPath, [BIN, '--lower', [upper, ...lower].join(':'), 'import-layer', lastLayerBlob(image, 'v2'), imported, '--whiteouts', format], { encoding: 'utf8' });
+        const r = spawnSync(
+          process.execPath,
+          [BIN, '--lower', [upper, ...lower].join(':'), 'import-layer', lastLayerBlob(image, 'v2'), imported, '--whiteouts', format],
+          { encoding: 'utf8' },
+        );
         assert.equal(r.status, 0, r.stderr);
         // umoci's layer leaves unchanged parents out (home/, home/user/ for a chmod of .profile):
         // the stack given before import-layer lends their metadata.
@@ -203,8 +250,12 @@ for (const format of FORMATS) {
         const stacked = await Overlay.open({ lower: [imported, upper, ...lower], whiteouts: format });
         try {
           assert.deepEqual(await mergedTree(stacked), seen);
-        } finally { await stacked.close(); }
-      } finally { await ov.close(); }
+        } finally {
+          await stacked.close();
+        }
+      } finally {
+        await ov.close();
+      }
     });
   });
 }

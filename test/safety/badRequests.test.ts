@@ -44,13 +44,52 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const SEGMENTS = ['..', '%2e%2e', '%2E%2E%2F', '.', '', 'a', 'file.txt', 'sub', 'abs', 'rel', 'absdir', 'loop', '..\\..', '\\', 'C:\\Windows',
-  '\0', 'x\0y', '~', '\ud800', '\u202eevil', 'é', 'a'.repeat(256), 'b'.repeat(255), 'overlay:', 'file:', '%00', '...', ' ', '\n', '*', '?'];
+const SEGMENTS = [
+  '..',
+  '%2e%2e',
+  '%2E%2E%2F',
+  '.',
+  '',
+  'a',
+  'file.txt',
+  'sub',
+  'abs',
+  'rel',
+  'absdir',
+  'loop',
+  '..\\..',
+  '\\',
+  'C:\\Windows',
+  '\0',
+  'x\0y',
+  '~',
+  '\ud800',
+  '\u202eevil',
+  'é',
+  'a'.repeat(256),
+  'b'.repeat(255),
+  'overlay:',
+  'file:',
+  '%00',
+  '...',
+  ' ',
+  '\n',
+  '*',
+  '?',
+];
 
 function genPath(r: ReturnType<typeof prng>): string {
   const roll = r.next();
   if (roll < 0.05) return 'x'.repeat(4097 + r.int(5000));
-  if (roll < 0.10) return r.pick(['overlay://s/../../etc/passwd', 'file:///etc/passwd', 'overlay://s/%2e%2e/%2e%2e/', '\\\\?\\C:\\x', '//etc/passwd', '/proc/self/root/etc/passwd']);
+  if (roll < 0.1)
+    return r.pick([
+      'overlay://s/../../etc/passwd',
+      'file:///etc/passwd',
+      'overlay://s/%2e%2e/%2e%2e/',
+      '\\\\?\\C:\\x',
+      '//etc/passwd',
+      '/proc/self/root/etc/passwd',
+    ]);
   if (roll < 0.15) return r.pick(canaries.files);
   const n = 1 + r.int(6);
   const parts = Array.from({ length: n }, () => r.pick(SEGMENTS));
@@ -68,7 +107,11 @@ function mustRefuse(p: string): string | undefined {
 }
 
 const realPathsIn = (v: unknown, out: string[] = []): string[] => {
-  if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) { if (k === 'realPath' && typeof x === 'string') out.push(x); else realPathsIn(x, out); }
+  if (v && typeof v === 'object')
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'realPath' && typeof x === 'string') out.push(x);
+      else realPathsIn(x, out);
+    }
   return out;
 };
 
@@ -111,7 +154,8 @@ test('thousands of generated hostile paths: refused or served inside the stack, 
     assert.match(res.code ?? '', /^E[A-Z0-9]+$/, `${method} ${JSON.stringify(p)}: no Node code (${res.message})`);
     assert.ok(res.message.length > 0);
     // Rename/copy fail on the other operand sometimes; only check the refusal code for single-path requests.
-    if (refuse && !method.match(/rename|copy/)) assert.ok(res.code === 'EINVAL' || res.code === 'ENAMETOOLONG', `${method} ${JSON.stringify(p)}: ${res.code} (${res.message})`);
+    if (refuse && !method.match(/rename|copy/))
+      assert.ok(res.code === 'EINVAL' || res.code === 'ENAMETOOLONG', `${method} ${JSON.stringify(p)}: ${res.code} (${res.message})`);
     byCode[res.code!] = (byCode[res.code!] ?? 0) + 1;
     assert.ok(!canaries.leaked(res.message), `error message carries canary bytes: ${res.message}`);
   }
@@ -132,27 +176,70 @@ test('copy of the root into itself is refused at once (defect: it recursed until
 });
 
 test('malformed protocol params: every one refused with a clear error, server alive', { timeout: 120_000 }, async () => {
-  const methods = ['overlay/stat', 'overlay/readDirectory', 'overlay/readFile', 'overlay/writeFile', 'overlay/delete', 'overlay/rename',
-    'overlay/createDirectory', 'overlay/copy', 'overlay/open', 'overlay/read', 'overlay/write', 'overlay/close', 'overlay/resolve',
-    'overlay/layers', 'overlay/diff', 'overlay/findFiles', 'overlay/searchText', 'overlay/addOverlay', 'overlay/removeOverlay'];
-  const bad: unknown[] = [null, 0, 'str', [], [1, 2], {}, { name: 's' }, { name: 'nope', path: '/' }, { name: 5, path: '/' }, { name: 's', path: 5 },
-    { name: 's', path: { toString: '/' } }, { name: 's', path: ['/', 'file.txt'] }, { name: '__proto__', path: '/' }, { name: 'constructor', path: '/' },
-    { name: 's', path: '/x', data: '!!!not base64!!!', create: 'yes', overwrite: 1 }, { name: 's', path: '/x', data: 12 },
-    { name: 's', handle: -1, position: 0, length: 10 }, { name: 's', handle: 1e300, position: -5, length: 1e12, data: 'AA==' },
-    { name: 's', handle: 'h', position: NaN }, { name: 's', from: null, to: '/x' }, { name: 's', path: '/', include: { $re: 1 }, maxResults: -1 },
-    { name: 's', query: null }, { name: 'z', spec: { lower: '/etc' } }, { name: 'z', spec: { lower: ['/nonexistent-ovl'] } }, { name: 'z', spec: null },
-    { name: 's', path: '/'.repeat(100000) }];
+  const methods = [
+    'overlay/stat',
+    'overlay/readDirectory',
+    'overlay/readFile',
+    'overlay/writeFile',
+    'overlay/delete',
+    'overlay/rename',
+    'overlay/createDirectory',
+    'overlay/copy',
+    'overlay/open',
+    'overlay/read',
+    'overlay/write',
+    'overlay/close',
+    'overlay/resolve',
+    'overlay/layers',
+    'overlay/diff',
+    'overlay/findFiles',
+    'overlay/searchText',
+    'overlay/addOverlay',
+    'overlay/removeOverlay',
+  ];
+  const bad: unknown[] = [
+    null,
+    0,
+    'str',
+    [],
+    [1, 2],
+    {},
+    { name: 's' },
+    { name: 'nope', path: '/' },
+    { name: 5, path: '/' },
+    { name: 's', path: 5 },
+    { name: 's', path: { toString: '/' } },
+    { name: 's', path: ['/', 'file.txt'] },
+    { name: '__proto__', path: '/' },
+    { name: 'constructor', path: '/' },
+    { name: 's', path: '/x', data: '!!!not base64!!!', create: 'yes', overwrite: 1 },
+    { name: 's', path: '/x', data: 12 },
+    { name: 's', handle: -1, position: 0, length: 10 },
+    { name: 's', handle: 1e300, position: -5, length: 1e12, data: 'AA==' },
+    { name: 's', handle: 'h', position: NaN },
+    { name: 's', from: null, to: '/x' },
+    { name: 's', path: '/', include: { $re: 1 }, maxResults: -1 },
+    { name: 's', query: null },
+    { name: 'z', spec: { lower: '/etc' } },
+    { name: 'z', spec: { lower: ['/nonexistent-ovl'] } },
+    { name: 'z', spec: null },
+    { name: 's', path: '/'.repeat(100000) },
+  ];
   const byCode: Record<string, number> = {};
   let count = 0;
   for (const m of methods) {
     for (const params of bad) {
       const t0 = Date.now();
       const res = await outcome(srv.conn, m, params);
-      if (process.env.OVERLAY_SAFETY_DEBUG && Date.now() - t0 > 200) figure(`slow ${Date.now() - t0} ms: ${m} ${JSON.stringify(params).slice(0, 80)} -> ${JSON.stringify(res).slice(0, 200)}`);
+      if (process.env.OVERLAY_SAFETY_DEBUG && Date.now() - t0 > 200)
+        figure(`slow ${Date.now() - t0} ms: ${m} ${JSON.stringify(params).slice(0, 80)} -> ${JSON.stringify(res).slice(0, 200)}`);
       count++;
-      if (res.ok) { byCode.ok = (byCode.ok ?? 0) + 1; continue; }
+      if (res.ok) {
+        byCode.ok = (byCode.ok ?? 0) + 1;
+        continue;
+      }
       assert.ok(res.message.length > 0, `${m} ${JSON.stringify(params)}: empty message`);
-      const key = res.rpc === OVERLAY_ERROR ? res.code ?? 'no-code' : `rpc${res.rpc}`;
+      const key = res.rpc === OVERLAY_ERROR ? (res.code ?? 'no-code') : `rpc${res.rpc}`;
       assert.notEqual(key, 'no-code', `${m} ${JSON.stringify(params)}: overlay error without a Node code`);
       byCode[key] = (byCode[key] ?? 0) + 1;
       assert.ok(srv.alive(), `server died on ${m} ${JSON.stringify(params)}`);

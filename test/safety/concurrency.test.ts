@@ -18,14 +18,30 @@ import { outcome, startServer } from './server';
 
 const CLI = path.resolve(__dirname, '../../../bin/overlayws.js');
 const dirs: string[] = [];
-after(() => { for (const d of dirs) { try { execFileSync('umount', [path.join(d, 'merged')], { stdio: 'ignore' }); } catch { /* not mounted */ } fs.rmSync(d, { recursive: true, force: true }); } });
+after(() => {
+  for (const d of dirs) {
+    try {
+      execFileSync('umount', [path.join(d, 'merged')], { stdio: 'ignore' });
+    } catch {
+      /* not mounted */
+    }
+    fs.rmSync(d, { recursive: true, force: true });
+  }
+});
 
 function cliWrite(spec: { lower: string[]; upper: string; work: string }, p: string, data: Buffer): Promise<number | null> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [CLI, '--lower', spec.lower.join(':'), '--upper', spec.upper, '--work', spec.work, '--whiteouts', 'kernel', 'write', p], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const c = spawn(process.execPath, [CLI, '--lower', spec.lower.join(':'), '--upper', spec.upper, '--work', spec.work, '--whiteouts', 'kernel', 'write', p], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     let err = '';
-    c.stderr.on('data', (d: Buffer) => { err += d; });
-    c.on('close', (code) => { if (code !== 0) process.stderr.write(`cli write ${p}: ${err}`); resolve(code); });
+    c.stderr.on('data', (d: Buffer) => {
+      err += d;
+    });
+    c.on('close', (code) => {
+      if (code !== 0) process.stderr.write(`cli write ${p}: ${err}`);
+      resolve(code);
+    });
     c.stdin.end(data);
   });
 }
@@ -51,12 +67,14 @@ test('server, CLI and kernel writers on the same lower files: one copy-up each, 
   const lowerBefore = treeHash(l0);
   const spec = { lower: [l0], upper, work, whiteouts: 'kernel' as const };
   let kernel = false;
-  if (process.env.OVERLAY_SAFETY_KERNEL !== '0') try { // OVERLAY_SAFETY_KERNEL=0 leaves the kernel-mount writers out
-    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${l0},upperdir=${upper},workdir=${work}`, merged], { stdio: 'pipe' });
-    kernel = true;
-  } catch (err) {
-    figure(`concurrency: no kernel mount here (${String((err as { stderr?: Buffer }).stderr ?? err).trim()}); server + CLI only`);
-  }
+  if (process.env.OVERLAY_SAFETY_KERNEL !== '0')
+    try {
+      // OVERLAY_SAFETY_KERNEL=0 leaves the kernel-mount writers out
+      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${l0},upperdir=${upper},workdir=${work}`, merged], { stdio: 'pipe' });
+      kernel = true;
+    } catch (err) {
+      figure(`concurrency: no kernel mount here (${String((err as { stderr?: Buffer }).stderr ?? err).trim()}); server + CLI only`);
+    }
   // Userspace writes into an upper the kernel has mounted are undefined behaviour for the
   // kernel (seen here: ESTALE on rename in merged, ENOENT in the engine). With a live mount
   // the server is told `merged` and the CLI finds the mount itself: both write through it.
@@ -65,29 +83,51 @@ test('server, CLI and kernel writers on the same lower files: one copy-up each, 
   const figures = { server: 0, cli: 0, kernel: 0, cliFailed: 0, serverFailed: 0 };
   const rounds = scale(Number(process.env.OVERLAY_SAFETY_ROUNDS ?? 3), 30);
   try {
-  srv.conn.onNotification('overlay/didCopyUp', (p: { path: string }) => { copyUps.set(p.path, (copyUps.get(p.path) ?? 0) + 1); });
-  let seq = 0;
-  const tasks: Promise<unknown>[] = [];
-  for (let round = 0; round < rounds; round++) {
-    for (const p of files) {
-      const writers = kernel ? ['server', 'server', 'kernel', 'cli'] : ['server', 'server', 'cli'];
-      for (const w of writers) {
-        const tag = `${w}.${seq++}`;
-        const data = contentFor(p, tag, 1000 + r.int(200_000));
-        if (w === 'server') {
-          tasks.push(outcome(srv.conn, 'overlay/writeFile', { name: 's', path: p, data: data.toString('base64'), create: true, overwrite: true })
-            .then((res) => { if (res.ok) figures.server++; else { figures.serverFailed++; process.stderr.write(`server write ${p}: ${res.message}\n`); } }));
-        } else if (w === 'cli') {
-          if (r.next() < 0.25) tasks.push(cliWrite(spec, p, data).then((code) => { if (code === 0) figures.cli++; else figures.cliFailed++; }));
-        } else {
-          // An editor-style atomic save through the kernel mount.
-          const tmp = `${merged}${p}.${tag}.tmp`;
-          tasks.push(fs.promises.writeFile(tmp, data).then(() => fs.promises.rename(tmp, merged + p)).then(() => { figures.kernel++; }));
+    srv.conn.onNotification('overlay/didCopyUp', (p: { path: string }) => {
+      copyUps.set(p.path, (copyUps.get(p.path) ?? 0) + 1);
+    });
+    let seq = 0;
+    const tasks: Promise<unknown>[] = [];
+    for (let round = 0; round < rounds; round++) {
+      for (const p of files) {
+        const writers = kernel ? ['server', 'server', 'kernel', 'cli'] : ['server', 'server', 'cli'];
+        for (const w of writers) {
+          const tag = `${w}.${seq++}`;
+          const data = contentFor(p, tag, 1000 + r.int(200_000));
+          if (w === 'server') {
+            tasks.push(
+              outcome(srv.conn, 'overlay/writeFile', { name: 's', path: p, data: data.toString('base64'), create: true, overwrite: true }).then((res) => {
+                if (res.ok) figures.server++;
+                else {
+                  figures.serverFailed++;
+                  process.stderr.write(`server write ${p}: ${res.message}\n`);
+                }
+              }),
+            );
+          } else if (w === 'cli') {
+            if (r.next() < 0.25)
+              tasks.push(
+                cliWrite(spec, p, data).then((code) => {
+                  if (code === 0) figures.cli++;
+                  else figures.cliFailed++;
+                }),
+              );
+          } else {
+            // An editor-style atomic save through the kernel mount.
+            const tmp = `${merged}${p}.${tag}.tmp`;
+            tasks.push(
+              fs.promises
+                .writeFile(tmp, data)
+                .then(() => fs.promises.rename(tmp, merged + p))
+                .then(() => {
+                  figures.kernel++;
+                }),
+            );
+          }
         }
       }
+      await Promise.all(tasks.splice(0));
     }
-    await Promise.all(tasks.splice(0));
-  }
   } finally {
     await srv.stop();
     if (kernel) execFileSync('umount', [merged]);
@@ -104,9 +144,14 @@ test('server, CLI and kernel writers on the same lower files: one copy-up each, 
     assert.ok((copyUps.get(p) ?? 0) <= 1, `${p}: ${copyUps.get(p)} copy-ups reported`);
   }
   await ov.close();
-  const stray = fs.readdirSync(upper, { recursive: true }).map(String).filter((n) => n.includes('#ovlws') || n.endsWith('.tmp'));
+  const stray = fs
+    .readdirSync(upper, { recursive: true })
+    .map(String)
+    .filter((n) => n.includes('#ovlws') || n.endsWith('.tmp'));
   assert.deepEqual(stray, [], 'temp names leaked into upper');
   assert.equal(treeHash(l0), lowerBefore, 'lower layer changed');
   assert.equal(figures.serverFailed + figures.cliFailed, 0, 'some writes failed');
-  figure(`concurrency seed=${seed} files=${nFiles} rounds=${rounds} writes ${JSON.stringify(figures)} copyUpsReported=${[...copyUps.values()].reduce((a, b) => a + b, 0)} kernelMount=${kernel}`);
+  figure(
+    `concurrency seed=${seed} files=${nFiles} rounds=${rounds} writes ${JSON.stringify(figures)} copyUpsReported=${[...copyUps.values()].reduce((a, b) => a + b, 0)} kernelMount=${kernel}`,
+  );
 });

@@ -8,12 +8,21 @@
 import { Overlay, type StackSpec } from '../../server/src/overlay';
 import { contentFor, prng } from './crashContent';
 
-interface Job { spec: StackSpec; small: string[]; large: string[]; seed: number; round: number; workers: number }
+interface Job {
+  spec: StackSpec;
+  small: string[];
+  large: string[];
+  seed: number;
+  round: number;
+  workers: number;
+}
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2]) as Job;
   const ov = await Overlay.open(job.spec);
-  const say = (s: string): void => { process.stdout.write(s + '\n'); };
+  const say = (s: string): void => {
+    process.stdout.write(s + '\n');
+  };
   say(`ready ${process.pid}`);
   const rnd = prng(job.seed);
   const all = [...job.large, ...job.small];
@@ -31,7 +40,8 @@ async function main(): Promise<void> {
       const r = rnd.next();
       if (r < 0.25) {
         say(`cstart ${p}`);
-        if (r < 0.12) await ov.chmod(p, 0o640); else await ov.copyUpPath(p);
+        if (r < 0.12) await ov.chmod(p, 0o640);
+        else await ov.copyUpPath(p);
         say(`cack ${p}`);
       } else {
         const tag = `${job.round}.${w}.${seq++}`;

@@ -5,7 +5,9 @@ export { prng } from './helpers';
 export function contentFor(p: string, tag: string, size: number): Buffer {
   const head = Buffer.from(`OVLWS ${p} ${tag} ${size}\n`);
   const body = Buffer.alloc(Math.max(0, size - head.length));
-  const seed = createHash('sha256').update(p + ' ' + tag).digest();
+  const seed = createHash('sha256')
+    .update(p + ' ' + tag)
+    .digest();
   for (let i = 0; i < body.length; i += seed.length) seed.copy(body, i);
   return Buffer.concat([head, body]).subarray(0, Math.max(size, head.length));
 }

@@ -35,7 +35,7 @@ export function prng(seed: number): { next(): number; int(n: number): number; pi
 
 export function seedFromEnv(): number {
   const s = Number(process.env.OVERLAY_SAFETY_SEED);
-  return Number.isInteger(s) && s > 0 ? s : (Date.now() % 1_000_000_007);
+  return Number.isInteger(s) && s > 0 ? s : Date.now() % 1_000_000_007;
 }
 
 export function sha(data: Uint8Array | string): string {
@@ -72,7 +72,12 @@ export function treeHash(root: string, skipOpen: (p: string, st: fs.Stats) => bo
       const st = fs.lstatSync(p);
       h.update(name).update(`\0${st.mode.toString(8)} ${st.mtimeMs} ${st.size}\0`);
       if (st.isDirectory()) {
-        try { fs.accessSync(p, fs.constants.R_OK | fs.constants.X_OK); } catch { h.update('unreadable'); continue; }
+        try {
+          fs.accessSync(p, fs.constants.R_OK | fs.constants.X_OK);
+        } catch {
+          h.update('unreadable');
+          continue;
+        }
         walk(p);
       } else if (st.isSymbolicLink()) h.update(fs.readlinkSync(p, { encoding: 'buffer' }));
       else if (st.isFile() && !skipOpen(p.toString(), st)) h.update(hashFileBuf(p));
@@ -117,9 +122,22 @@ export class Canaries {
 
   /** Names of canaries whose content, mtime, ctime or mode changed, plus new entries in the canary dir. */
   changed(): string[] {
-    const out = this.files.filter((p) => { try { return this.state(p) !== this.before.get(p); } catch { return true; } });
+    const out = this.files.filter((p) => {
+      try {
+        return this.state(p) !== this.before.get(p);
+      } catch {
+        return true;
+      }
+    });
     const now = fs.readdirSync(this.dir, { recursive: true }).map(String).sort();
-    const expected = [...new Set(this.files.flatMap((p) => { const r = path.relative(this.dir, p); return r.includes('/') ? [r.split('/')[0], r] : [r]; }))].sort();
+    const expected = [
+      ...new Set(
+        this.files.flatMap((p) => {
+          const r = path.relative(this.dir, p);
+          return r.includes('/') ? [r.split('/')[0], r] : [r];
+        }),
+      ),
+    ].sort();
     if (JSON.stringify(now) !== JSON.stringify(expected)) out.push(`canary dir listing changed: ${now.join(',')}`);
     return out;
   }
@@ -186,7 +204,9 @@ export function engineAsNobody(job: Job): Report {
   const r = spawnSync(process.execPath, [path.join(__dirname, 'unprivilegedChild.js'), JSON.stringify(job)], { encoding: 'utf8', timeout: 60_000, ...NOBODY });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   let report: Report & { crash?: string };
-  try { report = JSON.parse(last) as Report & { crash?: string }; } catch {
+  try {
+    report = JSON.parse(last) as Report & { crash?: string };
+  } catch {
     throw new Error(`the engine as nobody gave no report (status ${r.status}, signal ${r.signal}): ${r.stdout}${r.stderr}${r.error?.message ?? ''}`);
   }
   if (report.crash) throw new Error(`the engine as nobody crashed: ${report.crash}`);

@@ -52,7 +52,10 @@ before(() => {
   for (const [layer, name, , content] of BYTE_NAMES) fs.writeFileSync(Buffer.concat([Buffer.from(layer() + '/'), name]), content);
   fs.mkdirSync(Buffer.concat([Buffer.from(l1 + '/dir-'), Buffer.of(0xc3)]));
   fs.writeFileSync(Buffer.concat([Buffer.from(l1 + '/dir-'), Buffer.of(0xc3), Buffer.from('/in-'), Buffer.of(0xe2, 0x82)]), 'inside a byte-named dir\n');
-  fs.symlinkSync(Buffer.concat([Buffer.from('../../../../../../../../../..'), Buffer.from(canaries.dir), Buffer.from('/passwd')]), Buffer.concat([Buffer.from(l1 + '/esc-'), Buffer.of(0xff)]));
+  fs.symlinkSync(
+    Buffer.concat([Buffer.from('../../../../../../../../../..'), Buffer.from(canaries.dir), Buffer.from('/passwd')]),
+    Buffer.concat([Buffer.from(l1 + '/esc-'), Buffer.of(0xff)]),
+  );
   fs.writeFileSync(path.join(l0, 'n'.repeat(255)), 'long name\n');
   let deep = l1;
   for (let i = 0; i < 15; i++) deep = path.join(deep, 'd'.repeat(250));
@@ -70,13 +73,22 @@ before(() => {
 });
 
 after(() => {
-  try { fs.chmodSync(path.join(l0, 'locked'), 0o755); } catch { /* gone */ }
+  try {
+    fs.chmodSync(path.join(l0, 'locked'), 0o755);
+  } catch {
+    /* gone */
+  }
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => { t = setTimeout(() => rej(new Error(`${what} hung for ${ms} ms`)), ms); })]).finally(() => clearTimeout(t));
+  return Promise.race([
+    p,
+    new Promise<T>((_, rej) => {
+      t = setTimeout(() => rej(new Error(`${what} hung for ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
 }
 
 test('walking, reading and writing a hostile stack never touches or leaks anything outside', { timeout: 180_000 }, async () => {
@@ -85,7 +97,10 @@ test('walking, reading and writing a hostile stack never touches or leaks anythi
   const ov = await Overlay.open({ lower: [l0, l1], upper, work, whiteouts: 'kernel' });
   const layers = [l0, l1, upper];
   const figures = { entries: 0, reads: 0, refused: {} as Record<string, number>, writes: 0 };
-  const note = (err: unknown): void => { const c = (err as { code?: string }).code ?? String(err); figures.refused[c] = (figures.refused[c] ?? 0) + 1; };
+  const note = (err: unknown): void => {
+    const c = (err as { code?: string }).code ?? String(err);
+    figures.refused[c] = (figures.refused[c] ?? 0) + 1;
+  };
   const check = (what: string, v: unknown): void => {
     assert.ok(!canaries.leaked(v), `${what} leaked canary bytes`);
     const rp = (v as { realPath?: string } | undefined)?.realPath;
@@ -94,17 +109,34 @@ test('walking, reading and writing a hostile stack never touches or leaks anythi
   const all: string[] = [];
   const walk = async (p: string): Promise<void> => {
     let entries;
-    try { entries = await within(ov.readdir(p), 5000, `readdir ${p}`); } catch (err) { if (String(err).includes('hung')) throw err; note(err); return; }
+    try {
+      entries = await within(ov.readdir(p), 5000, `readdir ${p}`);
+    } catch (err) {
+      if (String(err).includes('hung')) throw err;
+      note(err);
+      return;
+    }
     for (const e of entries) {
       const child = (p === '/' ? '' : p) + '/' + e.name;
       all.push(child);
       figures.entries++;
       for (const op of ['lstat', 'stat', 'resolve', 'readlink'] as const) {
-        try { check(`${op} ${child}`, await within<unknown>((ov[op] as (x: string) => Promise<unknown>).call(ov, child), 5000, `${op} ${JSON.stringify(child)}`)); } catch (err) { if (String(err).includes('hung')) throw err; note(err); }
+        try {
+          check(`${op} ${child}`, await within<unknown>((ov[op] as (x: string) => Promise<unknown>).call(ov, child), 5000, `${op} ${JSON.stringify(child)}`));
+        } catch (err) {
+          if (String(err).includes('hung')) throw err;
+          note(err);
+        }
       }
       if (e.type !== 'd' || e.name === 'sparse.img') {
         if (e.name !== 'sparse.img') {
-          try { check(`readFile ${child}`, await within(ov.readFile(child), 5000, `readFile ${JSON.stringify(child)}`)); figures.reads++; } catch (err) { if (String(err).includes('hung')) throw err; note(err); }
+          try {
+            check(`readFile ${child}`, await within(ov.readFile(child), 5000, `readFile ${JSON.stringify(child)}`));
+            figures.reads++;
+          } catch (err) {
+            if (String(err).includes('hung')) throw err;
+            note(err);
+          }
         } else {
           const head = await within(ov.read(child, SPARSE - 16, 64), 5000, 'read sparse tail');
           assert.equal(head.length, 16);
@@ -124,15 +156,34 @@ test('walking, reading and writing a hostile stack never touches or leaks anythi
   for (const p of all) {
     if (p.endsWith('sparse.img')) continue;
     for (const [op, fn] of [
-      ['writeFile', () => ov.writeFile(p, 'overwritten\n')], ['appendFile', () => ov.appendFile(p, 'more\n')], ['truncate', () => ov.truncate(p, 1)],
-      ['chmod', () => ov.chmod(p, 0o600)], ['utimes', () => ov.utimes(p, 0, 0)], ['open-write', async () => ov.closeHandle(await ov.open(p, { write: true } as never))],
+      ['writeFile', () => ov.writeFile(p, 'overwritten\n')],
+      ['appendFile', () => ov.appendFile(p, 'more\n')],
+      ['truncate', () => ov.truncate(p, 1)],
+      ['chmod', () => ov.chmod(p, 0o600)],
+      ['utimes', () => ov.utimes(p, 0, 0)],
+      ['open-write', async () => ov.closeHandle(await ov.open(p, { write: true } as never))],
     ] as [string, () => Promise<unknown>][]) {
-      try { await within(fn(), 5000, `${op} ${JSON.stringify(p)}`); figures.writes++; } catch (err) { if (String(err).includes('hung')) throw err; note(err); }
+      try {
+        await within(fn(), 5000, `${op} ${JSON.stringify(p)}`);
+        figures.writes++;
+      } catch (err) {
+        if (String(err).includes('hung')) throw err;
+        note(err);
+      }
     }
   }
   for (const p of ['/abs', '/rel', '/absdir/secret.txt', '/absdir', '/deep/er/updir/passwd', '/upfile', '/a', '/self']) {
-    try { await ov.rm(p, { recursive: true }); } catch (err) { note(err); }
-    try { await ov.rename('/plain.txt', p); await ov.rename(p, '/plain.txt'); } catch (err) { note(err); }
+    try {
+      await ov.rm(p, { recursive: true });
+    } catch (err) {
+      note(err);
+    }
+    try {
+      await ov.rename('/plain.txt', p);
+      await ov.rename(p, '/plain.txt');
+    } catch (err) {
+      note(err);
+    }
   }
   await ov.close();
   assert.deepEqual(canaries.changed(), [], 'a canary outside the stack changed');
@@ -142,7 +193,11 @@ test('walking, reading and writing a hostile stack never touches or leaks anythi
   assert.deepEqual(stray, ['l0', 'l1', 'upper', 'work']);
   // The writes above landed in the upper layer under the very same bytes.
   const upperNames = fs.readdirSync(upper, { encoding: 'buffer' });
-  for (const [, name] of BYTE_NAMES) assert.ok(upperNames.some((n) => n.equals(name)), `upper holds ${name.toString('hex')}`);
+  for (const [, name] of BYTE_NAMES)
+    assert.ok(
+      upperNames.some((n) => n.equals(name)),
+      `upper holds ${name.toString('hex')}`,
+    );
   assert.ok(fs.existsSync(Buffer.concat([Buffer.from(upper + '/dir-'), Buffer.of(0xc3), Buffer.from('/in-'), Buffer.of(0xe2, 0x82)])));
   figure(`hostile walk ${JSON.stringify(figures)} nonUtf8Names=${nonUtf8.length}`);
 });

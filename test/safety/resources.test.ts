@@ -21,7 +21,9 @@ import { outcome, startServer, type Server } from './server';
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 const dirs: string[] = [];
-after(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
 
 /** Second-half growth allowed. A leak of 100 bytes a request over 7 500 requests is 0.75 MB. */
 const HEAP_SLACK = 2e6;
@@ -32,7 +34,10 @@ function stack(): { lower: string[]; upper: string; work: string; whiteouts: 'ke
   const dir = tempDir('res');
   dirs.push(dir);
   const l0 = path.join(dir, 'l0');
-  for (let i = 0; i < 50; i++) { fs.mkdirSync(path.join(l0, `d${i % 5}`), { recursive: true }); fs.writeFileSync(path.join(l0, `d${i % 5}/f${i}`), `lower ${i}\n`.repeat(100)); }
+  for (let i = 0; i < 50; i++) {
+    fs.mkdirSync(path.join(l0, `d${i % 5}`), { recursive: true });
+    fs.writeFileSync(path.join(l0, `d${i % 5}/f${i}`), `lower ${i}\n`.repeat(100));
+  }
   fs.mkdirSync(path.join(dir, 'upper'));
   fs.mkdirSync(path.join(dir, 'work'));
   return { lower: [l0], upper: path.join(dir, 'upper'), work: path.join(dir, 'work'), whiteouts: 'kernel' };
@@ -47,13 +52,22 @@ function mixed(seed: number, op: (kind: number, p: string, i: number) => Promise
   return async (n) => {
     for (const end = i + n; i < end; i++) {
       const p = `/d${r.int(5)}/f${r.int(60)}`;
-      try { await op(r.int(9), p, i); } catch { /* ENOENT etc. are part of the mix */ }
+      try {
+        await op(r.int(9), p, i);
+      } catch {
+        /* ENOENT etc. are part of the mix */
+      }
     }
   };
 }
 
 /** heap: used + external after a full GC; rss: as the user sees it; outside: rss − heapTotal after the GC. */
-interface Sample { fds: number; heap: number; rss: number; outside: number }
+interface Sample {
+  fds: number;
+  heap: number;
+  rss: number;
+  outside: number;
+}
 
 /** Run n operations in quarters, sampling before and after each: five samples. */
 async function curve(n: number, run: (n: number) => Promise<void>, sample: () => Promise<Sample>): Promise<Sample[]> {
@@ -79,15 +93,27 @@ test('engine: no fd or heap growth over a long run of mixed operations', { timeo
   const ov = await Overlay.open(stack());
   const run = mixed(seedFromEnv(), async (k, p, i) => {
     switch (k) {
-      case 0: return ov.readFile(p);
-      case 1: return ov.writeFile(p, `w${i}\n`);
-      case 2: return ov.stat(p);
-      case 3: return ov.readdir(path.dirname(p));
-      case 4: return ov.unlink(p);
-      case 5: return ov.chmod(p, 0o644);
-      case 6: { const h = await ov.open(p); await ov.readHandle(h, 0, 100); return ov.closeHandle(h); }
-      case 7: return ov.rename(p, p + 'x').then(() => ov.rename(p + 'x', p));
-      default: return ov.appendFile(p, 'a');
+      case 0:
+        return ov.readFile(p);
+      case 1:
+        return ov.writeFile(p, `w${i}\n`);
+      case 2:
+        return ov.stat(p);
+      case 3:
+        return ov.readdir(path.dirname(p));
+      case 4:
+        return ov.unlink(p);
+      case 5:
+        return ov.chmod(p, 0o644);
+      case 6: {
+        const h = await ov.open(p);
+        await ov.readHandle(h, 0, 100);
+        return ov.closeHandle(h);
+      }
+      case 7:
+        return ov.rename(p, p + 'x').then(() => ov.rename(p + 'x', p));
+      default:
+        return ov.appendFile(p, 'a');
     }
   });
   await run(2000); // warm-up
@@ -99,7 +125,9 @@ test('engine: no fd or heap growth over a long run of mixed operations', { timeo
     const m = process.memoryUsage();
     return Promise.resolve({ fds: openFdCount(), heap: m.heapUsed + m.external, rss, outside: m.rss - m.heapTotal });
   });
-  figure(`engine resources (the test process): ${n} ops in ${Date.now() - t0} ms, per quarter: fds ${show(s, 'fds')}; live heap+external ${show(s, 'heap', mb)} MB; RSS ${show(s, 'rss', mb)} MB, outside the V8 heap ${show(s, 'outside', mb)} MB`);
+  figure(
+    `engine resources (the test process): ${n} ops in ${Date.now() - t0} ms, per quarter: fds ${show(s, 'fds')}; live heap+external ${show(s, 'heap', mb)} MB; RSS ${show(s, 'rss', mb)} MB, outside the V8 heap ${show(s, 'outside', mb)} MB`,
+  );
   judge('engine', s);
   await ov.close();
 });
@@ -108,7 +136,10 @@ test('engine: no fd or heap growth over a long run of mixed operations', { timeo
 function serverGcStats(srv: Server): Promise<NodeJS.MemoryUsage> {
   return new Promise((resolve, reject) => {
     let buf = '';
-    const t = setTimeout(() => { srv.child.stderr!.off('data', on); reject(new Error('no GC stats from the server')); }, 10_000);
+    const t = setTimeout(() => {
+      srv.child.stderr!.off('data', on);
+      reject(new Error('no GC stats from the server'));
+    }, 10_000);
     const on = (d: Buffer): void => {
       buf += d.toString();
       const at = buf.indexOf(GC_STATS);
@@ -130,19 +161,31 @@ test('server: no fd or memory growth over a long run of mixed requests', { timeo
     const run = mixed(seedFromEnv(), async (k, p, i) => {
       const req = (m: string, params: object): Promise<unknown> => outcome(srv.conn, m, { name: 's', ...params });
       switch (k) {
-        case 0: return req('overlay/readFile', { path: p, inline: true });
-        case 1: return req('overlay/writeFile', { path: p, data: Buffer.from(`w${i}\n`).toString('base64'), create: true, overwrite: true });
-        case 2: return req('overlay/stat', { path: p });
-        case 3: return req('overlay/readDirectory', { path: path.dirname(p) });
-        case 4: return req('overlay/delete', { path: p, recursive: false });
-        case 5: return req('overlay/readFile', { path: p });
+        case 0:
+          return req('overlay/readFile', { path: p, inline: true });
+        case 1:
+          return req('overlay/writeFile', { path: p, data: Buffer.from(`w${i}\n`).toString('base64'), create: true, overwrite: true });
+        case 2:
+          return req('overlay/stat', { path: p });
+        case 3:
+          return req('overlay/readDirectory', { path: path.dirname(p) });
+        case 4:
+          return req('overlay/delete', { path: p, recursive: false });
+        case 5:
+          return req('overlay/readFile', { path: p });
         case 6: {
           const o = await outcome(srv.conn, 'overlay/open', { name: 's', path: p });
-          if (o.ok) { const h = (o.result as { handle: number }).handle; await req('overlay/read', { handle: h, position: 0, length: 100 }); await req('overlay/close', { handle: h }); }
+          if (o.ok) {
+            const h = (o.result as { handle: number }).handle;
+            await req('overlay/read', { handle: h, position: 0, length: 100 });
+            await req('overlay/close', { handle: h });
+          }
           return;
         }
-        case 7: return req('overlay/rename', { from: p, to: p + 'x', overwrite: true });
-        default: return req('overlay/stat', { path: '/../escape' });
+        case 7:
+          return req('overlay/rename', { from: p, to: p + 'x', overwrite: true });
+        default:
+          return req('overlay/stat', { path: '/../escape' });
       }
     });
     await run(2000);
@@ -155,7 +198,9 @@ test('server: no fd or memory growth over a long run of mixed requests', { timeo
       heapTotal.push(m.heapTotal);
       return { fds: fdsOf(pid), heap: m.heapUsed + m.external, rss, outside: m.rss - m.heapTotal };
     });
-    figure(`server resources: ${n} requests in ${Date.now() - t0} ms, per quarter: fds ${show(s, 'fds')}; live heap+external ${show(s, 'heap', mb)} MB; RSS ${show(s, 'rss', mb)} MB = V8 heapTotal ${heapTotal.map(mb).join(' → ')} MB + outside it ${show(s, 'outside', mb)} MB`);
+    figure(
+      `server resources: ${n} requests in ${Date.now() - t0} ms, per quarter: fds ${show(s, 'fds')}; live heap+external ${show(s, 'heap', mb)} MB; RSS ${show(s, 'rss', mb)} MB = V8 heapTotal ${heapTotal.map(mb).join(' → ')} MB + outside it ${show(s, 'outside', mb)} MB`,
+    );
     judge('server', s);
     assert.ok(srv.alive(), 'the server died');
   } finally {

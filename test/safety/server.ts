@@ -16,7 +16,11 @@ export interface Server {
 }
 
 /** `execArgv`: node options for the server process; `uid`/`gid`: run it as that user. */
-export interface ServerOptions { execArgv?: string[]; uid?: number; gid?: number }
+export interface ServerOptions {
+  execArgv?: string[];
+  uid?: number;
+  gid?: number;
+}
 
 export async function startServer(overlays: Record<string, StackSpec>, options: ServerOptions = {}): Promise<Server> {
   const { execArgv = [], ...user } = options;
@@ -25,18 +29,28 @@ export async function startServer(overlays: Record<string, StackSpec>, options: 
   child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
-  conn.onNotification('window/logMessage', (p: { message: string }) => { logs.push(p.message); });
+  conn.onNotification('window/logMessage', (p: { message: string }) => {
+    logs.push(p.message);
+  });
   conn.onNotification(() => undefined);
   conn.onError(() => undefined);
   conn.listen();
   await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
   await conn.sendNotification('initialized', {});
   return {
-    child, conn, logs, exited,
+    child,
+    conn,
+    logs,
+    exited,
     alive: () => child.exitCode === null && child.signalCode === null,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
-        try { await conn.sendRequest('shutdown'); await conn.sendNotification('exit'); } catch { /* gone */ }
+        try {
+          await conn.sendRequest('shutdown');
+          await conn.sendNotification('exit');
+        } catch {
+          /* gone */
+        }
         const t = setTimeout(() => child.kill('SIGKILL'), 3000);
         await exited;
         clearTimeout(t);
@@ -47,7 +61,11 @@ export async function startServer(overlays: Record<string, StackSpec>, options: 
 }
 
 /** The outcome of a request: ok + result, or the error's JSON-RPC code, Node code and message. */
-export async function outcome(conn: MessageConnection, method: string, params: unknown): Promise<{ ok: true; result: unknown } | { ok: false; rpc: number; code?: string; message: string }> {
+export async function outcome(
+  conn: MessageConnection,
+  method: string,
+  params: unknown,
+): Promise<{ ok: true; result: unknown } | { ok: false; rpc: number; code?: string; message: string }> {
   try {
     return { ok: true, result: await conn.sendRequest(method, params) };
   } catch (err) {

@@ -22,7 +22,13 @@ let dir: string;
 let canaries: Canaries;
 const S = (p: string): string => path.join(dir, 'stack', p);
 /** Directories and files made unreadable, with the mode they get. */
-const LOCKS: [string, number][] = [['l0/locked', 0], ['l1/mixed', 0], ['l0/noread', 0o311], ['l0/nosearch', 0o444], ['l0/secret.txt', 0]];
+const LOCKS: [string, number][] = [
+  ['l0/locked', 0],
+  ['l1/mixed', 0],
+  ['l0/noread', 0o311],
+  ['l0/nosearch', 0o444],
+  ['l0/secret.txt', 0],
+];
 let lowerHash: string[];
 
 function put(p: string, content: string, mode?: number): void {
@@ -32,7 +38,10 @@ function put(p: string, content: string, mode?: number): void {
 }
 
 function writableStack(tag: string): StackSpec {
-  for (const d of [`upper${tag}`, `work${tag}`]) { fs.mkdirSync(S(d)); chownToNobody(S(d)); }
+  for (const d of [`upper${tag}`, `work${tag}`]) {
+    fs.mkdirSync(S(d));
+    chownToNobody(S(d));
+  }
   return { lower: [S('l0'), S('l1')], upper: S(`upper${tag}`), work: S(`work${tag}`), whiteouts: 'kernel' };
 }
 
@@ -63,7 +72,13 @@ before(() => {
 
 after(() => {
   if (skip) return;
-  for (const [p] of LOCKS) { try { fs.chmodSync(S(p), 0o755); } catch { /* gone */ } }
+  for (const [p] of LOCKS) {
+    try {
+      fs.chmodSync(S(p), 0o755);
+    } catch {
+      /* gone */
+    }
+  }
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -139,12 +154,22 @@ test('engine as an unprivileged user: EACCES for what it cannot read, everything
   ops.forEach(([op, want], i) => expectOutcome(`${op[0]} ${op[1]}`, report.ops[i], want));
   assertNothingOutside(['upper', 'work']);
   // Every file written is in upper (the copies of /open and /mixed), nothing the user may not write.
-  const written = fs.readdirSync(S('upper'), { recursive: true }).map(String).filter((n) => fs.lstatSync(path.join(S('upper'), n)).isFile()).sort();
+  const written = fs
+    .readdirSync(S('upper'), { recursive: true })
+    .map(String)
+    .filter((n) => fs.lstatSync(path.join(S('upper'), n)).isFile())
+    .sort();
   for (const f of ['mixed/a.txt', 'open/new.txt', 'open/ok.txt']) assert.ok(written.includes(f), `${f} not in upper: ${written.join(', ')}`);
-  assert.ok(written.every((f) => !f.startsWith('locked')), `written under the locked directory: ${written.join(', ')}`);
-  for (const f of ['secret.txt', 'noread/known.txt', 'open/low.txt', 'plain/new.txt']) assert.ok(!written.includes(f), `${f} written though its mode forbids it`);
+  assert.ok(
+    written.every((f) => !f.startsWith('locked')),
+    `written under the locked directory: ${written.join(', ')}`,
+  );
+  for (const f of ['secret.txt', 'noread/known.txt', 'open/low.txt', 'plain/new.txt'])
+    assert.ok(!written.includes(f), `${f} written though its mode forbids it`);
   const refused = report.ops.filter((o) => !o.ok).map((o) => (o as { message: string }).message);
-  figure(`unreadable dirs, engine as uid ${report.uid}: ${ops.length} operations as expected (${refused.filter((m) => m.startsWith('EACCES')).length} EACCES), e.g. "${refused[0]}"; upper holds ${written.join(', ')}`);
+  figure(
+    `unreadable dirs, engine as uid ${report.uid}: ${ops.length} operations as expected (${refused.filter((m) => m.startsWith('EACCES')).length} EACCES), e.g. "${refused[0]}"; upper holds ${written.join(', ')}`,
+  );
 });
 
 test('server as an unprivileged user: EACCES over the wire, stays up, refuses unreadable stacks with a message', { timeout: 60_000, skip }, async () => {
@@ -155,12 +180,18 @@ test('server as an unprivileged user: EACCES over the wire, stays up, refuses un
     const wire: Record<string, [string, Awaited<ReturnType<typeof req>>]> = {};
     for (const [op] of [...READS(), ...WRITES]) {
       const p = op[1];
-      const res = op[0] === 'readdir' ? await req('overlay/readDirectory', { path: p })
-        : op[0] === 'stat' || op[0] === 'lstat' ? await req('overlay/stat', { path: p })
-          : op[0] === 'readFile' ? await req('overlay/readFile', { path: p, inline: true })
-            : op[0] === 'writeFile' ? await req('overlay/writeFile', { path: p, data: Buffer.from(op[2]).toString('base64'), create: true, overwrite: true })
-              : op[0] === 'mkdir' ? await req('overlay/createDirectory', { path: p })
-                : await req('overlay/delete', { path: p, recursive: false });
+      const res =
+        op[0] === 'readdir'
+          ? await req('overlay/readDirectory', { path: p })
+          : op[0] === 'stat' || op[0] === 'lstat'
+            ? await req('overlay/stat', { path: p })
+            : op[0] === 'readFile'
+              ? await req('overlay/readFile', { path: p, inline: true })
+              : op[0] === 'writeFile'
+                ? await req('overlay/writeFile', { path: p, data: Buffer.from(op[2]).toString('base64'), create: true, overwrite: true })
+                : op[0] === 'mkdir'
+                  ? await req('overlay/createDirectory', { path: p })
+                  : await req('overlay/delete', { path: p, recursive: false });
       wire[`${op[0]} ${p}`] = [op[0], res];
     }
     for (const [op, want] of [...READS(), ...WRITES]) {
@@ -174,7 +205,8 @@ test('server as an unprivileged user: EACCES over the wire, stays up, refuses un
         assert.ok(res.ok, `${what}: ${JSON.stringify(res)}`);
         if (kind === 'readFile') assert.equal(Buffer.from((res.result as { data: string }).data, 'base64').toString(), want.value, what);
         if (kind === 'readdir') assert.deepEqual((res.result as [string, number][]).map(([n]) => n).sort(), want.value, what);
-        if (kind === 'stat' || kind === 'lstat') assert.equal((res.result as { realPath: string }).realPath, (want.value as { realPath: string }).realPath, what);
+        if (kind === 'stat' || kind === 'lstat')
+          assert.equal((res.result as { realPath: string }).realPath, (want.value as { realPath: string }).realPath, what);
       }
     }
     // Stacks this user cannot use: refused with a message naming the directory and what to do.
@@ -191,7 +223,9 @@ test('server as an unprivileged user: EACCES over the wire, stays up, refuses un
     const watcherErrors = srv.logs.filter((l) => /EACCES|permission/i.test(l));
     fs.rmdirSync(S('closed'));
     assertNothingOutside(['upper', 'work', 'upper2', 'work2']);
-    figure(`unreadable dirs, server as uid ${NOBODY.uid}: ${Object.keys(wire).length} requests as expected; refused stacks: "${closed.message}" / "${rootsUpper.message}"; ${watcherErrors.length} permission lines in the server log${watcherErrors.length ? `, e.g. ${JSON.stringify(watcherErrors[0].trim().slice(0, 200))}` : ''}`);
+    figure(
+      `unreadable dirs, server as uid ${NOBODY.uid}: ${Object.keys(wire).length} requests as expected; refused stacks: "${closed.message}" / "${rootsUpper.message}"; ${watcherErrors.length} permission lines in the server log${watcherErrors.length ? `, e.g. ${JSON.stringify(watcherErrors[0].trim().slice(0, 200))}` : ''}`,
+    );
     for (const l of srv.logs) assert.ok(!/uncaught|unhandled rejection/.test(l), `server log: ${l}`);
   } finally {
     await srv.stop();

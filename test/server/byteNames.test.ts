@@ -33,7 +33,15 @@ describe('server: names that are not UTF-8', () => {
 
   it('readDirectory then readFile of each name returns that file’s bytes', async () => {
     const dir = await s.conn.sendRequest(P.ReadDirectory.type, { name: 'a', path: '/' });
-    assert.deepEqual(new Map(dir), new Map([['plain.txt', P.FileType.File], ['f\uF7FFo', P.FileType.File], ['f\uF7FEo', P.FileType.File], ['d\uF780', P.FileType.Directory]]));
+    assert.deepEqual(
+      new Map(dir),
+      new Map([
+        ['plain.txt', P.FileType.File],
+        ['f\uF7FFo', P.FileType.File],
+        ['f\uF7FEo', P.FileType.File],
+        ['d\uF780', P.FileType.Directory],
+      ]),
+    );
     assert.equal(await read('/f\uF7FFo'), 'ff bytes');
     assert.equal(await read('/f\uF7FEo'), 'fe bytes!');
     const sub = await s.conn.sendRequest(P.ReadDirectory.type, { name: 'a', path: '/d\uF780' });
@@ -56,7 +64,10 @@ describe('server: names that are not UTF-8', () => {
     const found = await s.conn.sendRequest(P.FindFiles.type, { name: 'a' });
     assert.deepEqual(found.paths.slice().sort(), ['/d\uF780/in\uF7C3', '/f\uF7FFo', '/g\uF7FE', '/plain.txt']);
     const text = await s.conn.sendRequest(P.SearchText.type, { name: 'a', query: 'needle' });
-    assert.deepEqual(text.matches.map((m) => m.path), ['/d\uF780/in\uF7C3']);
+    assert.deepEqual(
+      text.matches.map((m) => m.path),
+      ['/d\uF780/in\uF7C3'],
+    );
     const diff = (await s.conn.sendRequest(P.Diff.type, { name: 'a' })).map((c) => `${c.kind} ${c.path}`);
     assert.deepEqual(diff, ['D /f\uF7FEo', 'C /f\uF7FFo', 'A /g\uF7FE'], 'bytewise order');
   });
@@ -69,7 +80,11 @@ describe('server: names that are not UTF-8', () => {
     await until(() => s.changes.some((c) => c.path === '/n\uF7FE' && c.type === P.FileChangeType.Created), 5000, 'Created /n\uF7FE');
     fs.unlinkSync(bp(st.upper, '/n', [0xfe]));
     await until(() => s.changes.some((c) => c.path === '/n\uF7FE' && c.type === P.FileChangeType.Deleted), 5000, 'Deleted /n\uF7FE');
-    assert.deepEqual(s.changes.filter((c) => c.path.includes('\uFFFD')), [], 'no event for a lossy spelling');
+    assert.deepEqual(
+      s.changes.filter((c) => c.path.includes('\uFFFD')),
+      [],
+      'no event for a lossy spelling',
+    );
     assert.ok(!s.changes.some((c) => c.path === '/f\uF7FEo'), 'an untouched neighbour has no event');
   });
 });

@@ -3,7 +3,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createMessageConnection, IPCMessageReader, IPCMessageWriter, StreamMessageReader, StreamMessageWriter, type MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
+import {
+  createMessageConnection,
+  IPCMessageReader,
+  IPCMessageWriter,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type MessageConnection,
+  ResponseError,
+} from 'vscode-jsonrpc/node';
 import * as P from '../../server/src/protocol';
 
 export const SERVER = path.resolve(__dirname, '../../server/src/server.js');
@@ -24,21 +32,34 @@ export async function startServer(overlays: Record<string, P.StackSpec> = {}, tr
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-  const conn = transport === '--stdio'
-    ? createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!))
-    : createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
+  const conn =
+    transport === '--stdio'
+      ? createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!))
+      : createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
   const changes: P.DidChangeFile.Change[] = [];
   const copyUps: P.DidCopyUp.Params[] = [];
   const logs: string[] = [];
-  conn.onNotification(P.DidChangeFile.type, (p) => { changes.push(...p.changes); });
-  conn.onNotification(P.DidCopyUp.type, (p) => { copyUps.push(p); });
-  conn.onNotification('window/logMessage', (p: { message: string }) => { logs.push(p.message); });
+  conn.onNotification(P.DidChangeFile.type, (p) => {
+    changes.push(...p.changes);
+  });
+  conn.onNotification(P.DidCopyUp.type, (p) => {
+    copyUps.push(p);
+  });
+  conn.onNotification('window/logMessage', (p: { message: string }) => {
+    logs.push(p.message);
+  });
   conn.listen();
   await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
   await conn.sendNotification('initialized', {});
   let stopped = false;
   return {
-    child, conn, changes, copyUps, stderr, logs, exited,
+    child,
+    conn,
+    changes,
+    copyUps,
+    stderr,
+    logs,
+    exited,
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -46,7 +67,9 @@ export async function startServer(overlays: Record<string, P.StackSpec> = {}, tr
         try {
           await conn.sendRequest('shutdown');
           await conn.sendNotification('exit');
-        } catch { /* already gone */ }
+        } catch {
+          /* already gone */
+        }
         const t = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exited;
         clearTimeout(t);
@@ -105,7 +128,10 @@ export function makeStack(lowerFiles: Record<string, string | null>[], upperFile
     for (const [rel, content] of Object.entries(files)) {
       const p = path.join(dir, rel);
       if (content === null) fs.mkdirSync(p, { recursive: true });
-      else { fs.mkdirSync(path.dirname(p), { recursive: true }); fs.writeFileSync(p, content); }
+      else {
+        fs.mkdirSync(path.dirname(p), { recursive: true });
+        fs.writeFileSync(p, content);
+      }
     }
   };
   lowerFiles.forEach((files, i) => fill(lower[i], files));

@@ -10,7 +10,9 @@ import { b64, errorCode, makeStack, startServer, until, watchReady, type Stack, 
 
 function tryMount(st: Stack, merged: string): string | undefined {
   fs.mkdirSync(merged);
-  const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${st.lower.join(':')},upperdir=${st.upper},workdir=${st.work}`, merged], { encoding: 'utf8' });
+  const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${st.lower.join(':')},upperdir=${st.upper},workdir=${st.work}`, merged], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) return `mount -t overlay is not permitted here: ${(r.stderr || r.error?.message || '').trim()}`;
   return undefined;
 }
@@ -36,7 +38,10 @@ describe('server with a live kernel mount', () => {
   });
 
   it('routes writes through merged; the kernel copies up; notifications say who', async (t) => {
-    if (skip) { t.skip(skip); return; }
+    if (skip) {
+      t.skip(skip);
+      return;
+    }
     s = await startServer({ k: st.spec });
     await watchReady(s);
     const info = (await s.conn.sendRequest(P.ListOverlays.type))[0];
@@ -47,7 +52,10 @@ describe('server with a live kernel mount', () => {
     assert.equal(fs.readFileSync(path.join(st.upper, 'low.txt'), 'utf8'), 'via kernel');
     assert.equal(fs.readFileSync(path.join(st.lower[0], 'low.txt'), 'utf8'), 'lower');
     await until(() => s!.copyUps.some((c) => c.path === '/low.txt'), 5000, 'didCopyUp for the server write');
-    assert.deepEqual(s.copyUps.find((c) => c.path === '/low.txt'), { name: 'k', path: '/low.txt', lowerPath: path.join(st.lower[0], 'low.txt'), upperPath: path.join(st.upper, 'low.txt'), by: 'server' });
+    assert.deepEqual(
+      s.copyUps.find((c) => c.path === '/low.txt'),
+      { name: 'k', path: '/low.txt', lowerPath: path.join(st.lower[0], 'low.txt'), upperPath: path.join(st.upper, 'low.txt'), by: 'server' },
+    );
     const read = await readOverlayFile((q) => s!.conn.sendRequest(P.ReadFile.type, q), 'k', '/low.txt');
     assert.equal(Buffer.from(read).toString(), 'via kernel');
     // A container process writing through the mount: outside.
@@ -67,14 +75,22 @@ describe('server with a live kernel mount', () => {
   });
 
   it('refuses writes with EROFS when the merged directory is not reachable', async (t) => {
-    if (skip) { t.skip(skip); return; }
+    if (skip) {
+      t.skip(skip);
+      return;
+    }
     const cover = spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', merged]);
-    if (cover.status !== 0) { t.skip('cannot mount tmpfs over the merged directory'); return; }
+    if (cover.status !== 0) {
+      t.skip('cannot mount tmpfs over the merged directory');
+      return;
+    }
     mounted.push(merged);
     s = await startServer({ k: st.spec });
     const info = (await s.conn.sendRequest(P.ListOverlays.type))[0];
     assert.deepEqual(info.liveMount, { merged, reachable: false });
-    const err = await s.conn.sendRequest(P.WriteFile.type, { name: 'k', path: '/low.txt', data: b64('x'), create: true, overwrite: true }).catch((e: { message: string; data: P.OverlayErrorData }) => e);
+    const err = await s.conn
+      .sendRequest(P.WriteFile.type, { name: 'k', path: '/low.txt', data: b64('x'), create: true, overwrite: true })
+      .catch((e: { message: string; data: P.OverlayErrorData }) => e);
     assert.equal((err as { data: P.OverlayErrorData }).data.code, 'EROFS');
     assert.match((err as { message: string }).message, /mounted kernel overlay/);
     assert.equal(fs.existsSync(path.join(st.upper, 'low.txt')), false, 'nothing written behind the kernel');

@@ -66,9 +66,16 @@ describe('read-ahead of listings', () => {
         assert.deepEqual(pairsOf(l), plain.get(l.path), `listing of ${l.path} (budget ${budget})`);
         if (l !== listings[0]) beyondFirst += l.names.length;
       }
-      assert.ok(beyondFirst + listings[0].names.length <= Math.max(budget, listings[0].names.length), `budget ${budget}: ${beyondFirst} entries beyond the first`);
+      assert.ok(
+        beyondFirst + listings[0].names.length <= Math.max(budget, listings[0].names.length),
+        `budget ${budget}: ${beyondFirst} entries beyond the first`,
+      );
       const depths = listings.map((l) => (l.path === '/' ? 0 : l.path.split('/').length - 1));
-      assert.deepEqual(depths, [...depths].sort((x, y) => x - y), 'breadth first');
+      assert.deepEqual(
+        depths,
+        [...depths].sort((x, y) => x - y),
+        'breadth first',
+      );
       if (budget === 100_000) assert.equal(listings.length, plain.size, 'a big budget lists the whole tree');
       if (budget === 0) assert.equal(listings.length, 1, 'no budget: the directory alone');
     }
@@ -80,11 +87,14 @@ describe('read-ahead of listings', () => {
     assert.ok(listings.length > 5);
     for (const l of listings) {
       assert.ok(l.path.startsWith('/link-to-a0'), l.path);
-      assert.deepEqual(pairsOf(l), [...await s.conn.sendRequest(P.ReadDirectory.type, { name: 'r', path: l.path })].sort(), l.path);
+      assert.deepEqual(pairsOf(l), [...(await s.conn.sendRequest(P.ReadDirectory.type, { name: 'r', path: l.path }))].sort(), l.path);
     }
     const fromRoot = await s.conn.sendRequest(P.ReadDirectories.type, { name: 'r', path: '/', budget: 100_000 });
     assert.ok(!fromRoot.some((l) => l.path.startsWith('/link-to-a0')), 'a symlink is not descended into from above');
-    assert.deepEqual(pairsOf(fromRoot[0]).find(([n]) => n === 'link-to-a0'), ['link-to-a0', P.FileType.SymbolicLink | P.FileType.Directory]);
+    assert.deepEqual(
+      pairsOf(fromRoot[0]).find(([n]) => n === 'link-to-a0'),
+      ['link-to-a0', P.FileType.SymbolicLink | P.FileType.Directory],
+    );
   });
 
   it('a walk through the read-ahead sees the same tree in far fewer round trips', async () => {
@@ -132,8 +142,14 @@ describe('read-ahead of listings', () => {
 
   it('a change while a fetch is in flight: the listings it brings are not kept', async () => {
     let release: () => void = () => undefined;
-    const gate = new Promise<void>((r) => { release = r; });
-    const ra = new ReadAhead(async (p) => { const l = await s.conn.sendRequest(P.ReadDirectories.type, p); await gate; return l; });
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const ra = new ReadAhead(async (p) => {
+      const l = await s.conn.sendRequest(P.ReadDirectories.type, p);
+      await gate;
+      return l;
+    });
     const pending = ra.readDirectory('r', '/');
     ra.changed('r');
     release();
@@ -144,8 +160,14 @@ describe('read-ahead of listings', () => {
     assert.ok(ra.size > 0);
     // clear() (a server stop or restart) drops what is held and what is on its way.
     let release2: () => void = () => undefined;
-    const gate2 = new Promise<void>((r) => { release2 = r; });
-    const ra2 = new ReadAhead(async (p) => { const l = await s.conn.sendRequest(P.ReadDirectories.type, p); await gate2; return l; });
+    const gate2 = new Promise<void>((r) => {
+      release2 = r;
+    });
+    const ra2 = new ReadAhead(async (p) => {
+      const l = await s.conn.sendRequest(P.ReadDirectories.type, p);
+      await gate2;
+      return l;
+    });
     const pending2 = ra2.readDirectory('r', '/');
     ra2.clear();
     release2();
@@ -171,7 +193,10 @@ describe('read-ahead of listings', () => {
 
   it('a directory that cannot be listed is left out, and fails when asked for itself', async () => {
     const listings = await s.conn.sendRequest(P.ReadDirectories.type, { name: 'r', path: '/deep', budget: 1000 });
-    assert.deepEqual(listings.map((l) => l.path), ['/deep', '/deep/er', '/deep/er/est']);
+    assert.deepEqual(
+      listings.map((l) => l.path),
+      ['/deep', '/deep/er', '/deep/er/est'],
+    );
     await assert.rejects(s.conn.sendRequest(P.ReadDirectories.type, { name: 'r', path: '/deep/er/est/file', budget: 1000 }), /ENOTDIR|not a directory/i);
     await assert.rejects(s.conn.sendRequest(P.ReadDirectories.type, { name: 'r', path: '/', budget: -1 }), /budget/);
   });

@@ -14,7 +14,13 @@ describe('server requests', () => {
   const read = (p: string, name = 'a') => readOverlayFile((q) => s.conn.sendRequest(P.ReadFile.type, q), name, p).then((b) => Buffer.from(b).toString());
 
   beforeEach(async () => {
-    st = makeStack([{ 'low.txt': 'lower', 'dir/x.txt': 'x', 'dir/y.txt': 'y', 'bin.dat': '\u0000\u0001' }, { 'deep.txt': 'deep', 'low.txt': 'hidden' }], { 'up.txt': 'upper' });
+    st = makeStack(
+      [
+        { 'low.txt': 'lower', 'dir/x.txt': 'x', 'dir/y.txt': 'y', 'bin.dat': '\u0000\u0001' },
+        { 'deep.txt': 'deep', 'low.txt': 'hidden' },
+      ],
+      { 'up.txt': 'upper' },
+    );
     fs.symlinkSync('low.txt', path.join(st.upper, 'link'));
     s = await startServer({ a: st.spec });
   });
@@ -25,10 +31,23 @@ describe('server requests', () => {
 
   it('lists, stats and reads the merged view', async () => {
     const list = await s.conn.sendRequest(P.ListOverlays.type);
-    assert.deepEqual(list.map((o) => o.name), ['a']);
+    assert.deepEqual(
+      list.map((o) => o.name),
+      ['a'],
+    );
     assert.equal(list[0].readOnly, false);
     const dir = await s.conn.sendRequest(P.ReadDirectory.type, { name: 'a', path: '/' });
-    assert.deepEqual(new Map(dir), new Map<string, number>([['up.txt', 1], ['link', 65], ['low.txt', 1], ['dir', 2], ['bin.dat', 1], ['deep.txt', 1]]));
+    assert.deepEqual(
+      new Map(dir),
+      new Map<string, number>([
+        ['up.txt', 1],
+        ['link', 65],
+        ['low.txt', 1],
+        ['dir', 2],
+        ['bin.dat', 1],
+        ['deep.txt', 1],
+      ]),
+    );
     const stat = await s.conn.sendRequest(P.Stat.type, { name: 'a', path: '/low.txt' });
     assert.equal(stat.type, P.FileType.File);
     assert.equal(stat.size, 5);
@@ -57,12 +76,17 @@ describe('server requests', () => {
     assert.equal(await read('/low.txt'), 'lower');
     assert.equal(await read('/deep.txt'), 'deep');
     assert.deepEqual((await s.conn.sendRequest(P.ReadDirectory.type, { name: 'a', path: '/dir' })).map(([n]) => n).sort(), ['x.txt', 'y.txt']);
-    assert.deepEqual((await s.conn.sendRequest(P.Diff.type, { name: 'a' })).map((c) => c.path), ['/link', '/up.txt']);
+    assert.deepEqual(
+      (await s.conn.sendRequest(P.Diff.type, { name: 'a' })).map((c) => c.path),
+      ['/link', '/up.txt'],
+    );
     assert.equal(await errorCode(s.conn.sendRequest(P.Revert.type, { name: 'a', path: '/' })), 'EBUSY');
   });
 
   it('parses Docker stacks with the engine: an overlay2 layer directory and docker inspect JSON', async () => {
-    const spec = await s.conn.sendRequest(P.ParseStack.type, { dockerInspect: JSON.stringify([{ GraphDriver: { Name: 'overlay2', Data: { LowerDir: '/a:/b', UpperDir: '/u', WorkDir: '/w' } } }]) });
+    const spec = await s.conn.sendRequest(P.ParseStack.type, {
+      dockerInspect: JSON.stringify([{ GraphDriver: { Name: 'overlay2', Data: { LowerDir: '/a:/b', UpperDir: '/u', WorkDir: '/w' } } }]),
+    });
     assert.deepEqual(spec, { lower: ['/a', '/b'], upper: '/u', work: '/w' });
     assert.equal(await errorCode(s.conn.sendRequest(P.ParseStack.type, { dockerLayerDir: path.join(st.lower[0], 'nope') })), 'ENOENT');
     assert.equal(await errorCode(s.conn.sendRequest(P.ParseStack.type, {})), 'EINVAL');
@@ -134,35 +158,57 @@ describe('server requests', () => {
     const r = await s.conn.sendRequest(P.Resolve.type, { name: 'a', path: '/deep.txt' });
     assert.deepEqual(r, { path: '/deep.txt', layer: 1, realPath: path.join(st.lower[1], 'deep.txt'), type: 'f' });
     const layers = await s.conn.sendRequest(P.Layers.type, { name: 'a' });
-    assert.deepEqual(layers.map((l) => [l.layer, l.writable]), [['upper', true], [0, false], [1, false]]);
+    assert.deepEqual(
+      layers.map((l) => [l.layer, l.writable]),
+      [
+        ['upper', true],
+        [0, false],
+        [1, false],
+      ],
+    );
     const found = await s.conn.sendRequest(P.FindFiles.type, { name: 'a', include: '**/*.txt' });
     assert.deepEqual(found.paths, ['/deep.txt', '/dir/x.txt', '/dir/y.txt', '/low.txt', '/up.txt']);
     const limited = await s.conn.sendRequest(P.FindFiles.type, { name: 'a', include: '*.txt', exclude: 'dir/**', maxResults: 2 });
     assert.deepEqual(limited, { paths: ['/deep.txt', '/low.txt'], limitHit: true });
     const text = await s.conn.sendRequest(P.SearchText.type, { name: 'a', query: 'LOW', isCaseSensitive: false });
-    assert.deepEqual(text.matches.map((m) => [m.path, m.line, m.character, m.length]), [['/low.txt', 0, 0, 3]], 'the hidden lower copy is not searched');
+    assert.deepEqual(
+      text.matches.map((m) => [m.path, m.line, m.character, m.length]),
+      [['/low.txt', 0, 0, 3]],
+      'the hidden lower copy is not searched',
+    );
     const re = await s.conn.sendRequest(P.SearchText.type, { name: 'a', query: '^[xy]$', isRegExp: true });
-    assert.deepEqual(re.matches.map((m) => m.path), ['/dir/x.txt', '/dir/y.txt']);
+    assert.deepEqual(
+      re.matches.map((m) => m.path),
+      ['/dir/x.txt', '/dir/y.txt'],
+    );
     assert.equal(await errorCode(req('overlay/searchText', { name: 'a', query: '(', isRegExp: true })), 'EINVAL');
   });
 
   it('a direct read never returns a copy the server no longer names', async () => {
     // The server named the upper copy; it is replaced (atomic rename, new inode) before the client opens it.
     let calls = 0;
-    const data = await readOverlayFile(async (q) => {
-      const r = await s.conn.sendRequest(P.ReadFile.type, q);
-      if (calls++ === 0) {
-        await s.conn.sendRequest(P.WriteFile.type, { name: 'a', path: '/up.txt', data: b64('replaced'), create: false, overwrite: true });
-      }
-      return r;
-    }, 'a', '/up.txt');
+    const data = await readOverlayFile(
+      async (q) => {
+        const r = await s.conn.sendRequest(P.ReadFile.type, q);
+        if (calls++ === 0) {
+          await s.conn.sendRequest(P.WriteFile.type, { name: 'a', path: '/up.txt', data: b64('replaced'), create: false, overwrite: true });
+        }
+        return r;
+      },
+      'a',
+      '/up.txt',
+    );
     assert.equal(Buffer.from(data).toString(), 'replaced');
     assert.equal(calls, 2, 'the stale answer was detected by inode and asked again');
     // When every answer is stale, the data comes inline.
-    const inline = await readOverlayFile(async (q) => {
-      const r = await s.conn.sendRequest(P.ReadFile.type, q);
-      return q.inline ? r : { ...r, ino: r.ino + 1 };
-    }, 'a', '/up.txt');
+    const inline = await readOverlayFile(
+      async (q) => {
+        const r = await s.conn.sendRequest(P.ReadFile.type, q);
+        return q.inline ? r : { ...r, ino: r.ino + 1 };
+      },
+      'a',
+      '/up.txt',
+    );
     assert.equal(Buffer.from(inline).toString(), 'replaced');
   });
 

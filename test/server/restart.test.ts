@@ -10,10 +10,16 @@ import { b64, makeStack, startServer, until, watchReady, type Stack, type Starte
 describe('server restart', () => {
   let st: Stack;
   const servers: Started[] = [];
-  const start = async (o: Record<string, P.StackSpec>) => { const s = await startServer(o); servers.push(s); return s; };
+  const start = async (o: Record<string, P.StackSpec>) => {
+    const s = await startServer(o);
+    servers.push(s);
+    return s;
+  };
   const read = (s: Started, p: string) => readOverlayFile((q) => s.conn.sendRequest(P.ReadFile.type, q), 'r', p).then((b) => Buffer.from(b).toString());
 
-  beforeEach(() => { st = makeStack([{ 'a.txt': 'a', 'b.txt': 'b', 'gone.txt': 'g', 'd/c.txt': 'c' }]); });
+  beforeEach(() => {
+    st = makeStack([{ 'a.txt': 'a', 'b.txt': 'b', 'gone.txt': 'g', 'd/c.txt': 'c' }]);
+  });
   afterEach(async () => {
     for (const s of servers.splice(0)) await s.stop();
     st.cleanup();

@@ -41,7 +41,13 @@ describe('server watching', () => {
   it('a server copy-up: didCopyUp by server once, and Changed (not Created)', async () => {
     await s.conn.sendRequest(P.WriteFile.type, { name: 'w', path: '/low.txt', data: b64('edited'), create: false, overwrite: true });
     await until(() => s.copyUps.length > 0, 5000, 'didCopyUp');
-    assert.deepEqual(s.copyUps[0], { name: 'w', path: '/low.txt', lowerPath: path.join(st.lower[0], 'low.txt'), upperPath: path.join(st.upper, 'low.txt'), by: 'server' });
+    assert.deepEqual(s.copyUps[0], {
+      name: 'w',
+      path: '/low.txt',
+      lowerPath: path.join(st.lower[0], 'low.txt'),
+      upperPath: path.join(st.upper, 'low.txt'),
+      by: 'server',
+    });
     await waitEvent('/low.txt', Changed);
     assert.ok(!eventsFor('/low.txt').includes(Created), 'an upper copy of a lower file is Changed, not Created');
     // Give the watcher a chance to report a duplicate: a later, unrelated event flushes after it.
@@ -57,7 +63,13 @@ describe('server watching', () => {
     const r = spawnSync('mv', [tmp, path.join(st.upper, 'low.txt')]);
     assert.equal(r.status, 0);
     await until(() => s.copyUps.length > 0, 5000, 'didCopyUp');
-    assert.deepEqual(s.copyUps[0], { name: 'w', path: '/low.txt', lowerPath: path.join(st.lower[0], 'low.txt'), upperPath: path.join(st.upper, 'low.txt'), by: 'outside' });
+    assert.deepEqual(s.copyUps[0], {
+      name: 'w',
+      path: '/low.txt',
+      lowerPath: path.join(st.lower[0], 'low.txt'),
+      upperPath: path.join(st.upper, 'low.txt'),
+      by: 'outside',
+    });
     await waitEvent('/low.txt', Changed);
     const ch = s.changes.find((c) => c.path === '/low.txt' && c.type === Changed);
     assert.equal(ch?.stat?.size, 15);
@@ -104,7 +116,10 @@ describe('server watching', () => {
 
   it('a lower layer changed on disk after lookups cached it: events, and reads see the change', async () => {
     await assert.rejects(s.conn.sendRequest(P.Stat.type, { name: 'w', path: '/dir/late.txt' })); // a cached miss
-    assert.deepEqual((await s.conn.sendRequest(P.ReadDirectory.type, { name: 'w', path: '/dir' })).map(([n]) => n), ['in.txt']);
+    assert.deepEqual(
+      (await s.conn.sendRequest(P.ReadDirectory.type, { name: 'w', path: '/dir' })).map(([n]) => n),
+      ['in.txt'],
+    );
     fs.writeFileSync(path.join(st.lower[0], 'dir/late.txt'), 'added to the image layer');
     await waitEvent('/dir/late.txt', Created);
     assert.equal((await s.conn.sendRequest(P.Stat.type, { name: 'w', path: '/dir/late.txt' })).size, 24);

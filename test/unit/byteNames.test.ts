@@ -43,8 +43,10 @@ function byteSnapshot(root: Buffer | string): string {
       const p = Buffer.concat([dir, Buffer.from('/'), name]);
       const st = fs.lstatSync(p);
       const r = `${rel}/${name.toString('hex')}`;
-      if (st.isDirectory()) { out.push(`d ${r} ${st.mode}`); walk(p, r); }
-      else if (st.isSymbolicLink()) out.push(`l ${r} ${fs.readlinkSync(p, { encoding: 'buffer' }).toString('hex')}`);
+      if (st.isDirectory()) {
+        out.push(`d ${r} ${st.mode}`);
+        walk(p, r);
+      } else if (st.isSymbolicLink()) out.push(`l ${r} ${fs.readlinkSync(p, { encoding: 'buffer' }).toString('hex')}`);
       else if (st.isFile()) out.push(`f ${r} ${st.mode} ${fs.readFileSync(p).toString('hex')}`);
       else out.push(`${st.mode} ${r} ${st.rdev}`);
     }
@@ -91,7 +93,11 @@ for (const format of FORMATS) {
         assert.equal((await ov.readFile('/' + N.fe)).toString(), 'fe content!');
         assert.equal((await ov.readFile('/' + N.literal)).toString(), 'literal');
         assert.equal((await ov.stat('/' + N.fe)).size, 11);
-        assert.deepEqual((await ov.readdir('/' + N.dir)).map((e) => e.name), [N.in], 'opaque: the lower h\\xff is hidden');
+        assert.deepEqual(
+          (await ov.readdir('/' + N.dir)).map((e) => e.name),
+          [N.in],
+          'opaque: the lower h\\xff is hidden',
+        );
         assert.equal((await ov.readFile(`/${N.dir}/${N.in}`)).toString(), 'inside');
         assert.equal(await ov.readlink('/' + N.link), N.ff);
         assert.equal((await ov.readFile('/' + N.link)).toString(), 'ff content', 'a byte symlink target resolves');
@@ -100,7 +106,9 @@ for (const format of FORMATS) {
         assert.equal((await ov.resolve('/' + N.ff)).realPath, `${s.lower[0]}/${N.ff}`);
         assert.equal(decodeName(fs.readFileSync(bp(s.lower[0], '/', FF)).subarray(0, 0)), '');
         await ov.close();
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('writes copy up under the same bytes; delete whites out the right name; rename, copy, mkdir, symlink and diff', async () => {
@@ -119,7 +127,10 @@ for (const format of FORMATS) {
 
         await ov.unlink('/' + N.fe);
         if (format === 'oci') assert.ok(fs.existsSync(bp(s.upper, '/.wh.', FE)));
-        else { const st = fs.lstatSync(bp(s.upper, '/', FE)); assert.ok(st.isCharacterDevice() && st.rdev === 0); }
+        else {
+          const st = fs.lstatSync(bp(s.upper, '/', FE));
+          assert.ok(st.isCharacterDevice() && st.rdev === 0);
+        }
         assert.ok(!(await ov.readdir('/')).some((e) => e.name === N.fe));
         assert.equal((await ov.readFile('/' + N.ff)).toString(), 'written');
 
@@ -131,7 +142,10 @@ for (const format of FORMATS) {
 
         // A directory with lower parts moves entry by entry (EXDEV in the kernel, mv then copies).
         await ov.rename('/' + N.dir, '/e\uF781');
-        assert.deepEqual((await ov.readdir('/e\uF781')).map((e) => e.name), [N.in]);
+        assert.deepEqual(
+          (await ov.readdir('/e\uF781')).map((e) => e.name),
+          [N.in],
+        );
         assert.equal((await ov.readFile(`/e\uF781/${N.in}`)).toString(), 'inside+');
         assert.ok(fs.existsSync(bp(s.upper, '/e', [0x81], '/', IN)));
 
@@ -150,7 +164,19 @@ for (const format of FORMATS) {
         assert.equal(await ov.readlink('/nl'), 't\uF7FE');
 
         const diff = (await ov.diff()).map((c) => `${c.kind} ${c.path}`);
-        for (const c of [`D /${N.link}`, 'A /l2', `C /${N.ff}`, `D /${N.fe}`, `D /${N.literal}`, 'A /g\uF7FF', `D /${N.dir}`, 'A /e\uF781', `A /e\uF781/${N.in}`, 'A /c\uF7AA', 'A /m\uF7FF']) {
+        for (const c of [
+          `D /${N.link}`,
+          'A /l2',
+          `C /${N.ff}`,
+          `D /${N.fe}`,
+          `D /${N.literal}`,
+          'A /g\uF7FF',
+          `D /${N.dir}`,
+          'A /e\uF781',
+          `A /e\uF781/${N.in}`,
+          'A /c\uF7AA',
+          'A /m\uF7FF',
+        ]) {
           assert.ok(diff.includes(c), `diff has ${c}: ${JSON.stringify(diff)}`);
         }
         await ov.rm('/c\uF7AA', { recursive: true });
@@ -160,7 +186,9 @@ for (const format of FORMATS) {
         await ov.close();
         assert.deepEqual(s.lower.map(byteSnapshot), before, 'lower layers unchanged');
         assert.deepEqual(fs.readdirSync(`${s.work}/work`), [], 'work dir left clean');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('open handles, truncate, chmod and utimes reach byte-named files', async () => {
@@ -178,7 +206,9 @@ for (const format of FORMATS) {
         assert.deepEqual([st.size, st.mode & 0o777, st.mtimeMs], [2, 0o600, 86_400_000]);
         assert.equal(fs.readFileSync(bp(s.upper, '/', FE), 'utf8'), 'FE content!');
         await ov.close();
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('overlayws ls prints escaped names that cat, write and diff take back', () => {
@@ -186,17 +216,25 @@ for (const format of FORMATS) {
       try {
         const bin = path.resolve(__dirname, '../../../bin/overlayws.js');
         const run = (args: string[], input?: string): string => {
-          const r = spawnSync(process.execPath, [bin, '--lower', s.lower.join(':'), '--upper', s.upper, '--work', s.work, '--whiteouts', format, ...args], { input, encoding: 'utf8' });
+          const r = spawnSync(process.execPath, [bin, '--lower', s.lower.join(':'), '--upper', s.upper, '--work', s.work, '--whiteouts', format, ...args], {
+            input,
+            encoding: 'utf8',
+          });
           assert.equal(r.status, 0, r.stderr);
           return r.stdout;
         };
-        const listed = run(['ls', '/']).trim().split('\n').map((l) => l.slice(2));
+        const listed = run(['ls', '/'])
+          .trim()
+          .split('\n')
+          .map((l) => l.slice(2));
         assert.deepEqual(listed, [N.dir, N.fe, N.ff, N.link, N.literal], 'in byte order: 64 80 .. < 66 fe .. < 66 ff .. < 6c .. < ef 9e 80');
         assert.equal(run(['cat', '/' + listed[1]]), 'fe content!');
         run(['write', '/' + listed[2]], 'from the CLI');
         assert.equal(fs.readFileSync(bp(s.upper, '/', FF), 'utf8'), 'from the CLI');
         assert.equal(run(['diff']), `C /${N.ff}\n`);
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('export writes the raw bytes (GNU tar extracts them); import brings them back', async () => {
@@ -210,7 +248,9 @@ for (const format of FORMATS) {
         await ov.close();
         const tarFile = path.join(s.dir, 'layer.tar');
         await exportLayerDir(s.upper, tarFile, { whiteouts: format });
-        const names = readTar(fs.readFileSync(tarFile)).map((e) => e.name).sort();
+        const names = readTar(fs.readFileSync(tarFile))
+          .map((e) => e.name)
+          .sort();
         assert.deepEqual(names, [N.dir + '/', `${N.dir}/${'x'.repeat(120)}\uF7FF`, `.wh.${N.fe}`, N.ff, 'sl'].sort());
         const out = path.join(s.dir, 'gnutar');
         fs.mkdirSync(out);
@@ -228,7 +268,9 @@ for (const format of FORMATS) {
         const ov2 = await Overlay.open({ lower: [back, ...s.lower], whiteouts: format });
         assert.deepEqual((await ov2.readdir('/')).map((e) => e.name).sort(), [N.ff, N.dir, N.link, N.literal, 'sl'].sort());
         await ov2.close();
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
   });
 }

@@ -23,12 +23,20 @@ describe('overlayws CLI', () => {
       const st = JSON.parse(run([...stack, 'stat', '/d/b']).out);
       assert.deepEqual({ type: st.type, size: st.size, mode: st.mode, layer: st.layer }, { type: 'f', size: 3, mode: 0o644, layer: 0 });
       assert.equal(typeof st.mtimeMs, 'number');
-      const tree = run([...stack, 'tree']).out.trim().split('\n').map((l) => JSON.parse(l));
-      assert.deepEqual(tree.map((t) => t.path), ['/d', '/d/B', '/d/a', '/d/b', '/d/l']);
+      const tree = run([...stack, 'tree'])
+        .out.trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.deepEqual(
+        tree.map((t) => t.path),
+        ['/d', '/d/B', '/d/a', '/d/b', '/d/l'],
+      );
       assert.equal(tree[3].sha256, createHash('sha256').update('bee').digest('hex'));
       assert.deepEqual(tree[4], { path: '/d/l', type: 'l', target: 'b' });
       assert.equal(JSON.parse(run([...stack, 'resolve', '/d/b']).out).realPath, `${s.lower[0]}/d/b`);
-    } finally { s.cleanup(); }
+    } finally {
+      s.cleanup();
+    }
   });
 
   test('writes from stdin, mv -T, ln -s, chmod, rm, diff; errors exit 1 with one line; usage exits 2', () => {
@@ -59,6 +67,8 @@ describe('overlayws CLI', () => {
       assert.equal(ro.code, 1);
       assert.match(ro.err, /^overlayws: EROFS: /);
       assert.equal(run(['--mount-opts', `lowerdir=${s.lower[0]},upperdir=${s.upper},workdir=${s.work}`, 'ls', '/']).out, 'd d\n');
-    } finally { s.cleanup(); }
+    } finally {
+      s.cleanup();
+    }
   });
 });

@@ -14,14 +14,18 @@ for (const format of FORMATS) {
         await ov.mkdir('/opt/tool', { recursive: true });
         const lines = (await ov.diff()).map((c) => `${c.kind} ${c.path}`);
         assert.deepEqual(lines, ['C /etc', 'C /etc/conf', 'D /etc/old', 'A /opt', 'A /opt/tool', 'C /var', 'C /var/log', 'A /var/log/new']);
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('an empty upper has no changes', async () => {
       const s = makeStack(format, [{ a: 'a' }]);
       try {
         assert.deepEqual(await (await s.open()).diff(), []);
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
   });
 }

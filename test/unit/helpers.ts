@@ -39,20 +39,31 @@ export function writeLayer(root: string, desc: LayerDesc, format: WhiteoutFormat
     else if (typeof v === 'string') fs.writeFileSync(p, v);
     else if ('link' in v) fs.symlinkSync(v.link, p);
     else if ('whiteout' in v) whiteout(p, format);
-    else { fs.mkdirSync(p, { recursive: true }); opaque(p, format); }
+    else {
+      fs.mkdirSync(p, { recursive: true });
+      opaque(p, format);
+    }
   }
 }
 
 /** Lowers top-most first. */
 export function makeStack(format: WhiteoutFormat, lowers: LayerDesc[], upper: LayerDesc = {}): TestStack {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlws-unit-'));
-  const lower = lowers.map((d, i) => { const p = path.join(dir, `l${i}`); writeLayer(p, d, format); return p; });
+  const lower = lowers.map((d, i) => {
+    const p = path.join(dir, `l${i}`);
+    writeLayer(p, d, format);
+    return p;
+  });
   const up = path.join(dir, 'upper');
   writeLayer(up, upper, format);
   const work = path.join(dir, 'work');
   fs.mkdirSync(work);
   return {
-    dir, lower, upper: up, work, format,
+    dir,
+    lower,
+    upper: up,
+    work,
+    format,
     open: () => Overlay.open({ lower, upper: up, work, whiteouts: format }),
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
@@ -67,9 +78,18 @@ export function snapshot(root: string): string {
       const st = fs.lstatSync(p);
       const r = rel + '/' + name;
       let x = '';
-      try { x = execFileSync('getfattr', ['-h', '-d', '-m', '-', '--absolute-names', p], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').slice(1).join(';'); } catch { /* none */ }
-      if (st.isDirectory()) { out.push(`d ${r} ${st.mode.toString(8)} ${x}`); walk(p, r); }
-      else if (st.isSymbolicLink()) out.push(`l ${r} -> ${fs.readlinkSync(p)}`);
+      try {
+        x = execFileSync('getfattr', ['-h', '-d', '-m', '-', '--absolute-names', p], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+          .split('\n')
+          .slice(1)
+          .join(';');
+      } catch {
+        /* none */
+      }
+      if (st.isDirectory()) {
+        out.push(`d ${r} ${st.mode.toString(8)} ${x}`);
+        walk(p, r);
+      } else if (st.isSymbolicLink()) out.push(`l ${r} -> ${fs.readlinkSync(p)}`);
       else if (st.isFile()) out.push(`f ${r} ${st.mode.toString(8)} ${st.mtimeMs} ${fs.readFileSync(p).toString('base64')} ${x}`);
       else out.push(`${st.isCharacterDevice() ? 'c' : '?'} ${r} ${st.rdev}`);
     }

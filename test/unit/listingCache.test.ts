@@ -16,8 +16,13 @@ const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 30));
 
 describe('listing cache', () => {
   let saved = 0;
-  before(() => { saved = lookupTuning.racyMs; lookupTuning.racyMs = 0; }); // cache everything at once
-  after(() => { lookupTuning.racyMs = saved; });
+  before(() => {
+    saved = lookupTuning.racyMs;
+    lookupTuning.racyMs = 0;
+  }); // cache everything at once
+  after(() => {
+    lookupTuning.racyMs = saved;
+  });
 
   for (const format of FORMATS) {
     test(`outside changes to the upper layer show at once (${format} whiteouts)`, async () => {
@@ -56,7 +61,9 @@ describe('listing cache', () => {
         fs.mkdirSync(path.join(s.upper, 'e'));
         fs.writeFileSync(path.join(s.upper, 'e/y'), 'y');
         assert.deepEqual(await names(ov, '/e'), ['x', 'y']);
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test(`the engine's own writes show at once (${format} whiteouts)`, async () => {
@@ -75,7 +82,9 @@ describe('listing cache', () => {
         assert.deepEqual(await names(ov, '/d'), ['bb', 'n', 'u']);
         (await ov.readdir('/d')).reverse(); // a caller that sorts or reverses its copy changes nothing
         assert.deepEqual((await ov.readdir('/d')).map((e) => e.name).sort(), ['bb', 'n', 'u']);
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
   }
 
@@ -88,7 +97,9 @@ describe('listing cache', () => {
       execFileSync('setfattr', ['-n', 'trusted.overlay.whiteout', '-v', 'y', path.join(s.upper, 'd/a')]);
       execFileSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'x', path.join(s.upper, 'd')]);
       assert.deepEqual(await names(ov, '/d'), ['b']);
-    } finally { s.cleanup(); }
+    } finally {
+      s.cleanup();
+    }
   });
 
   test('a lower layer changed on disk shows after invalidateLowers (the watcher calls it)', async () => {
@@ -100,6 +111,8 @@ describe('listing cache', () => {
       fs.writeFileSync(path.join(s.lower[0], 'd/b'), 'b');
       ov.invalidateLowers();
       assert.deepEqual(await names(ov, '/d'), ['a', 'b']);
-    } finally { s.cleanup(); }
+    } finally {
+      s.cleanup();
+    }
   });
 });

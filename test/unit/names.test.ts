@@ -23,10 +23,14 @@ function randomName(next: () => number): Buffer {
     const r = next();
     if (r < 0.25) parts.push(byte(0x20, 0x7e));
     else if (r < 0.45) parts.push(byte(0x80, 0xff));
-    else if (r < 0.55) parts.push(0xef, byte(0x9e, 0x9f), byte(0x80, 0xbf)); // U+F780..U+F7FF as UTF-8
+    else if (r < 0.55)
+      parts.push(0xef, byte(0x9e, 0x9f), byte(0x80, 0xbf)); // U+F780..U+F7FF as UTF-8
     else if (r < 0.65) parts.push(0xef, byte(0x80, 0xbf), byte(0x80, 0xbf));
-    else if (r < 0.75) { const cp = byte(0x80, 0x10ffff - 0x800); parts.push(...Buffer.from(String.fromCodePoint(cp < 0xd800 ? cp : cp + 0x800))); }
-    else if (r < 0.85) parts.push(byte(0xc0, 0xf7), byte(0x80, 0xbf)); // often truncated or overlong
+    else if (r < 0.75) {
+      const cp = byte(0x80, 0x10ffff - 0x800);
+      parts.push(...Buffer.from(String.fromCodePoint(cp < 0xd800 ? cp : cp + 0x800)));
+    } else if (r < 0.85)
+      parts.push(byte(0xc0, 0xf7), byte(0x80, 0xbf)); // often truncated or overlong
     else parts.push(0xed, byte(0x80, 0xbf), byte(0x80, 0xbf)); // surrogates half the time
   }
   return Buffer.from(parts);

@@ -23,8 +23,11 @@ async function mergedTree(ov: Overlay): Promise<string[]> {
       const p = (dir === '/' ? '' : dir) + '/' + e.name;
       const st = await ov.lstat(p);
       let extra = '';
-      if (st.type === 'f') extra = createHash('sha256').update(await ov.readFile(p)).digest('hex');
-      if (st.type === 'l') extra = '-> ' + await ov.readlink(p);
+      if (st.type === 'f')
+        extra = createHash('sha256')
+          .update(await ov.readFile(p))
+          .digest('hex');
+      if (st.type === 'l') extra = '-> ' + (await ov.readlink(p));
       out.push(`${st.type} ${p} ${st.type === 'l' ? '' : st.mode.toString(8)} ${extra}`);
       if (st.type === 'd') await walk(p);
     }
@@ -90,7 +93,10 @@ for (const format of FORMATS) {
         const etc = names.indexOf('etc/');
         assert.deepEqual(names.slice(etc, etc + 3), ['etc/', 'etc/.wh.old', 'etc/conf']);
         const byName = new Map(entries.map((e) => [e.name, e]));
-        assert.deepEqual(byName.get('etc/conf')?.xattrs.map(([k, v]) => `${k}=${v.toString()}`), ['user.note=hello']);
+        assert.deepEqual(
+          byName.get('etc/conf')?.xattrs.map(([k, v]) => `${k}=${v.toString()}`),
+          ['user.note=hello'],
+        );
         assert.equal(byName.get('etc/conf')?.data.toString(), 'changed');
         assert.equal(byName.get('usr/bin/two')?.type, '1');
         assert.equal(byName.get('usr/bin/two')?.linkname, 'usr/bin/one');
@@ -101,7 +107,10 @@ for (const format of FORMATS) {
         // GNU tar reads it too (a reader nobody here wrote).
         const listed = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).split('\n');
         assert.ok(listed.includes(LONG) && listed.includes('etc/.wh.old'));
-      } finally { await ov.close(); s.cleanup(); }
+      } finally {
+        await ov.close();
+        s.cleanup();
+      }
     });
 
     for (const into of FORMATS) {
@@ -123,11 +132,18 @@ for (const format of FORMATS) {
           // Either way: the imported dir, exported again, is the same changeset.
           const back = path.join(s.dir, 'back.tar');
           await exportLayerDir(imp, back, { whiteouts: into });
-          const strip = (f: string): string[] => readTar(fs.readFileSync(f)).map((e) => `${e.name} ${e.type} ${e.mode.toString(8)} ${e.linkname} ${e.data.toString('base64')} ${e.xattrs.map(([k, v]) => k + '=' + v.toString()).join(',')}`);
+          const strip = (f: string): string[] =>
+            readTar(fs.readFileSync(f)).map(
+              (e) =>
+                `${e.name} ${e.type} ${e.mode.toString(8)} ${e.linkname} ${e.data.toString('base64')} ${e.xattrs.map(([k, v]) => k + '=' + v.toString()).join(',')}`,
+            );
           assert.deepEqual(strip(back), strip(file));
           assert.equal(fs.statSync(path.join(imp, 'usr/bin/one')).ino, fs.statSync(path.join(imp, 'usr/bin/two')).ino);
           assert.equal(fs.statSync(path.join(imp, 'usr/bin/tool')).mode & 0o7777, 0o4755);
-        } finally { await ov.close(); s.cleanup(); }
+        } finally {
+          await ov.close();
+          s.cleanup();
+        }
       });
     }
 
@@ -137,12 +153,17 @@ for (const format of FORMATS) {
         const file = path.join(s.dir, 'x.tar');
         const r = cli(['--lower', s.lower[0], '--upper', s.upper, '--work', s.work, '--whiteouts', format, 'export', file]);
         assert.equal(r.code, 0, r.err);
-        assert.deepEqual(readTar(fs.readFileSync(file)).map((e) => e.name), ['b']);
+        assert.deepEqual(
+          readTar(fs.readFileSync(file)).map((e) => e.name),
+          ['b'],
+        );
         const ro = cli(['--lower', s.lower[0], 'export', file]);
         assert.equal(ro.code, 1);
         assert.match(ro.err, /^overlayws: EROFS: /);
         assert.equal(cli(['--lower', s.lower[0], '--upper', s.upper, '--work', s.work, 'export']).code, 2);
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
   });
 }
@@ -163,7 +184,10 @@ describe('OCI layer export: other on-disk forms', () => {
       await exportLayer(ov, file);
       await ov.close();
       const entries = readTar(fs.readFileSync(file));
-      assert.deepEqual(entries.map((e) => `${e.name} ${e.type}`), ['d/ 5', 'd/.wh.gone 0', 'd/fifo 6', 'd/new 0', 'd/null 3']);
+      assert.deepEqual(
+        entries.map((e) => `${e.name} ${e.type}`),
+        ['d/ 5', 'd/.wh.gone 0', 'd/fifo 6', 'd/new 0', 'd/null 3'],
+      );
       const nul = entries.find((e) => e.name === 'd/null');
       assert.deepEqual([nul?.devmajor, nul?.devminor], [1, 3]);
       const imp = path.join(s.dir, 'imp');
@@ -172,7 +196,9 @@ describe('OCI layer export: other on-disk forms', () => {
       assert.equal(fs.lstatSync(path.join(imp, 'd/null')).rdev, fs.lstatSync('/dev/null').rdev);
       const w = fs.lstatSync(path.join(imp, 'd/gone'));
       assert.ok(w.isCharacterDevice() && w.rdev === 0);
-    } finally { s.cleanup(); }
+    } finally {
+      s.cleanup();
+    }
   });
 });
 
@@ -197,7 +223,9 @@ describe('import-layer refuses entries outside DIR', () => {
         assert.ok(!fs.existsSync(path.join(s.dir, 'inner', 'evil')));
         assert.ok(!fs.existsSync(path.join(s.dir, 'evil')));
         assert.throws(() => importLayer(file, dir, { whiteouts: 'kernel' }), { code: 'EACCES' });
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
   }
   test('import-layer usage: two arguments, a known format', () => {
@@ -209,14 +237,15 @@ describe('import-layer refuses entries outside DIR', () => {
 describe('overlayws diff equals docker diff (overlay2 upper, kernel whiteouts)', () => {
   test('nested adds, deletes and an opaque directory', () => {
     const T0 = new Date('2001-02-03T04:05:06Z');
-    const s = makeStack('kernel',
-      [{ 'a/b/c/f': 'f', 'a/b/keep': 'k', 'o/old1': '1', 'o/sub/old2': '2', 'x/y': 'y', top: 't' }],
-      {
-        'a/b/keep': { whiteout: true }, 'a/b/c/new': 'n', // copied-up a/b/c with a new file; a/b with a whiteout
-        'n1/n2/f': 'f', // a new tree
-        o: { opaque: true }, 'o/old1': 'again', 'o/fresh': 'fr', // rm -r /o; mkdir /o; two files
-        x: { whiteout: true }, // rm -r /x
-      });
+    const s = makeStack('kernel', [{ 'a/b/c/f': 'f', 'a/b/keep': 'k', 'o/old1': '1', 'o/sub/old2': '2', 'x/y': 'y', top: 't' }], {
+      'a/b/keep': { whiteout: true },
+      'a/b/c/new': 'n', // copied-up a/b/c with a new file; a/b with a whiteout
+      'n1/n2/f': 'f', // a new tree
+      o: { opaque: true },
+      'o/old1': 'again',
+      'o/fresh': 'fr', // rm -r /o; mkdir /o; two files
+      x: { whiteout: true }, // rm -r /x
+    });
     try {
       // Lower directories are old; the upper /a was copied up with its times (kernel restores
       // the parent's times after a copy-up), so docker sees /a unchanged; the rest changed now.
@@ -233,6 +262,8 @@ describe('overlayws diff equals docker diff (overlay2 upper, kernel whiteouts)',
       const r = cli(['--lower', s.lower[0], '--upper', s.upper, '--work', s.work, '--whiteouts', 'kernel', 'diff']);
       assert.equal(r.code, 0, r.err);
       assert.deepEqual(r.out.trim().split('\n'), expected);
-    } finally { s.cleanup(); }
+    } finally {
+      s.cleanup();
+    }
   });
 });

@@ -8,8 +8,12 @@ import { makeStack, rejects } from './helpers';
 
 describe('parsing stacks', () => {
   test('mount option strings, with \\: escapes and data-only layers', () => {
-    assert.deepEqual(parseMountOptions('lowerdir=/a:/b\\:c::/data,upperdir=/u,workdir=/w,userxattr'),
-      { lower: ['/a', '/b:c'], upper: '/u', work: '/w', userxattr: true });
+    assert.deepEqual(parseMountOptions('lowerdir=/a:/b\\:c::/data,upperdir=/u,workdir=/w,userxattr'), {
+      lower: ['/a', '/b:c'],
+      upper: '/u',
+      work: '/w',
+      userxattr: true,
+    });
     assert.deepEqual(parseMountOptions('lowerdir+=/x,lowerdir+=/y,upperdir=/u,workdir=/w'), { lower: ['/x', '/y'], upper: '/u', work: '/w' });
     assert.throws(() => parseMountOptions('upperdir=/u'), /no lowerdir/);
   });
@@ -31,12 +35,21 @@ describe('parsing stacks', () => {
       fs.writeFileSync(path.join(root, 'ctr', 'lower'), 'l/MID:l/BASE');
       fs.mkdirSync(path.join(root, 'ctr', 'work'));
       assert.deepEqual(parseDockerLayerDir(path.join(root, 'ctr')), {
-        lower: [path.join(root, 'mid/diff'), path.join(root, 'base/diff')], upper: path.join(root, 'ctr/diff'), work: path.join(root, 'ctr/work') });
+        lower: [path.join(root, 'mid/diff'), path.join(root, 'base/diff')],
+        upper: path.join(root, 'ctr/diff'),
+        work: path.join(root, 'ctr/work'),
+      });
       assert.deepEqual(parseDockerLayerDir(path.join(root, 'mid')), { lower: [path.join(root, 'mid/diff'), path.join(root, 'base/diff')] });
-      assert.deepEqual(parseDockerInspect(JSON.stringify([{ GraphDriver: { Name: 'overlay2', Data: { LowerDir: '/a:/b', UpperDir: '/u', WorkDir: '/w', MergedDir: '/nonexistent' } } }])),
-        { lower: ['/a', '/b'], upper: '/u', work: '/w' });
+      assert.deepEqual(
+        parseDockerInspect(
+          JSON.stringify([{ GraphDriver: { Name: 'overlay2', Data: { LowerDir: '/a:/b', UpperDir: '/u', WorkDir: '/w', MergedDir: '/nonexistent' } } }]),
+        ),
+        { lower: ['/a', '/b'], upper: '/u', work: '/w' },
+      );
       assert.throws(() => parseDockerInspect('{}'), /GraphDriver/);
-    } finally { fs.rmSync(root, { recursive: true, force: true }); }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
@@ -59,11 +72,17 @@ describe('validating stacks', () => {
       assert.throws(() => resolveStack({ ...ok, whiteouts: 'bogus' as never }), /whiteouts must be/);
       const shm = fs.existsSync('/dev/shm') && fs.statSync('/dev/shm').dev !== fs.statSync(s.upper).dev ? fs.mkdtempSync('/dev/shm/ovlws-') : undefined;
       if (shm) {
-        try { assert.throws(() => resolveStack({ ...ok, work: shm }), /not on the same filesystem/); } finally { fs.rmSync(shm, { recursive: true }); }
+        try {
+          assert.throws(() => resolveStack({ ...ok, work: shm }), /not on the same filesystem/);
+        } finally {
+          fs.rmSync(shm, { recursive: true });
+        }
       }
       await rejects(Overlay.open({ ...ok, lower: ['/nonexistent'] }), 'ENOENT');
       assert.equal(resolveStack(ok).whiteouts, 'kernel');
-    } finally { s.cleanup(); }
+    } finally {
+      s.cleanup();
+    }
   });
 
   test('whiteout format auto-detection', () => {
@@ -74,6 +93,10 @@ describe('validating stacks', () => {
       assert.equal(resolveStack({ lower: oci.lower }).whiteouts, 'oci');
       assert.equal(resolveStack({ lower: kernel.lower }).whiteouts, 'kernel');
       assert.equal(resolveStack({ lower: plain.lower, whiteouts: 'auto' }).whiteouts, 'kernel');
-    } finally { oci.cleanup(); kernel.cleanup(); plain.cleanup(); }
+    } finally {
+      oci.cleanup();
+      kernel.cleanup();
+      plain.cleanup();
+    }
   });
 });

@@ -15,13 +15,19 @@ import { planWatches } from '../../server/src/watchPlan';
 
 function tree(root: string, seed: number): string[] {
   let s = seed;
-  const rand = (n: number): number => { s = (s * 1103515245 + 12345) % 2 ** 31; return s % n; };
+  const rand = (n: number): number => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s % n;
+  };
   const dirs = [root];
   fs.mkdirSync(root, { recursive: true });
   for (let i = 0; i < 120; i++) {
     const parent = dirs[rand(dirs.length)];
-    if (rand(3) === 0) { const d = path.join(parent, `d${i}`); fs.mkdirSync(d); dirs.push(d); }
-    else for (let j = rand(12); j >= 0; j--) fs.writeFileSync(path.join(parent, `f${i}-${j}`), '');
+    if (rand(3) === 0) {
+      const d = path.join(parent, `d${i}`);
+      fs.mkdirSync(d);
+      dirs.push(d);
+    } else for (let j = rand(12); j >= 0; j--) fs.writeFileSync(path.join(parent, `f${i}-${j}`), '');
   }
   return dirs;
 }
@@ -34,7 +40,9 @@ test('planWatches covers every directory once, within the budget', async () => {
       const skip = path.join(root, `t${budget}`, 'd3');
       const plan = await planWatches(path.join(root, `t${budget}`), (d) => d === skip, budget, 7);
       const covered = new Map<string, number>();
-      const count = (d: string): void => { covered.set(d, (covered.get(d) ?? 0) + 1); };
+      const count = (d: string): void => {
+        covered.set(d, (covered.get(d) ?? 0) + 1);
+      };
       for (const d of plan.alone) count(d);
       const walk = (d: string): void => {
         if (d === skip) return;
@@ -46,14 +54,19 @@ test('planWatches covers every directory once, within the budget', async () => {
         if (d === skip || d.startsWith(skip + '/')) assert.equal(covered.get(d), undefined, `${d} skipped`);
         else assert.equal(covered.get(d), 1, `${d} watched once (budget ${budget})`);
       }
-      const entries = (d: string): number => fs.readdirSync(d, { withFileTypes: true }).reduce((n, e) => n + 1 + (e.isDirectory() && path.join(d, e.name) !== skip ? entries(path.join(d, e.name)) : 0), 0);
+      const entries = (d: string): number =>
+        fs
+          .readdirSync(d, { withFileTypes: true })
+          .reduce((n, e) => n + 1 + (e.isDirectory() && path.join(d, e.name) !== skip ? entries(path.join(d, e.name)) : 0), 0);
       for (const g of plan.groups) {
         const size = g.reduce((n, t) => n + entries(t), 0);
         assert.ok(g.length === 1 || size <= budget, `a group of ${g.length} subtrees holds ${size} > ${budget} entries`);
       }
       if (budget === 10_000) assert.deepEqual([plan.alone, plan.groups], [[], [[path.join(root, 't10000')]]], 'a small layer is one recursive watch');
     }
-  } finally { fs.rmSync(root, { recursive: true, force: true }); }
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('a watcher started in pieces sees changes in alone dirs, in subtrees, and in dirs made later', async () => {
@@ -76,7 +89,10 @@ test('a watcher started in pieces sees changes in alone dirs, in subtrees, and i
   const seen = async (p: string, what: string): Promise<void> => {
     const until = Date.now() + 5000;
     while (!events.some((e) => e.path === p) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(events.some((e) => e.path === p), `${what}: an event for ${p} (got ${JSON.stringify(events.map((e) => e.path))})`);
+    assert.ok(
+      events.some((e) => e.path === p),
+      `${what}: an event for ${p} (got ${JSON.stringify(events.map((e) => e.path))})`,
+    );
   };
   try {
     await w.start();

@@ -13,7 +13,11 @@ function isWhiteout(upperDir: string, name: string, format: string): boolean {
 
 function isOpaque(dir: string, format: string): boolean {
   if (format === 'oci') return fs.existsSync(`${dir}/.wh..wh..opq`);
-  try { return execFileSync('getfattr', ['--only-values', '-n', 'trusted.overlay.opaque', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }) === 'y'; } catch { return false; }
+  try {
+    return execFileSync('getfattr', ['--only-values', '-n', 'trusted.overlay.opaque', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }) === 'y';
+  } catch {
+    return false;
+  }
 }
 
 for (const format of FORMATS) {
@@ -38,7 +42,9 @@ for (const format of FORMATS) {
         assert.deepEqual(events, [{ path: '/a/b/f', lowerPath: `${s.lower[0]}/a/b/f`, upperPath: `${s.upper}/a/b/f`, fromLayer: 0 }]);
         assert.equal(snapshot(s.lower[0]), before);
         assert.deepEqual(fs.readdirSync(`${s.work}/work`), [], 'work dir left clean');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('copy-up keeps times when only metadata changes (chmod)', async () => {
@@ -52,7 +58,9 @@ for (const format of FORMATS) {
         assert.equal(st.mode & 0o7777, 0o600);
         assert.equal(st.mtimeMs, past.getTime());
         assert.equal(fs.statSync(`${s.lower[0]}/f`).mode & 0o777, 0o644);
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('writeFile create/overwrite/exclusive and truncate', async () => {
@@ -70,7 +78,9 @@ for (const format of FORMATS) {
         assert.equal((await ov.readFile('/f')).toString(), 'rep');
         assert.equal((await ov.readFile('/new')).toString(), 'made');
         assert.equal(fs.readFileSync(`${s.lower[0]}/f`, 'utf8'), 'lower');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('deleting a lower file leaves a whiteout; an upper-only file just goes', async () => {
@@ -85,7 +95,9 @@ for (const format of FORMATS) {
         assert.ok(fs.existsSync(`${s.lower[0]}/d/low`));
         await rejects(ov.unlink('/d'), 'EISDIR');
         await rejects(ov.unlink('/d/nothing'), 'ENOENT');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('a copied-up file, deleted, becomes a whiteout', async () => {
@@ -96,7 +108,9 @@ for (const format of FORMATS) {
         await ov.unlink('/f');
         assert.ok(isWhiteout(s.upper, 'f', format));
         await rejects(ov.stat('/f'), 'ENOENT');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('rmdir of a merged directory, then mkdir: the new directory is opaque', async () => {
@@ -111,7 +125,9 @@ for (const format of FORMATS) {
         assert.ok(isOpaque(`${s.upper}/d`, format));
         assert.deepEqual(await names(ov, '/d'), []);
         await rejects(ov.mkdir('/d'), 'EEXIST');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('rm -r of a lower tree leaves one whiteout', async () => {
@@ -123,7 +139,9 @@ for (const format of FORMATS) {
         await rejects(ov.stat('/t'), 'ENOENT');
         assert.ok(isWhiteout(s.upper, 't', format));
         assert.deepEqual(await names(ov, '/'), []);
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('mkdir -p through lower directories', async () => {
@@ -136,7 +154,9 @@ for (const format of FORMATS) {
         await rejects(ov.mkdir('/a/f/x', { recursive: true }), 'ENOTDIR');
         await rejects(ov.mkdir('/a/f', { recursive: true }), 'EEXIST');
         await rejects(ov.mkdir('/x/y'), 'ENOENT');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('rename of a lower file: copy-up, move, whiteout at the old name', async () => {
@@ -150,7 +170,9 @@ for (const format of FORMATS) {
         await rejects(ov.rename('/dst/old', '/dst', { overwrite: true }), 'EISDIR');
         await ov.writeFile('/g', 'g');
         await rejects(ov.rename('/g', '/dst/old', { overwrite: false }), 'EEXIST');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('rename of a directory that exists in a lower layer ends as mv leaves it', async () => {
@@ -164,7 +186,9 @@ for (const format of FORMATS) {
         assert.equal(await ov.readlink('/e/ln'), 'a');
         assert.ok(isWhiteout(s.upper, 'd', format));
         assert.equal((await ov.stat('/e/a')).layer, 'upper');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('rename of a pure upper directory is a plain rename', async () => {
@@ -175,7 +199,9 @@ for (const format of FORMATS) {
         assert.equal(fs.readFileSync(`${s.upper}/r/q`, 'utf8'), 'Q');
         assert.ok(!fs.existsSync(`${s.upper}/p`) && !isWhiteout(s.upper, 'p', format));
         await rejects(ov.rename('/r', '/r/inside'), 'EINVAL');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('symlink and copy', async () => {
@@ -188,7 +214,9 @@ for (const format of FORMATS) {
         await ov.copy('/d', '/d2');
         assert.equal((await ov.readFile('/d2/f')).toString(), 'F');
         await rejects(ov.copy('/d', '/d2', { overwrite: false }), 'EEXIST');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('read handles follow the copy-up (the consistency rule)', async () => {
@@ -205,7 +233,9 @@ for (const format of FORMATS) {
         await ov.closeHandle(h);
         await ov.closeHandle(w);
         await rejects(ov.readHandle(h, 0, 1), 'EBADF');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('a handle reads the upper copy made by an outside writer', async () => {
@@ -216,7 +246,9 @@ for (const format of FORMATS) {
         fs.writeFileSync(`${s.upper}/f`, 'upper');
         assert.equal((await ov.readHandle(h, 0, 5)).toString(), 'upper');
         await ov.close();
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
 
     test('concurrent writes copy a file up once; each final content is one whole write', async () => {
@@ -232,7 +264,9 @@ for (const format of FORMATS) {
         await Promise.all(writes);
         const final = (await ov.readFile('/f')).toString();
         assert.ok(/^(\d)\1{4095}$/.test(final), 'one complete write');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
   });
 }
@@ -248,7 +282,9 @@ describe('read-only stacks and the work directory', () => {
       await rejects(ov.unlink('/f'), 'EROFS');
       await rejects(ov.rename('/f', '/g'), 'EROFS');
       assert.equal((await ov.readFile('/f')).toString(), 'x');
-    } finally { s.cleanup(); }
+    } finally {
+      s.cleanup();
+    }
   });
 
   test('leftovers of a dead process in the work directory are cleaned at open', async () => {
@@ -258,14 +294,16 @@ describe('read-only stacks and the work directory', () => {
       fs.writeFileSync(`${s.work}/work/#ovlws-999999-0-abc`, 'partial');
       await s.open();
       assert.deepEqual(fs.readdirSync(`${s.work}/work`), []);
-    } finally { s.cleanup(); }
+    } finally {
+      s.cleanup();
+    }
   });
 });
 
 for (const format of FORMATS) {
   describe(`revert and the lower copy (${format} whiteouts)`, () => {
     test('revert drops the upper copy, an added tree, a whiteout or an opaque directory', async () => {
-      const s = makeStack(format, [{ f: 'lower f', 'd/x': 'x', 'g': 'lower g' }]);
+      const s = makeStack(format, [{ f: 'lower f', 'd/x': 'x', g: 'lower g' }]);
       try {
         const ov = await s.open();
         await ov.writeFile('/f', 'changed');
@@ -282,7 +320,9 @@ for (const format of FORMATS) {
         await rejects(ov.stat('/added'), 'ENOENT');
         assert.deepEqual(await ov.diff(), []);
         await rejects(ov.revert('/'), 'EBUSY');
-      } finally { s.cleanup(); }
+      } finally {
+        s.cleanup();
+      }
     });
   });
 }

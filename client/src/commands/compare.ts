@@ -6,7 +6,8 @@ import { lowerCopyUri } from '../lowerCopy';
 import { OVERLAY_SCHEME, overlayPath } from '../uris';
 
 export async function compareWithLower(server: OverlayClient, arg?: unknown): Promise<void> {
-  const uri = arg instanceof vscode.Uri ? arg : (arg as vscode.SourceControlResourceState | undefined)?.resourceUri ?? vscode.window.activeTextEditor?.document.uri;
+  const uri =
+    arg instanceof vscode.Uri ? arg : ((arg as vscode.SourceControlResourceState | undefined)?.resourceUri ?? vscode.window.activeTextEditor?.document.uri);
   if (!uri || uri.scheme !== OVERLAY_SCHEME) {
     void vscode.window.showInformationMessage('Compare with Lower works on files of an overlay folder.');
     return;

@@ -21,20 +21,23 @@ export async function exportChangesAsLayer(server: OverlayClient, arg?: unknown,
   const name = await pickOverlay(server, arg);
   if (!name) return undefined;
   const folder = vscode.workspace.workspaceFile?.scheme === 'file' ? vscode.Uri.joinPath(vscode.workspace.workspaceFile, '..') : undefined;
-  const target = to ?? await vscode.window.showSaveDialog({
-    title: `Export the changes of overlay "${name}" as an OCI layer`,
-    defaultUri: folder ? vscode.Uri.joinPath(folder, `${name}-changes.tar.gz`) : undefined,
-    filters: { 'Layer tarball': ['tar.gz', 'tgz', 'tar'] },
-    saveLabel: 'Export',
-  });
+  const target =
+    to ??
+    (await vscode.window.showSaveDialog({
+      title: `Export the changes of overlay "${name}" as an OCI layer`,
+      defaultUri: folder ? vscode.Uri.joinPath(folder, `${name}-changes.tar.gz`) : undefined,
+      filters: { 'Layer tarball': ['tar.gz', 'tgz', 'tar'] },
+      saveLabel: 'Export',
+    }));
   if (!target) return undefined;
   if (target.scheme !== 'file') {
     void vscode.window.showErrorMessage('The layer tarball must be saved to a local file path on the machine the overlay server runs on.');
     return undefined;
   }
   try {
-    const res = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting ${name} as a layer…` },
-      () => server.request(ExportLayer.type, { name, file: target.fsPath }));
+    const res = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting ${name} as a layer…` }, () =>
+      server.request(ExportLayer.type, { name, file: target.fsPath }),
+    );
     void vscode.window.showInformationMessage(`Exported ${res.entries} entries to ${res.file} (diff_id ${res.diffId.slice(0, 19)}…).`);
     return res.file;
   } catch (err) {

@@ -15,7 +15,13 @@ import { overlayMounts } from '../mounts';
 import { layerUri, overlayUri } from '../uris';
 
 /** Arguments for scripted use of the open commands (skip the pickers). */
-export interface OpenFoldersArgs { lower: string[]; upper?: string; work?: string; name?: string; whiteouts?: 'kernel' | 'oci' | 'auto' }
+export interface OpenFoldersArgs {
+  lower: string[];
+  upper?: string;
+  work?: string;
+  name?: string;
+  whiteouts?: 'kernel' | 'oci' | 'auto';
+}
 
 async function addOverlayFolder(server: OverlayClient, name: string, spec: StackSpec): Promise<string | undefined> {
   try {
@@ -31,9 +37,16 @@ async function addOverlayFolder(server: OverlayClient, name: string, spec: Stack
     // Wait until the folder is really added: the workspace file is being rewritten until
     // then, and a settings write meanwhile (the next open command) would be refused.
     const added = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { sub.dispose(); resolve(); }, 10_000);
+      const timer = setTimeout(() => {
+        sub.dispose();
+        resolve();
+      }, 10_000);
       const sub = vscode.workspace.onDidChangeWorkspaceFolders((e) => {
-        if (e.added.some((f) => f.uri.toString() === uri.toString())) { clearTimeout(timer); sub.dispose(); resolve(); }
+        if (e.added.some((f) => f.uri.toString() === uri.toString())) {
+          clearTimeout(timer);
+          sub.dispose();
+          resolve();
+        }
       });
     });
     if (vscode.workspace.updateWorkspaceFolders(folders.length, 0, { uri, name: `${name} (overlay)` })) await added;
@@ -48,11 +61,21 @@ async function pickDirs(title: string, many: boolean): Promise<string[] | undefi
 
 export async function openFolders(server: OverlayClient, args?: OpenFoldersArgs): Promise<string | undefined> {
   if (args?.lower?.length) {
-    return addOverlayFolder(server, args.name ?? freshName(path.basename(args.upper ?? args.lower[0])), { lower: args.lower, upper: args.upper, work: args.work, whiteouts: args.whiteouts ?? 'auto' });
+    return addOverlayFolder(server, args.name ?? freshName(path.basename(args.upper ?? args.lower[0])), {
+      lower: args.lower,
+      upper: args.upper,
+      work: args.work,
+      whiteouts: args.whiteouts ?? 'auto',
+    });
   }
   const lower: string[] = [];
   for (;;) {
-    const dirs = await pickDirs(lower.length === 0 ? 'Overlay: top-most lower layer' : `Overlay: lower layer ${lower.length} (below ${path.basename(lower[lower.length - 1])}) — Cancel when done`, false);
+    const dirs = await pickDirs(
+      lower.length === 0
+        ? 'Overlay: top-most lower layer'
+        : `Overlay: lower layer ${lower.length} (below ${path.basename(lower[lower.length - 1])}) — Cancel when done`,
+      false,
+    );
     if (!dirs?.length) break;
     lower.push(dirs[0]);
   }
@@ -64,7 +87,9 @@ export async function openFolders(server: OverlayClient, args?: OpenFoldersArgs)
   if (upperChoice.startsWith('Choose')) {
     upper = (await pickDirs('Overlay: upper directory', false))?.[0];
     if (!upper) return undefined;
-    const workChoice = await vscode.window.showQuickPick([`Create ${path.basename(upper)}.work next to it`, 'Choose a work directory…'], { title: 'Overlay: work directory (empty, same filesystem as upper)' });
+    const workChoice = await vscode.window.showQuickPick([`Create ${path.basename(upper)}.work next to it`, 'Choose a work directory…'], {
+      title: 'Overlay: work directory (empty, same filesystem as upper)',
+    });
     if (!workChoice) return undefined;
     if (workChoice.startsWith('Create')) {
       work = `${upper.replace(/\/+$/, '')}.work`;
@@ -74,7 +99,11 @@ export async function openFolders(server: OverlayClient, args?: OpenFoldersArgs)
       if (!work) return undefined;
     }
   }
-  const name = await vscode.window.showInputBox({ title: 'Overlay: name', value: freshName(path.basename(upper ?? lower[0])), validateInput: (v) => (/^[a-z0-9][a-z0-9.-]*$/i.test(v) ? undefined : 'letters, digits, . and -') });
+  const name = await vscode.window.showInputBox({
+    title: 'Overlay: name',
+    value: freshName(path.basename(upper ?? lower[0])),
+    validateInput: (v) => (/^[a-z0-9][a-z0-9.-]*$/i.test(v) ? undefined : 'letters, digits, . and -'),
+  });
   if (!name) return undefined;
   return addOverlayFolder(server, name, { lower, upper, work, whiteouts: 'auto' });
 }
@@ -95,7 +124,12 @@ export async function openMount(server: OverlayClient, mergedDir?: string): Prom
     return addOverlayFolder(server, freshName(path.basename(m.merged)), m.spec);
   }
   const picked = await vscode.window.showQuickPick(
-    mounts.map((m) => ({ label: m.merged, description: m.spec.upper ? `upper ${m.spec.upper}` : 'read-only', detail: `${m.spec.lower.length} lower: ${m.spec.lower.join(' : ')}`, m })),
+    mounts.map((m) => ({
+      label: m.merged,
+      description: m.spec.upper ? `upper ${m.spec.upper}` : 'read-only',
+      detail: `${m.spec.lower.length} lower: ${m.spec.lower.join(' : ')}`,
+      m,
+    })),
     { title: 'Overlay: open a mounted overlay' },
   );
   if (!picked) return undefined;
@@ -113,10 +147,16 @@ function dockerContainers(): Promise<{ id: string; name: string; image: string }
   return new Promise((resolve) => {
     execFile('docker', ['ps', '-a', '--format', '{{.ID}}\t{{.Names}}\t{{.Image}}'], { timeout: 5000 }, (err, stdout) => {
       if (err) return resolve([]);
-      resolve(stdout.trim().split('\n').filter(Boolean).map((l) => {
-        const [id, name, image] = l.split('\t');
-        return { id, name, image };
-      }));
+      resolve(
+        stdout
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => {
+            const [id, name, image] = l.split('\t');
+            return { id, name, image };
+          }),
+      );
     });
   });
 }
@@ -141,7 +181,9 @@ export async function openDocker(server: OverlayClient, target?: string): Promis
   const containers = await dockerContainers();
   const items: (vscode.QuickPickItem & { id?: string })[] = containers.map((c) => ({ label: c.name, description: c.image, detail: c.id, id: c.id }));
   items.push({ label: '$(folder) Choose an overlay2 layer directory…' });
-  const picked = await vscode.window.showQuickPick(items, { title: containers.length ? 'Overlay: Docker container' : 'Overlay: Docker CLI not answering — choose a layer directory' });
+  const picked = await vscode.window.showQuickPick(items, {
+    title: containers.length ? 'Overlay: Docker container' : 'Overlay: Docker CLI not answering — choose a layer directory',
+  });
   if (!picked) return undefined;
   let spec: StackSpec;
   let hint: string;

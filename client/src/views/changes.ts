@@ -33,7 +33,10 @@ class OverlayRepository implements vscode.Disposable {
   readonly groups: Record<ChangeKind, vscode.SourceControlResourceGroup>;
   changes: OverlayChange[] = [];
 
-  constructor(readonly name: string, provider: () => vscode.QuickDiffProvider) {
+  constructor(
+    readonly name: string,
+    provider: () => vscode.QuickDiffProvider,
+  ) {
     this.scm = vscode.scm.createSourceControl('overlay', `Overlay: ${name}`, overlayUri(name, '/'));
     this.scm.quickDiffProvider = provider();
     this.scm.inputBox.visible = false;
@@ -61,7 +64,10 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
   /** For the e2e suite: skip the modal confirmation of Revert. */
   autoConfirm = false;
 
-  constructor(private readonly server: OverlayClient, private readonly fireChanged: (uris: vscode.Uri[], type: vscode.FileChangeType) => void) {
+  constructor(
+    private readonly server: OverlayClient,
+    private readonly fireChanged: (uris: vscode.Uri[], type: vscode.FileChangeType) => void,
+  ) {
     server.onNotification(DidChangeFile.type, () => this.scheduleRefresh());
     this.disposables.push(
       server.onDidStart(() => this.scheduleRefresh(0)),
@@ -121,7 +127,10 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       }
       repo.changes = changes;
       for (const kind of ['A', 'C', 'D'] as const) {
-        repo.groups[kind].resourceStates = changes.filter((c) => c.kind === kind).sort((a, b) => a.path.localeCompare(b.path)).map((c) => this.resourceState(c));
+        repo.groups[kind].resourceStates = changes
+          .filter((c) => c.kind === kind)
+          .sort((a, b) => a.path.localeCompare(b.path))
+          .map((c) => this.resourceState(c));
       }
       repo.scm.count = changes.length;
     }
@@ -230,14 +239,14 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
   }
 }
 
-
 /** URIs from command arguments: resource states (SCM), URIs (explorer), arrays of either. */
 function collectUris(args: unknown[]): vscode.Uri[] {
   const out: vscode.Uri[] = [];
   const add = (a: unknown): void => {
     if (a instanceof vscode.Uri) out.push(a);
     else if (Array.isArray(a)) a.forEach(add);
-    else if (a && typeof a === 'object' && (a as vscode.SourceControlResourceState).resourceUri instanceof vscode.Uri) out.push((a as vscode.SourceControlResourceState).resourceUri);
+    else if (a && typeof a === 'object' && (a as vscode.SourceControlResourceState).resourceUri instanceof vscode.Uri)
+      out.push((a as vscode.SourceControlResourceState).resourceUri);
   };
   args.forEach(add);
   const seen = new Set<string>();

@@ -23,14 +23,22 @@ export function copyMetadata(from: string, st: fs.Stats, to: string, xattrPrefix
   const isLink = st.isSymbolicLink();
   const dest = encodePath(to);
   if (IS_ROOT) {
-    try { fs.lchownSync(dest, st.uid, st.gid); } catch { /* not permitted here */ }
+    try {
+      fs.lchownSync(dest, st.uid, st.gid);
+    } catch {
+      /* not permitted here */
+    }
   }
   if (!isLink) {
     for (const name of listXattrs(from)) {
       if (name.startsWith(xattrPrefix) || name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
       const value = getXattr(from, name);
       if (value === undefined) continue;
-      try { setXattr(to, name, value); } catch { /* trusted.* without privilege, or fs without xattrs */ }
+      try {
+        setXattr(to, name, value);
+      } catch {
+        /* trusted.* without privilege, or fs without xattrs */
+      }
     }
     fs.chmodSync(dest, st.mode & 0o7777);
   }
@@ -136,8 +144,13 @@ export class CopyUp {
     } else if (st.isSymbolicLink()) {
       fs.symlinkSync(fs.readlinkSync(encodePath(top.real), { encoding: 'buffer' }), encodePath(tmp));
     } else {
-      const kind = st.isFIFO() ? ['p'] : st.isCharacterDevice() ? ['c', String(st.rdev >> 8 & 0xfff), String(st.rdev & 0xff)]
-        : st.isBlockDevice() ? ['b', String(st.rdev >> 8 & 0xfff), String(st.rdev & 0xff)] : undefined;
+      const kind = st.isFIFO()
+        ? ['p']
+        : st.isCharacterDevice()
+          ? ['c', String((st.rdev >> 8) & 0xfff), String(st.rdev & 0xff)]
+          : st.isBlockDevice()
+            ? ['b', String((st.rdev >> 8) & 0xfff), String(st.rdev & 0xff)]
+            : undefined;
       if (!kind) throw Object.assign(new Error(`cannot copy up a socket: ${top.real}`), { code: 'ENOTSUP' });
       execFileSync('mknod', [tmp, ...kind], { stdio: 'ignore' });
     }
@@ -154,7 +167,10 @@ export class CopyUp {
     try {
       fs.linkSync(tmp, dest);
     } catch (err) {
-      if (isErrno(err, 'EEXIST')) { fs.rmSync(tmp, { force: true }); return false; }
+      if (isErrno(err, 'EEXIST')) {
+        fs.rmSync(tmp, { force: true });
+        return false;
+      }
       if (!isErrno(err, 'EPERM', 'ENOTSUP', 'EMLINK')) throw err;
       fs.renameSync(tmp, dest);
       return true;

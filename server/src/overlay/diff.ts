@@ -11,7 +11,7 @@ import { splitRequestPath } from './paths';
 import type { Change } from './types';
 
 function sameFsTime(a: number, b: number): boolean {
-  return a === b || Math.floor(a / 1000) === Math.floor(b / 1000) && (a % 1000 === 0 || b % 1000 === 0);
+  return a === b || (Math.floor(a / 1000) === Math.floor(b / 1000) && (a % 1000 === 0 || b % 1000 === 0));
 }
 
 export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
@@ -20,7 +20,11 @@ export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
   const changes: Change[] = [];
   const changedDirs = new Set<string>();
   const lowerStat = (p: string): fs.Stats | undefined => {
-    try { return lowers.resolve(splitRequestPath(p, 'diff'), false, 'diff', p).top?.st; } catch { return undefined; }
+    try {
+      return lowers.resolve(splitRequestPath(p, 'diff'), false, 'diff', p).top?.st;
+    } catch {
+      return undefined;
+    }
   };
   const record = (c: Change): void => {
     if (c.kind === 'A' || c.kind === 'D') {
@@ -44,7 +48,10 @@ export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
         record({ kind: 'D', path: (p === '/' ? '' : p) + '/' + name.slice(4) });
         continue;
       }
-      if (st.isCharacterDevice() && st.rdev === 0) { record({ kind: 'D', path: childPath }); continue; }
+      if (st.isCharacterDevice() && st.rdev === 0) {
+        record({ kind: 'D', path: childPath });
+        continue;
+      }
       if (st.isDirectory() && view.opaqueValue(childReal) === 'y') {
         if (lowerStat(childPath)) {
           record({ kind: 'D', path: childPath });

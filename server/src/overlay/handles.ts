@@ -37,7 +37,10 @@ export class Handles {
   async fd(h: number): Promise<fs.promises.FileHandle> {
     const info = this.get(h, 'read');
     if (!info.fd) {
-      info.fd = await fs.promises.open(encodePath(info.real), (info.write ? fs.constants.O_RDWR : fs.constants.O_RDONLY) | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      info.fd = await fs.promises.open(
+        encodePath(info.real),
+        (info.write ? fs.constants.O_RDWR : fs.constants.O_RDONLY) | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+      );
     }
     return info.fd;
   }

@@ -3,5 +3,14 @@ export { Overlay } from './overlay';
 export type { OpenFlags } from './handles';
 export { createError, isErrno, type OverlayError } from './errors';
 export { compareNames, decodeName, encodePath, hasEscapes, nameBytes } from './names';
-export { detectWhiteoutFormat, listOverlayMounts, parseDockerInspect, parseDockerLayerDir, parseMountinfoLine, parseMountOptions, resolveStack, type ResolvedStack } from './stack';
+export {
+  detectWhiteoutFormat,
+  listOverlayMounts,
+  parseDockerInspect,
+  parseDockerLayerDir,
+  parseMountinfoLine,
+  parseMountOptions,
+  resolveStack,
+  type ResolvedStack,
+} from './stack';
 export * from './types';

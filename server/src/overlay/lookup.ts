@@ -239,8 +239,12 @@ export class LayerView {
     let hops = 0;
     while (todo.length > 0) {
       const name = todo.shift() as string;
-      if (name === '..') { // only ever from a symlink target: stops at the root
-        if (resolved.length > 0) { resolved.pop(); stacks.pop(); }
+      if (name === '..') {
+        // only ever from a symlink target: stops at the root
+        if (resolved.length > 0) {
+          resolved.pop();
+          stacks.pop();
+        }
         continue;
       }
       const parentStack = stacks[stacks.length - 1];
@@ -253,7 +257,10 @@ export class LayerView {
       if (cur.top.st.isSymbolicLink() && (!isLast || followLast)) {
         if (++hops > MAX_SYMLINKS) throw createError('ELOOP', syscall, requestPath);
         const target = readlinkName(cur.top.real);
-        if (target.startsWith('/')) { resolved = []; stacks = [stacks[0]]; }
+        if (target.startsWith('/')) {
+          resolved = [];
+          stacks = [stacks[0]];
+        }
         todo.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
         continue;
       }
@@ -303,10 +310,16 @@ export class LayerView {
     const c = this.listings.get(entry.path);
     if (c !== undefined && sameDirs(c.merge, entry.merge)) return c.entries;
     const entries = this.readdir(entry);
-    if (c !== undefined) { this.listings.delete(entry.path); this.listedEntries -= c.entries.length; }
+    if (c !== undefined) {
+      this.listings.delete(entry.path);
+      this.listedEntries -= c.entries.length;
+    }
     const now = Date.now();
     if (entry.merge.every((h) => now - Math.max(h.st.mtimeMs, h.st.ctimeMs) >= lookupTuning.racyMs)) {
-      if (this.listedEntries + entries.length > LISTING_CACHE_ENTRIES) { this.listings.clear(); this.listedEntries = 0; }
+      if (this.listedEntries + entries.length > LISTING_CACHE_ENTRIES) {
+        this.listings.clear();
+        this.listedEntries = 0;
+      }
       this.listings.set(entry.path, { merge: entry.merge, entries });
       this.listedEntries += entries.length;
     }

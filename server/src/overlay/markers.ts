@@ -22,7 +22,10 @@ function mknodWhiteout(p: string): void {
 }
 
 export class Markers {
-  constructor(private readonly view: LayerView, private readonly work: WorkDir) {}
+  constructor(
+    private readonly view: LayerView,
+    private readonly work: WorkDir,
+  ) {}
 
   /** Is there a whiteout for `name` in the upper directory `dir`? */
   hasWhiteout(dir: string, name: string): boolean {
@@ -38,7 +41,11 @@ export class Markers {
   whiteout(dir: string, name: string): void {
     if (this.view.format === 'oci') {
       fs.writeFileSync(encodePath(dir + '/.wh.' + name), '', { flag: 'w', mode: 0o600 });
-      try { fs.unlinkSync(encodePath(dir + '/' + name)); } catch { /* nothing in upper */ }
+      try {
+        fs.unlinkSync(encodePath(dir + '/' + name));
+      } catch {
+        /* nothing in upper */
+      }
       return;
     }
     const tmp = this.work.tempName();
@@ -49,7 +56,11 @@ export class Markers {
   /** Remove a whiteout for `name` from upper directory `dir`, if any. */
   clearWhiteout(dir: string, name: string): void {
     if (this.view.format === 'oci') {
-      try { fs.unlinkSync(encodePath(dir + '/.wh.' + name)); } catch { /* none */ }
+      try {
+        fs.unlinkSync(encodePath(dir + '/.wh.' + name));
+      } catch {
+        /* none */
+      }
       return;
     }
     if (this.hasWhiteout(dir, name)) fs.unlinkSync(encodePath(dir + '/' + name));

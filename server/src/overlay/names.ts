@@ -76,7 +76,11 @@ export function decodeName(buf: Uint8Array): string {
   };
   for (let i = 0; i < b.length;) {
     const n = sequenceAt(b, i);
-    if (n === 0) { escape(i, i + 1); i++; continue; }
+    if (n === 0) {
+      escape(i, i + 1);
+      i++;
+      continue;
+    }
     // EF 9E 80..EF 9F BF is U+F780..U+F7FF: the escapes themselves, so escaped too.
     if (n === 3 && b[i] === 0xef && (b[i + 1] === 0x9e || b[i + 1] === 0x9f)) escape(i, i + 3);
     i += n;
@@ -143,7 +147,8 @@ export function withStringPath<T>(p: string, fn: (s: string) => T): T | undefine
   const plainBase = !ESCAPED.test(base) && base !== '' && base !== '.' && base !== '..';
   let fd: number;
   try {
-    fd = plainBase ? fs.openSync(nameBytes(p.slice(0, slash) || '/'), O_PATH | fs.constants.O_DIRECTORY)
+    fd = plainBase
+      ? fs.openSync(nameBytes(p.slice(0, slash) || '/'), O_PATH | fs.constants.O_DIRECTORY)
       : fs.openSync(nameBytes(p), O_PATH | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
   } catch {
     return undefined;

@@ -111,9 +111,18 @@ function encodeHeader(h: TarHeader): Buffer[] {
     nameB.copy(block, 0, 0, 100);
   }
   octal(block, 100, 8, h.mode & 0o7777);
-  if (!octal(block, 108, 8, h.uid)) { pax.push(paxRecord('uid', Buffer.from(String(h.uid)))); octal(block, 108, 8, 0); }
-  if (!octal(block, 116, 8, h.gid)) { pax.push(paxRecord('gid', Buffer.from(String(h.gid)))); octal(block, 116, 8, 0); }
-  if (!octal(block, 124, 12, h.size)) { pax.push(paxRecord('size', Buffer.from(String(h.size)))); octal(block, 124, 12, 0); }
+  if (!octal(block, 108, 8, h.uid)) {
+    pax.push(paxRecord('uid', Buffer.from(String(h.uid))));
+    octal(block, 108, 8, 0);
+  }
+  if (!octal(block, 116, 8, h.gid)) {
+    pax.push(paxRecord('gid', Buffer.from(String(h.gid))));
+    octal(block, 116, 8, 0);
+  }
+  if (!octal(block, 124, 12, h.size)) {
+    pax.push(paxRecord('size', Buffer.from(String(h.size))));
+    octal(block, 124, 12, 0);
+  }
   octal(block, 136, 12, Math.max(0, h.mtime));
   block.write(h.type, 156, 1, 'latin1');
   if (h.linkname !== undefined) {
@@ -163,7 +172,9 @@ class TarSink {
     this.input = new PassThrough({ highWaterMark: 1 << 20 });
     const out = fs.createWriteStream(file, { mode: 0o644 });
     this.done = gzip ? pipeline(this.input, zlib.createGzip(), out) : pipeline(this.input, out);
-    this.done.catch(() => { /* reported by end() */ });
+    this.done.catch(() => {
+      /* reported by end() */
+    });
   }
 
   async write(buf: Buffer): Promise<void> {
@@ -171,8 +182,14 @@ class TarSink {
     this.hash.update(buf);
     if (!(this.input as Writable).write(buf)) {
       await new Promise<void>((resolve, reject) => {
-        const onErr = (e: Error): void => { this.input.off('drain', onDrain); reject(e); };
-        const onDrain = (): void => { this.input.off('error', onErr); resolve(); };
+        const onErr = (e: Error): void => {
+          this.input.off('drain', onDrain);
+          reject(e);
+        };
+        const onDrain = (): void => {
+          this.input.off('error', onErr);
+          resolve();
+        };
         this.input.once('drain', onDrain);
         this.input.once('error', onErr);
       });
@@ -233,14 +250,28 @@ export async function exportLayerDir(layerDir: string, file: string, format: Lay
         continue; // .wh..wh..opq handled by opaqueOf; other .wh..wh.* are AUFS internals
       }
       if (format.whiteouts === 'kernel') {
-        if (st.isCharacterDevice() && st.rdev === 0) { whiteouts.push(name); continue; }
-        if (opq === 'x' && st.isFile() && st.size === 0 && getXattr(real + '/' + name, prefix + 'whiteout') !== undefined) { whiteouts.push(name); continue; }
+        if (st.isCharacterDevice() && st.rdev === 0) {
+          whiteouts.push(name);
+          continue;
+        }
+        if (opq === 'x' && st.isFile() && st.size === 0 && getXattr(real + '/' + name, prefix + 'whiteout') !== undefined) {
+          whiteouts.push(name);
+          continue;
+        }
       }
       others.push({ name, st });
     }
     const base = rel === '' ? '' : rel + '/';
     const dirSt = fs.lstatSync(encodePath(real));
-    const marker = (name: string): TarHeader => ({ name: base + name, mode: 0o644, uid: dirSt.uid, gid: dirSt.gid, size: 0, mtime: Math.floor(dirSt.mtimeMs / 1000), type: '0' });
+    const marker = (name: string): TarHeader => ({
+      name: base + name,
+      mode: 0o644,
+      uid: dirSt.uid,
+      gid: dirSt.gid,
+      size: 0,
+      mtime: Math.floor(dirSt.mtimeMs / 1000),
+      type: '0',
+    });
     if (opq === 'y') await sink.header(marker(OCI_OPAQUE));
     for (const w of whiteouts.sort(compareNames)) await sink.header(marker(WH + w));
     for (const { name, st } of others) {
@@ -271,11 +302,16 @@ export async function exportLayerDir(layerDir: string, file: string, format: Lay
           while (left > 0) {
             const buf = Buffer.alloc(Math.min(left, 1 << 20));
             const { bytesRead } = await fh.read(buf, 0, buf.length, st.size - left);
-            if (bytesRead === 0) { await sink.write(Buffer.alloc(left)); break; } // shrank meanwhile: keep the header honest
+            if (bytesRead === 0) {
+              await sink.write(Buffer.alloc(left));
+              break;
+            } // shrank meanwhile: keep the header honest
             await sink.write(buf.subarray(0, bytesRead));
             left -= bytesRead;
           }
-        } finally { await fh.close(); }
+        } finally {
+          await fh.close();
+        }
         await sink.write(padding(st.size));
       } else if (st.isSymbolicLink()) {
         h.type = '2';
@@ -324,12 +360,17 @@ function cstr(buf: Buffer, off: number, len: number): string {
 }
 
 function num(buf: Buffer, off: number, len: number): number {
-  if (buf[off] & 0x80) { // base-256 (GNU/star), positive only
+  if (buf[off] & 0x80) {
+    // base-256 (GNU/star), positive only
     let v = buf[off] & 0x7f;
     for (let i = 1; i < len; i++) v = v * 256 + buf[off + i];
     return v;
   }
-  const s = buf.subarray(off, off + len).toString('latin1').replace(/[\0 ]+$/, '').replace(/^[\0 ]+/, '');
+  const s = buf
+    .subarray(off, off + len)
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^[\0 ]+/, '');
   return s === '' ? 0 : parseInt(s, 8);
 }
 
@@ -371,10 +412,22 @@ export function readTar(raw: Buffer): TarEntry[] {
     if (dataStart + size > buf.length) throw createError('EINVAL', 'import-layer', undefined, 'truncated tar archive');
     const data = buf.subarray(dataStart, dataStart + size);
     off = dataStart + size + ((BLOCK - (size % BLOCK)) % BLOCK);
-    if (type === 'x') { local = parsePax(data); continue; }
-    if (type === 'g') { global = new Map([...global, ...parsePax(data)]); continue; }
-    if (type === 'L') { longName = cstr(data, 0, data.length); continue; }
-    if (type === 'K') { longLink = cstr(data, 0, data.length); continue; }
+    if (type === 'x') {
+      local = parsePax(data);
+      continue;
+    }
+    if (type === 'g') {
+      global = new Map([...global, ...parsePax(data)]);
+      continue;
+    }
+    if (type === 'L') {
+      longName = cstr(data, 0, data.length);
+      continue;
+    }
+    if (type === 'K') {
+      longLink = cstr(data, 0, data.length);
+      continue;
+    }
     const pax = new Map([...global, ...local]);
     const magic = h.subarray(257, 262).toString('latin1');
     const prefix = magic === 'ustar' ? cstr(h, 345, 155) : '';
@@ -388,7 +441,11 @@ export function readTar(raw: Buffer): TarEntry[] {
     for (const [k, v] of pax) if (k.startsWith('SCHILY.xattr.')) xattrs.push([k.slice('SCHILY.xattr.'.length), v]);
     const numOr = (k: string, v: number): number => (pax.has(k) ? Number(pax.get(k)!.toString()) : v);
     out.push({
-      name, type, linkname, xattrs, data,
+      name,
+      type,
+      linkname,
+      xattrs,
+      data,
       mode: num(h, 100, 8) & 0o7777,
       uid: numOr('uid', num(h, 108, 8)),
       gid: numOr('gid', num(h, 116, 8)),
@@ -436,7 +493,9 @@ function beside(p: string): string {
 /** mknod(1) at `p`, whose own name is plain (mknod takes a string: withStringPath reaches escaped parents). */
 function mknod(p: string, type: 'c' | 'b' | 'p', major = 0, minor = 0): void {
   try {
-    const made = withStringPath(p, (s) => execFileSync('mknod', type === 'p' ? [s, 'p'] : [s, type, String(major), String(minor)], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    const made = withStringPath(p, (s) =>
+      execFileSync('mknod', type === 'p' ? [s, 'p'] : [s, type, String(major), String(minor)], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    );
     if (made === undefined) throw createError('ENOENT', 'mknod', p);
   } catch (err) {
     const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
@@ -466,7 +525,13 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
     for (let i = 0; i < comps.length - 1; i++) {
       cur += '/' + comps[i];
       const st = lstatOrUndefined(cur);
-      if (st?.isSymbolicLink()) throw createError('EACCES', 'import-layer', name, `refusing entry through the symlink '${comps.slice(0, i + 1).join('/')}', it could land outside ${dir}`);
+      if (st?.isSymbolicLink())
+        throw createError(
+          'EACCES',
+          'import-layer',
+          name,
+          `refusing entry through the symlink '${comps.slice(0, i + 1).join('/')}', it could land outside ${dir}`,
+        );
       if (st && !st.isDirectory()) fs.rmSync(encodePath(cur), { force: true });
       if (!st || !st.isDirectory()) {
         if (!mkParents) throw createError('ENOENT', 'import-layer', name);
@@ -478,7 +543,11 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
   };
   const implicitParent = (real: string, comps: string[]): void => {
     let st;
-    try { st = opts.parentsFrom?.statSync('/' + comps.join('/'), false); } catch { return; }
+    try {
+      st = opts.parentsFrom?.statSync('/' + comps.join('/'), false);
+    } catch {
+      return;
+    }
     if (!st || st.type !== 'd') return;
     if (chown) fs.lchownSync(encodePath(real), st.uid, st.gid);
     fs.chmodSync(encodePath(real), st.mode);
@@ -488,8 +557,9 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
   const clear = (p: string, keepDir: boolean): void => {
     const st = lstatOrUndefined(p);
     if (!st) return;
-    if (st.isDirectory()) { if (!keepDir) fs.rmSync(encodePath(p), { recursive: true, force: true }); }
-    else fs.unlinkSync(encodePath(p));
+    if (st.isDirectory()) {
+      if (!keepDir) fs.rmSync(encodePath(p), { recursive: true, force: true });
+    } else fs.unlinkSync(encodePath(p));
   };
   const meta = (p: string, e: TarEntry, isLink: boolean): void => {
     if (chown) fs.lchownSync(encodePath(p), e.uid, e.gid);
@@ -501,8 +571,12 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
 
   for (const e of entries) {
     const comps = safeComps(e.name, dir);
-    if (comps.length === 0) { // the layer root itself ("./")
-      if (e.type === '5') { meta(root, e, false); dirTimes.push([root, e.mtime]); }
+    if (comps.length === 0) {
+      // the layer root itself ("./")
+      if (e.type === '5') {
+        meta(root, e, false);
+        dirTimes.push([root, e.mtime]);
+      }
       continue;
     }
     const base = comps[comps.length - 1];
@@ -540,7 +614,8 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
         meta(p, e, false);
         dirTimes.push([p, e.mtime]);
         continue;
-      case '0': case '7':
+      case '0':
+      case '7':
         clear(p, false);
         fs.writeFileSync(encodePath(t), e.data, { mode: 0o600 });
         break;
@@ -558,7 +633,9 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
         meta(p, e, true);
         fs.lutimesSync(encodePath(p), e.mtime, e.mtime);
         continue;
-      case '3': case '4': case '6':
+      case '3':
+      case '4':
+      case '6':
         clear(p, false);
         mknod(t, e.type === '3' ? 'c' : e.type === '4' ? 'b' : 'p', e.devmajor, e.devminor);
         break;

@@ -24,9 +24,20 @@ export interface OverlayEvents {
 function toStat(top: Hit): OverlayStat {
   const st = top.st;
   return {
-    type: typeOf(st), size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, nlink: st.nlink, ino: st.ino,
-    mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, atimeMs: st.atimeMs, birthtimeMs: st.birthtimeMs, rdev: st.rdev,
-    layer: top.layer.ref, realPath: top.real,
+    type: typeOf(st),
+    size: st.size,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    nlink: st.nlink,
+    ino: st.ino,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+    atimeMs: st.atimeMs,
+    birthtimeMs: st.birthtimeMs,
+    rdev: st.rdev,
+    layer: top.layer.ref,
+    realPath: top.real,
   };
 }
 
@@ -54,7 +65,12 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       this.work = new WorkDir(stack.work);
       this.work.cleanStale();
       this.markers = new Markers(this.view, this.work);
-      this.copyUp = new CopyUp(this.view, this.work, (c) => this.dirEntry(c, 'copyup'), (e) => this.emit('copyup', e));
+      this.copyUp = new CopyUp(
+        this.view,
+        this.work,
+        (c) => this.dirEntry(c, 'copyup'),
+        (e) => this.emit('copyup', e),
+      );
     }
     this.handles = new Handles();
   }
@@ -132,8 +148,12 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     const tmp = work.tempName();
     try {
       await make(tmp);
-      if (this.view.format === 'kernel') fs.renameSync(encodePath(tmp), encodePath(dest)); // atomically replaces a whiteout
-      else { fs.renameSync(encodePath(tmp), encodePath(dest)); markers.clearWhiteout(dir, this.name(e)); }
+      if (this.view.format === 'kernel')
+        fs.renameSync(encodePath(tmp), encodePath(dest)); // atomically replaces a whiteout
+      else {
+        fs.renameSync(encodePath(tmp), encodePath(dest));
+        markers.clearWhiteout(dir, this.name(e));
+      }
     } catch (err) {
       fs.rmSync(encodePath(tmp), { force: true, recursive: true });
       throw err;
@@ -252,8 +272,15 @@ export class Overlay extends EventEmitter<OverlayEvents> {
         const e = this.view.child(dirs[i], d.name);
         if (!e.top?.st.isDirectory()) continue; // changed since it was listed
         let entries: DirEntry[];
-        try { entries = this.view.readdirCached(e).slice(); } catch { continue; }
-        if (entries.length > left) { left = 0; break; }
+        try {
+          entries = this.view.readdirCached(e).slice();
+        } catch {
+          continue;
+        }
+        if (entries.length > left) {
+          left = 0;
+          break;
+        }
         out.push({ path: base + d.name, entries });
         dirs.push(e);
         left -= entries.length;
@@ -285,7 +312,8 @@ export class Overlay extends EventEmitter<OverlayEvents> {
 
   /** Read up to `length` bytes at `offset` (fewer at end of file). */
   async read(p: string, offset: number, length: number): Promise<Buffer> {
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) throw createError('EINVAL', 'read', p, 'offset and length must be non-negative integers');
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0)
+      throw createError('EINVAL', 'read', p, 'offset and length must be non-negative integers');
     const { fh } = await this.openRealForRead(p, 'read');
     try {
       const buf = Buffer.allocUnsafe(length);
@@ -624,7 +652,10 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const dParent = this.dirEntry(d.comps.slice(0, -1), 'rename');
       const dDir = copyUp.dir(dParent);
       const dest = dDir + '/' + dName;
-      if (d.top?.layer.ref === 'upper') { markers.clearInside(d.top.real); fs.rmdirSync(encodePath(d.top.real)); }
+      if (d.top?.layer.ref === 'upper') {
+        markers.clearInside(d.top.real);
+        fs.rmdirSync(encodePath(d.top.real));
+      }
       markers.clearWhiteout(dDir, dName);
       const wasOpaque = this.view.opaqueValue(s.top.real) === 'y';
       fs.renameSync(encodePath(s.top.real), encodePath(dest));
@@ -643,9 +674,10 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       // symlink on that path which this move has taken away (it was inside the source)
       // ends the move there with ENOENT, as on a kernel mount.
       const cdRequest = dstRequest === undefined ? undefined : dstRequest + '/' + child.name;
-      const cd = cdRequest === undefined
-        ? this.view.resolve([...target.comps, child.name], false, 'rename', target.path)
-        : this.view.resolve(splitRequestPath(cdRequest, 'rename'), false, 'rename', cdRequest);
+      const cd =
+        cdRequest === undefined
+          ? this.view.resolve([...target.comps, child.name], false, 'rename', target.path)
+          : this.view.resolve(splitRequestPath(cdRequest, 'rename'), false, 'rename', cdRequest);
       await this.moveEntry(cs, cd, cdRequest);
     }
     copyMetadata(s.top.real, s.top.st, real, this.view.xattrPrefix);
@@ -660,7 +692,8 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       let d = this.entry(dst, false, 'copyfile');
       if (d.comps.length === 0) throw createError('EBUSY', 'copyfile', src, undefined, dst);
       // Into itself or its own subtree (the root contains everything): cp refuses, else it recurses until ENAMETOOLONG.
-      if (s.comps.length === 0 || d.path === s.path || d.path.startsWith(s.path + '/')) throw createError('EINVAL', 'copyfile', src, 'cannot copy a directory into itself', dst);
+      if (s.comps.length === 0 || d.path === s.path || d.path.startsWith(s.path + '/'))
+        throw createError('EINVAL', 'copyfile', src, 'cannot copy a directory into itself', dst);
       if (d.top) {
         if (opts.overwrite === false) throw createError('EEXIST', 'copyfile', src, undefined, dst);
         this.checkRemove(d as Entry & { top: Hit }, 'copyfile', dst);
@@ -726,7 +759,11 @@ export class Overlay extends EventEmitter<OverlayEvents> {
   private async currentFd(h: number, syscall: string): Promise<fs.promises.FileHandle> {
     const info = this.handles.get(h, syscall);
     let e: Entry | undefined;
-    try { e = this.view.resolve(splitRequestPath(info.path, syscall), true, syscall, info.path); } catch { e = undefined; }
+    try {
+      e = this.view.resolve(splitRequestPath(info.path, syscall), true, syscall, info.path);
+    } catch {
+      e = undefined;
+    }
     if (e?.top && e.top.st.isFile() && (e.top.real !== info.real || e.top.st.ino !== info.ino)) {
       await this.handles.reopen(h, e.top.real, e.top.st.ino);
     }

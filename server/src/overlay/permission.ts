@@ -13,7 +13,11 @@ export const W = 2;
 export const X = 1;
 const S_ISVTX = 0o1000;
 
-interface Creds { uid: number; gid: number; groups: number[] }
+interface Creds {
+  uid: number;
+  gid: number;
+  groups: number[];
+}
 
 let creds: Creds | undefined;
 function me(): Creds {
@@ -43,7 +47,8 @@ export function checkRemove(dir: fs.Stats, victim: fs.Stats, syscall: string, pa
   const c = me();
   if (c.uid === 0) return;
   checkAccess(dir, W | X, syscall, path);
-  if ((dir.mode & S_ISVTX) !== 0 && victim.uid !== c.uid && dir.uid !== c.uid) throw createError('EPERM', syscall, path, 'operation not permitted (sticky directory)');
+  if ((dir.mode & S_ISVTX) !== 0 && victim.uid !== c.uid && dir.uid !== c.uid)
+    throw createError('EPERM', syscall, path, 'operation not permitted (sticky directory)');
 }
 
 /** EPERM unless the caller owns the inode (chmod, setting times to given values). */

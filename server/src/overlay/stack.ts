@@ -29,8 +29,15 @@ function splitEscaped(s: string, sep: string): string[] {
   let cur = '';
   for (let i = 0; i < s.length; i++) {
     const ch = s[i];
-    if (ch === '\\' && i + 1 < s.length) { cur += s[++i]; continue; }
-    if (ch === sep) { out.push(cur); cur = ''; continue; }
+    if (ch === '\\' && i + 1 < s.length) {
+      cur += s[++i];
+      continue;
+    }
+    if (ch === sep) {
+      out.push(cur);
+      cur = '';
+      continue;
+    }
     cur += ch;
   }
   out.push(cur);
@@ -52,12 +59,23 @@ export function parseMountOptions(opts: string): StackSpec {
     const key = eq < 0 ? opt : opt.slice(0, eq);
     const value = eq < 0 ? '' : opt.slice(eq + 1);
     switch (key) {
-      case 'lowerdir': spec.lower = parseLowerdir(value); break;
-      case 'lowerdir+': spec.lower.push(value.replace(/\\(.)/g, '$1')); break;
-      case 'upperdir': spec.upper = value.replace(/\\(.)/g, '$1'); break;
-      case 'workdir': spec.work = value.replace(/\\(.)/g, '$1'); break;
-      case 'userxattr': spec.userxattr = true; break;
-      default: break; // redirect_dir, index, metacopy, ... do not change lookup of existing layers
+      case 'lowerdir':
+        spec.lower = parseLowerdir(value);
+        break;
+      case 'lowerdir+':
+        spec.lower.push(value.replace(/\\(.)/g, '$1'));
+        break;
+      case 'upperdir':
+        spec.upper = value.replace(/\\(.)/g, '$1');
+        break;
+      case 'workdir':
+        spec.work = value.replace(/\\(.)/g, '$1');
+        break;
+      case 'userxattr':
+        spec.userxattr = true;
+        break;
+      default:
+        break; // redirect_dir, index, metacopy, ... do not change lookup of existing layers
     }
   }
   if (spec.lower.length === 0) throw createError('EINVAL', 'parse', opts, 'mount options name no lowerdir');
@@ -80,7 +98,10 @@ export function parseMountinfoLine(line: string): StackSpec {
     const value = eq < 0 ? '' : opt.slice(eq + 1);
     if (key === 'lowerdir') {
       const dataOnly = value.indexOf('::');
-      spec.lower = (dataOnly >= 0 ? value.slice(0, dataOnly) : value).split(':').filter(Boolean).map((d) => unescapeOctal(d.replace(/\\:/g, ':')));
+      spec.lower = (dataOnly >= 0 ? value.slice(0, dataOnly) : value)
+        .split(':')
+        .filter(Boolean)
+        .map((d) => unescapeOctal(d.replace(/\\:/g, ':')));
     } else if (key === 'lowerdir+') spec.lower.push(unescapeOctal(value));
     else if (key === 'upperdir') spec.upper = unescapeOctal(value);
     else if (key === 'workdir') spec.work = unescapeOctal(value);
@@ -97,7 +118,11 @@ export function listOverlayMounts(text?: string): StackSpec[] {
   const out: StackSpec[] = [];
   for (const line of content.split('\n')) {
     if (!line.includes(' - overlay ')) continue;
-    try { out.push(parseMountinfoLine(line)); } catch { /* not parseable: skip */ }
+    try {
+      out.push(parseMountinfoLine(line));
+    } catch {
+      /* not parseable: skip */
+    }
   }
   return out;
 }
@@ -114,15 +139,21 @@ export function parseDockerLayerDir(dir: string): StackSpec {
   let lowers: string[] = [];
   try {
     const text = fs.readFileSync(path.join(dir, 'lower'), 'utf8').trim();
-    lowers = text ? text.split(':').map((l) => {
-      const link = path.join(root, l);
-      try { return path.resolve(path.dirname(link), fs.readlinkSync(link)); } catch { return link; }
-    }) : [];
-  } catch { /* base layer: no lower file */ }
+    lowers = text
+      ? text.split(':').map((l) => {
+          const link = path.join(root, l);
+          try {
+            return path.resolve(path.dirname(link), fs.readlinkSync(link));
+          } catch {
+            return link;
+          }
+        })
+      : [];
+  } catch {
+    /* base layer: no lower file */
+  }
   const isContainer = fs.existsSync(path.join(dir, 'work'));
-  const spec: StackSpec = isContainer
-    ? { lower: lowers, upper: diff, work: path.join(dir, 'work') }
-    : { lower: [diff, ...lowers] };
+  const spec: StackSpec = isContainer ? { lower: lowers, upper: diff, work: path.join(dir, 'work') } : { lower: [diff, ...lowers] };
   if (spec.lower.length === 0) throw createError('EINVAL', 'parse', dir, 'container layer has no lower layers');
   const merged = path.join(dir, 'merged');
   if (isContainer && isMountPoint(merged)) spec.merged = merged;
@@ -134,11 +165,19 @@ export function parseDockerInspect(json: string | object): StackSpec {
   let data: unknown = typeof json === 'string' ? JSON.parse(json) : json;
   if (Array.isArray(data)) data = data[0];
   const gd = (data as { GraphDriver?: { Name?: string; Data?: Record<string, string> } })?.GraphDriver;
-  if (!gd?.Data?.LowerDir && !gd?.Data?.UpperDir) throw createError('EINVAL', 'parse', 'docker inspect', 'no GraphDriver.Data with LowerDir/UpperDir (is the storage driver overlay2?)');
+  if (!gd?.Data?.LowerDir && !gd?.Data?.UpperDir)
+    throw createError('EINVAL', 'parse', 'docker inspect', 'no GraphDriver.Data with LowerDir/UpperDir (is the storage driver overlay2?)');
   const d = gd.Data;
   const spec: StackSpec = { lower: (d.LowerDir ?? '').split(':').filter(Boolean) };
-  if (d.UpperDir) { spec.upper = d.UpperDir; spec.work = d.WorkDir; }
-  if (spec.lower.length === 0 && spec.upper) { spec.lower = [spec.upper]; delete spec.upper; delete spec.work; }
+  if (d.UpperDir) {
+    spec.upper = d.UpperDir;
+    spec.work = d.WorkDir;
+  }
+  if (spec.lower.length === 0 && spec.upper) {
+    spec.lower = [spec.upper];
+    delete spec.upper;
+    delete spec.work;
+  }
   if (d.MergedDir && isMountPoint(d.MergedDir)) spec.merged = d.MergedDir;
   return spec;
 }
@@ -162,28 +201,51 @@ function checkDir(dir: string, what: string): string {
   if (typeof dir !== 'string' || dir === '') throw createError('EINVAL', 'stack', String(dir), `${what} is not a path`);
   const abs = path.resolve(dir);
   let st: fs.Stats;
-  try { st = fs.statSync(abs); } catch (err) {
+  try {
+    st = fs.statSync(abs);
+  } catch (err) {
     const code = (err as { code?: string }).code ?? 'ENOENT';
-    const why = code === 'ENOENT' ? 'does not exist'
-      : code === 'EACCES' ? `cannot be reached by this user (uid ${process.getuid?.() ?? '?'}): a directory above it is not searchable; give it search permission (chmod a+x) or open the stack as a user who can`
-      : `cannot be read (${code})`;
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES'
+          ? `cannot be reached by this user (uid ${process.getuid?.() ?? '?'}): a directory above it is not searchable; give it search permission (chmod a+x) or open the stack as a user who can`
+          : `cannot be read (${code})`;
     throw createError(code, 'stack', abs, `${what} ${why}`);
   }
   if (!st.isDirectory()) throw createError('ENOTDIR', 'stack', abs, `${what} is not a directory`);
-  try { fs.accessSync(abs, fs.constants.R_OK | fs.constants.X_OK); } catch {
-    throw createError('EACCES', 'stack', abs, `${what} is not readable by this user (${whoAndMode(st)}): give it read and search permission (chmod a+rx) or open the stack as its owner`);
+  try {
+    fs.accessSync(abs, fs.constants.R_OK | fs.constants.X_OK);
+  } catch {
+    throw createError(
+      'EACCES',
+      'stack',
+      abs,
+      `${what} is not readable by this user (${whoAndMode(st)}): give it read and search permission (chmod a+rx) or open the stack as its owner`,
+    );
   }
   return fs.realpathSync(abs);
 }
 
 function checkWritable(dir: string, what: string): void {
-  try { fs.accessSync(dir, fs.constants.W_OK); } catch {
-    throw createError('EACCES', 'stack', dir, `${what} is not writable by this user (${whoAndMode(fs.statSync(dir))}): give it write permission or open the stack as its owner`);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw createError(
+      'EACCES',
+      'stack',
+      dir,
+      `${what} is not writable by this user (${whoAndMode(fs.statSync(dir))}): give it write permission or open the stack as its owner`,
+    );
   }
 }
 
 function realOrSelf(p: string): string {
-  try { return fs.realpathSync(p); } catch { return p; }
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
 }
 
 /**
@@ -192,7 +254,11 @@ function realOrSelf(p: string): string {
  */
 export function liveMountsOf(upper: string, mountinfo?: string): string[] {
   let mounts: StackSpec[];
-  try { mounts = listOverlayMounts(mountinfo); } catch { return []; }
+  try {
+    mounts = listOverlayMounts(mountinfo);
+  } catch {
+    return [];
+  }
   return mounts.filter((m) => m.upper?.startsWith('/') && realOrSelf(m.upper) === upper).map((m) => m.merged as string);
 }
 
@@ -216,7 +282,12 @@ export function resolveStack(spec: StackSpec): ResolvedStack {
     const mounts = liveMountsOf(upper);
     if (mounts.length > 0 && !(spec.merged && mounts.includes(realOrSelf(path.resolve(spec.merged))))) {
       const given = spec.merged ? `, not at ${spec.merged} (the "merged" given)` : '';
-      throw createError('EBUSY', 'stack', upper, `upper directory is the upperdir of the kernel overlay mounted at ${mounts[0]}${given}; changing it behind the kernel's back is undefined. Write through ${mounts[0]} instead (a program that routes its writes there, as the server does, passes "merged": "${mounts[0]}"), or unmount it first`);
+      throw createError(
+        'EBUSY',
+        'stack',
+        upper,
+        `upper directory is the upperdir of the kernel overlay mounted at ${mounts[0]}${given}; changing it behind the kernel's back is undefined. Write through ${mounts[0]} instead (a program that routes its writes there, as the server does, passes "merged": "${mounts[0]}"), or unmount it first`,
+      );
     }
     if (!spec.work) throw createError('EINVAL', 'stack', upper, 'an upper directory needs a work directory');
     work = checkDir(spec.work, `work directory (${spec.work})`);
@@ -226,7 +297,16 @@ export function resolveStack(spec: StackSpec): ResolvedStack {
     }
     if (inside(work, upper) || inside(upper, work)) throw createError('EINVAL', 'stack', work, 'work directory and upper directory must be separate subtrees');
     const extra = fs.readdirSync(work).filter((n) => !WORK_ALLOWED.has(n));
-    if (extra.length > 0) throw createError('ENOTEMPTY', 'stack', work, `work directory is not empty (contains ${extra.slice(0, 3).map((n) => JSON.stringify(n)).join(', ')})`);
+    if (extra.length > 0)
+      throw createError(
+        'ENOTEMPTY',
+        'stack',
+        work,
+        `work directory is not empty (contains ${extra
+          .slice(0, 3)
+          .map((n) => JSON.stringify(n))
+          .join(', ')})`,
+      );
   } else if (spec.work) {
     throw createError('EINVAL', 'stack', spec.work, 'a work directory without an upper directory');
   }
@@ -235,7 +315,7 @@ export function resolveStack(spec: StackSpec): ResolvedStack {
   for (let i = 0; i < all.length; i++) {
     for (let j = i + 1; j < all.length; j++) {
       if (all[i] === all[j]) throw createError('EINVAL', 'stack', all[i], `the same directory is used twice (${names[i]} and ${names[j]})`);
-      if (upper && (i === 0) && (inside(all[j], upper) || inside(upper, all[j]))) {
+      if (upper && i === 0 && (inside(all[j], upper) || inside(upper, all[j]))) {
         throw createError('EINVAL', 'stack', upper, `upper directory and ${names[j]} overlap (${all[j]})`);
       }
     }
@@ -257,12 +337,20 @@ export function detectWhiteoutFormat(dirs: string[], budget = 50000): WhiteoutFo
   while (queue.length > 0 && seen < budget) {
     const dir = queue.shift() as string;
     let entries: fs.Dirent[];
-    try { entries = readdirEntries(dir); } catch { continue; }
+    try {
+      entries = readdirEntries(dir);
+    } catch {
+      continue;
+    }
     for (const e of entries) {
       seen++;
       if (e.name.startsWith('.wh.')) return 'oci';
       if (e.isCharacterDevice()) {
-        try { if (fs.lstatSync(encodePath(dir + '/' + e.name)).rdev === 0) return 'kernel'; } catch { /* gone */ }
+        try {
+          if (fs.lstatSync(encodePath(dir + '/' + e.name)).rdev === 0) return 'kernel';
+        } catch {
+          /* gone */
+        }
       }
       if (e.isDirectory()) queue.push(dir + '/' + e.name);
     }

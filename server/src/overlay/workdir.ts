@@ -24,7 +24,11 @@ export class WorkDir {
   cleanStale(): number {
     let removed = 0;
     let names: string[];
-    try { names = fs.readdirSync(encodePath(this.dir)); } catch { return 0; }
+    try {
+      names = fs.readdirSync(encodePath(this.dir));
+    } catch {
+      return 0;
+    }
     for (const name of names) {
       if (!name.startsWith(PREFIX)) continue;
       const pid = Number(name.slice(PREFIX.length).split('-')[0]);

@@ -29,18 +29,31 @@ function load(): XattrLib {
       loadError = err;
     }
   }
-  throw createError('ENOTSUP', 'xattr', undefined,
-    `extended attributes are unavailable (@napi-rs/xattr could not be loaded: ${String((loadError as Error)?.message ?? loadError)}); kernel-format opaque directories need them — use whiteouts "oci" or install @napi-rs/xattr for this platform`);
+  throw createError(
+    'ENOTSUP',
+    'xattr',
+    undefined,
+    `extended attributes are unavailable (@napi-rs/xattr could not be loaded: ${String((loadError as Error)?.message ?? loadError)}); kernel-format opaque directories need them — use whiteouts "oci" or install @napi-rs/xattr for this platform`,
+  );
 }
 
 export function xattrAvailable(): boolean {
-  try { load(); return true; } catch { return false; }
+  try {
+    load();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Value of an xattr, or undefined when it is not set (or xattrs are unsupported on that file). */
 export function getXattr(path: string, name: string): Buffer | undefined {
   let x: XattrLib;
-  try { x = load(); } catch { return undefined; }
+  try {
+    x = load();
+  } catch {
+    return undefined;
+  }
   try {
     return withStringPath(path, (p) => x.getAttributeSync(p, name)) ?? undefined;
   } catch {
@@ -51,7 +64,10 @@ export function getXattr(path: string, name: string): Buffer | undefined {
 export function setXattr(path: string, name: string, value: Buffer | string): void {
   const x = load();
   try {
-    const done = withStringPath(path, (p) => { x.setAttributeSync(p, name, Buffer.isBuffer(value) ? value : Buffer.from(value)); return true; });
+    const done = withStringPath(path, (p) => {
+      x.setAttributeSync(p, name, Buffer.isBuffer(value) ? value : Buffer.from(value));
+      return true;
+    });
     if (!done) throw Object.assign(new Error('@napi-rs/xattr cannot name a file whose own name is not valid UTF-8'), { code: 'ENOTSUP' });
   } catch (err) {
     throw createError((err as { code?: string }).code ?? 'ENOTSUP', 'setxattr', path, `cannot set ${name}: ${(err as Error).message}`);
@@ -59,9 +75,19 @@ export function setXattr(path: string, name: string, value: Buffer | string): vo
 }
 
 export function removeXattr(path: string, name: string): void {
-  try { const x = load(); withStringPath(path, (p) => x.removeAttributeSync(p, name)); } catch { /* absent */ }
+  try {
+    const x = load();
+    withStringPath(path, (p) => x.removeAttributeSync(p, name));
+  } catch {
+    /* absent */
+  }
 }
 
 export function listXattrs(path: string): string[] {
-  try { const x = load(); return withStringPath(path, (p) => x.listAttributesSync(p)) ?? []; } catch { return []; }
+  try {
+    const x = load();
+    return withStringPath(path, (p) => x.listAttributesSync(p)) ?? [];
+  } catch {
+    return [];
+  }
 }

@@ -82,8 +82,14 @@ export async function runRegistered(): Promise<RunResult> {
 
     const started = Date.now();
     try {
-      const skip = (reason: string): never => { throw new SkipSignal(reason); };
-      await withTimeout(Promise.resolve().then(() => t.fn({ resumed, skip })), t.timeoutMs, t.name);
+      const skip = (reason: string): never => {
+        throw new SkipSignal(reason);
+      };
+      await withTimeout(
+        Promise.resolve().then(() => t.fn({ resumed, skip })),
+        t.timeoutMs,
+        t.name,
+      );
       state.results[t.name] = 'passed';
       console.log(`ok - ${t.name} (${Date.now() - started} ms)${resumed ? ' [resumed]' : ''}`);
     } catch (err) {

@@ -13,10 +13,7 @@ export interface WaitOptions {
  * Resolves with the first truthy value `probe` returns (sync or async); rejects after the
  * deadline with the last error the probe threw, if any.
  */
-export async function waitFor<T>(
-  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  options: WaitOptions = {},
-): Promise<T> {
+export async function waitFor<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, options: WaitOptions = {}): Promise<T> {
   const { timeoutMs = 10_000, intervalMs = 50, what = 'condition' } = options;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
