@@ -25,9 +25,51 @@ export default tseslint.config(
     },
   },
   {
+    // The engine: plain Node, neither VS Code nor the LSP library, nor the rest of the server.
     files: ['server/src/overlay/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['vscode', 'vscode-*'] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['vscode', 'vscode-*'], message: 'the engine imports neither VS Code nor the LSP library' },
+            { regex: '^\\.\\./', message: 'the engine imports only itself and Node' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Shared by both sides: the protocol types and what vscode-jsonrpc declares, nothing of Node, VS Code, the client or the server.
+    files: ['shared/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^(node:|vscode$|vscode-languageserver|vscode-languageclient)', message: 'shared code runs on both sides' },
+            { regex: '(^|/)(server|client)/', message: 'shared code imports neither side' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['client/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)server/', message: 'the client never imports the server: shared code lives in shared/' }] },
+      ],
+    },
+  },
+  {
+    files: ['server/src/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)client/', message: 'the server never imports the client: shared code lives in shared/' }] },
+      ],
     },
   },
 );

@@ -34,7 +34,7 @@ import {
   type InitializationOptions,
   type OverlayInfo,
   type StackSpec,
-} from '../../server/src/protocol';
+} from '../../shared/src/protocol';
 import { configuredOverlays } from './config';
 
 export type ServerState = 'starting' | 'running' | 'restarting' | 'stopped';

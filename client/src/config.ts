@@ -2,7 +2,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { StackSpec } from '../../server/src/protocol';
+import type { StackSpec } from '../../shared/src/protocol';
 
 export const SECTION = 'overlay';
 export const OVERLAYS_KEY = 'overlays';

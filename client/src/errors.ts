@@ -1,7 +1,7 @@
 /** Server errors (ResponseError with OverlayErrorData) mapped once to vscode.FileSystemError. */
 import * as vscode from 'vscode';
 import { ErrorCodes, ResponseError } from 'vscode-languageclient/node';
-import { OVERLAY_ERROR, type OverlayErrorData } from '../../server/src/protocol';
+import { OVERLAY_ERROR, type OverlayErrorData } from '../../shared/src/protocol';
 
 /** The error's Node code when the server (or Node) gave one. */
 export function errorCode(err: unknown): string | undefined {

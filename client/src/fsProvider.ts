@@ -5,8 +5,8 @@
  * `watch` itself has nothing to do. Every error goes through toFileSystemError once.
  */
 import * as vscode from 'vscode';
-import { CreateDirectory, Delete, DidChangeFile, ReadDirectories, ReadFile, Rename, Stat, WriteFile, type FileStat } from '../../server/src/protocol';
-import { encodeBytes, readOverlayFile } from '../../server/src/transport';
+import { CreateDirectory, Delete, DidChangeFile, ReadDirectories, ReadFile, Rename, Stat, WriteFile, type FileStat } from '../../shared/src/protocol';
+import { encodeBytes, readOverlayFile } from './transport';
 import type { OverlayClient } from './client';
 import { isConnectionError, toFileSystemError } from './errors';
 import { ReadAhead } from './readAhead';

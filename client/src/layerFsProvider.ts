@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { LayerRef } from '../../server/src/protocol';
+import type { LayerRef } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
 import { LAYER_SCHEME, parseLayerUri } from './uris';
 import { toFileSystemError } from './errors';

@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import type * as vscode from 'vscode';
-import { ResolveLower, type OverlayInfo } from '../../server/src/protocol';
+import { ResolveLower, type OverlayInfo } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
 import { EMPTY_QUERY } from './layerFsProvider';
 import { layerUri } from './uris';

@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { OverlayInfo } from '../../server/src/protocol';
+import type { OverlayInfo } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
 import { configuredOverlays } from './config';
 import { overlayUri, under } from './uris';

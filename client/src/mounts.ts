@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { StackSpec } from '../../server/src/protocol';
+import type { StackSpec } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
 
 /** Overlay mounts in /proc/self/mountinfo: mount point and options. */

@@ -14,7 +14,7 @@
  * of lower directories), and while an overlay changes all the time read-ahead only falls
  * back to one round trip per directory.
  */
-import type { ReadDirectories } from '../../server/src/protocol';
+import type { ReadDirectories } from '../../shared/src/protocol';
 
 export type Entries = [string, number][];
 export type FetchListings = (params: ReadDirectories.Params) => Promise<ReadDirectories.Listing[]>;

@@ -15,7 +15,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { FindFiles, SearchText } from '../../server/src/protocol';
+import { FindFiles, SearchText } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
 import { OVERLAY_SCHEME, overlayUri } from './uris';
 

@@ -10,7 +10,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { DidCopyUp, type OverlayInfo } from '../../server/src/protocol';
+import { DidCopyUp, type OverlayInfo } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
 import { lowerIndexOfReal } from './lowerCopy';
 import { LAYER_SCHEME, layerUri, overlayUri } from './uris';

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { LayerRef } from '../../server/src/protocol';
+import type { LayerRef } from '../../shared/src/protocol';
 
 export const OVERLAY_SCHEME = 'overlay';
 export const LAYER_SCHEME = 'overlay-layer';

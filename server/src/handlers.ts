@@ -5,7 +5,7 @@
  * server.ts turns into a ResponseError (see wireErrors.ts).
  */
 import { parseDockerInspect, parseDockerLayerDir, type StackSpec } from './overlay/index';
-import * as P from './protocol';
+import * as P from '../../shared/src/protocol';
 import * as path from 'node:path';
 import { createError } from './overlay/errors';
 import { exportLayer } from './overlay/ociLayer';

@@ -7,7 +7,16 @@ import { EventEmitter } from 'node:events';
 import { createError } from './overlay/errors';
 import { hasEscapes, Overlay, type DirEntry, type OverlayStat, type StackSpec } from './overlay/index';
 import { findLiveMount, LiveWriter } from './liveMount';
-import { FileType, type DidChangeFile, type DidCopyUp, type Diff, type FileStat, type OverlayInfo, type ReadDirectories, type ReadFile } from './protocol';
+import {
+  FileType,
+  type DidChangeFile,
+  type DidCopyUp,
+  type Diff,
+  type FileStat,
+  type OverlayInfo,
+  type ReadDirectories,
+  type ReadFile,
+} from '../../shared/src/protocol';
 
 type DiffChange = Diff.Change;
 import { OverlayWatcher } from './watcher';

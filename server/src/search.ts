@@ -1,6 +1,6 @@
 /** File and text search over the merged tree of an overlay (what VS Code's search needs). */
 import type { Overlay } from './overlay/index';
-import type { FindFiles, SearchText } from './protocol';
+import type { FindFiles, SearchText } from '../../shared/src/protocol';
 import { createError } from './overlay/errors';
 
 const MAX_TEXT_FILE = 4 * 1024 * 1024;

@@ -7,7 +7,7 @@
 import { createConnection, ProposedFeatures, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver/node';
 import { readStackSpec, registerHandlers } from './handlers';
 import { Registry } from './overlays';
-import { OVERLAY_ERROR } from './protocol';
+import { OVERLAY_ERROR } from '../../shared/src/protocol';
 import { toWireError } from './wireErrors';
 
 const connection = createConnection(ProposedFeatures.all);

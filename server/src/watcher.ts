@@ -24,7 +24,7 @@ import { encodePath, hasEscapes } from './overlay/index';
 import { readdirEntries } from './overlay/names';
 import { planWatches } from './watchPlan';
 import type { Overlay } from './overlay/index';
-import { FileChangeType, type DidChangeFile, type FileStat } from './protocol';
+import { FileChangeType, type DidChangeFile, type FileStat } from '../../shared/src/protocol';
 
 /** The merged state of one path, as far as change detection needs it. */
 export interface MergedState {

@@ -4,7 +4,7 @@
  * the code so the client can map it once to vscode.FileSystemError.
  */
 import { createError } from './overlay/errors';
-import type { OverlayErrorData } from './protocol';
+import type { OverlayErrorData } from '../../shared/src/protocol';
 
 export interface WireError {
   message: string;

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
-import { ReadDirectories, type StackSpec } from '../../server/src/protocol';
+import { ReadDirectories, type StackSpec } from '../../shared/src/protocol';
 import { ReadAhead } from '../../client/src/readAhead';
 
 export const SERVER_JS = path.resolve(__dirname, '../../server/src/server.js');

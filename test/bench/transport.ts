@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import * as P from '../../server/src/protocol';
-import { readOverlayFile } from '../../server/src/transport';
+import * as P from '../../shared/src/protocol';
+import { readOverlayFile } from '../../client/src/transport';
 import { startServer } from '../server/harness';
 import type { BenchRow } from './index';
 

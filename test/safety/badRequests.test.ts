@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OVERLAY_ERROR } from '../../server/src/protocol';
+import { OVERLAY_ERROR } from '../../shared/src/protocol';
 import { Canaries, figure, isInside, prng, scale, seedFromEnv, tempDir, treeHash } from './helpers';
 import { outcome, startServer, type Server } from './server';
 

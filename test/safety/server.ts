@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { createMessageConnection, ResponseError, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
-import type { StackSpec } from '../../server/src/protocol';
+import type { StackSpec } from '../../shared/src/protocol';
 
 export const SERVER = path.resolve(__dirname, '../../server/src/server.js');
 

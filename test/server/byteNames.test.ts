@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import * as P from '../../server/src/protocol';
-import { readOverlayFile } from '../../server/src/transport';
+import * as P from '../../shared/src/protocol';
+import { readOverlayFile } from '../../client/src/transport';
 import { b64, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
 
 const bp = (root: string, ...parts: (string | number[])[]): Buffer => Buffer.concat([Buffer.from(root), ...parts.map((p) => Buffer.from(p as string))]);

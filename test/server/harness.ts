@@ -12,7 +12,7 @@ import {
   type MessageConnection,
   ResponseError,
 } from 'vscode-jsonrpc/node';
-import * as P from '../../server/src/protocol';
+import * as P from '../../shared/src/protocol';
 
 export const SERVER = path.resolve(__dirname, '../../server/src/server.js');
 

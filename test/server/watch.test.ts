@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import * as P from '../../server/src/protocol';
+import * as P from '../../shared/src/protocol';
 import { b64, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
 
 const { Changed, Created, Deleted } = P.FileChangeType;

@@ -1,6 +1,6 @@
 /** "Overlay: Export Changes as Layer…": the upper layer as an OCI layer tarball, written by the server. */
 import * as vscode from 'vscode';
-import { ExportLayer } from '../../../server/src/protocol';
+import { ExportLayer } from '../../../shared/src/protocol';
 import type { OverlayClient } from '../client';
 import { OVERLAY_SCHEME } from '../uris';
 

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ParseStack, type StackSpec } from '../../../server/src/protocol';
+import { ParseStack, type StackSpec } from '../../../shared/src/protocol';
 import type { OverlayClient } from '../client';
 import { freshName, saveOverlay } from '../config';
 import { overlayMounts } from '../mounts';

@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { Delete, Diff, DidChangeFile, Revert, type OverlayInfo } from '../../../server/src/protocol';
+import { Delete, Diff, DidChangeFile, Revert, type OverlayInfo } from '../../../shared/src/protocol';
 import type { OverlayClient } from '../client';
 import { lowerCopyUri, lowerUriOf } from '../lowerCopy';
 import { OVERLAY_SCHEME, layerUri, overlayPath, overlayUri } from '../uris';

@@ -17,7 +17,7 @@
  * Plain Node: no vscode import, so the extension, tests and benchmarks share it.
  */
 import * as fs from 'node:fs';
-import type { ReadFile } from './protocol';
+import type { ReadFile } from '../../shared/src/protocol';
 
 export type ReadFileRequest = (params: ReadFile.Params) => Promise<ReadFile.Result>;
 

@@ -8,7 +8,7 @@
  * ('ENOENT', 'EEXIST', ...). The client maps them once to vscode.FileSystemError.
  *
  * File contents: readFile answers with where the served copy lives (realPath, ino,
- * size, mtime) and the client reads it directly (see transport.ts, which checks the
+ * size, mtime) and the client reads it directly (see client/src/transport.ts, which checks the
  * inode and retries); `inline: true` asks for base64 data instead. Writes carry
  * base64 data.
  *
