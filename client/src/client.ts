@@ -18,29 +18,12 @@ import {
   type RequestType0,
   type ServerOptions,
 } from 'vscode-languageclient/node';
-import {
-  AddOverlay,
-  Close,
-  Copy,
-  CreateDirectory,
-  Delete,
-  ListOverlays,
-  Open,
-  RemoveOverlay,
-  Rename,
-  Revert,
-  Write,
-  WriteFile,
-  type InitializationOptions,
-  type OverlayInfo,
-  type StackSpec,
-} from '../../shared/src/protocol';
+import type { AnyRequest } from '../../shared/src/catalog';
+import type { ParamsOf, ResultOf } from '../../shared/src/messages';
+import { AddOverlay, ListOverlays, RemoveOverlay, type InitializationOptions, type OverlayInfo, type StackSpec } from '../../shared/src/protocol';
 import { configuredOverlays } from './config';
 
 export type ServerState = 'starting' | 'running' | 'restarting' | 'stopped';
-
-/** Requests that may change an overlay (see onWrite). */
-const WRITE_METHODS = new Set<string>([WriteFile, Delete, Rename, CreateDirectory, Copy, Revert, Open, Write, Close].map((t) => t.method));
 
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 3 * 60_000;
@@ -152,7 +135,7 @@ export class OverlayClient implements vscode.Disposable {
 
   private async afterStart(): Promise<void> {
     try {
-      const list = await this.client.sendRequest(ListOverlays.type);
+      const list = await this.request(ListOverlays, undefined);
       this.overlays = new Map(list.map((o) => [o.name, o]));
       await this.syncOverlays();
     } catch (err) {
@@ -205,16 +188,19 @@ export class OverlayClient implements vscode.Disposable {
     });
   }
 
-  /** Sends a request; while the server (re)starts it waits for it. */
-  request<P, R>(type: RequestType<P, R, void>, params: P, token?: vscode.CancellationToken): Promise<R> {
-    const name = WRITE_METHODS.has(type.method) ? (params as { name?: unknown }).name : undefined;
-    if (typeof name !== 'string') return this.client.sendRequest(type, params as never, token);
+  /**
+   * Sends a request of the protocol, typed by its definition. One that may change an
+   * overlay (its `changesOverlay`) fires onWrite when sent and again when answered.
+   */
+  request<D extends AnyRequest>(def: D, params: ParamsOf<D>, token?: vscode.CancellationToken): Promise<ResultOf<D>> {
+    const send = (): Promise<ResultOf<D>> =>
+      def.type.numberOfParams === 0
+        ? this.client.sendRequest(def.type as RequestType0<ResultOf<D>, void>, token)
+        : this.client.sendRequest(def.type as unknown as RequestType<unknown, ResultOf<D>, void>, params, token);
+    const name = def.changesOverlay ? (params as { name?: unknown } | undefined)?.name : undefined;
+    if (typeof name !== 'string') return send();
     this.writeEmitter.fire(name);
-    return this.client.sendRequest(type, params as never, token).finally(() => this.writeEmitter.fire(name));
-  }
-
-  request0<R>(type: RequestType0<R, void>): Promise<R> {
-    return this.client.sendRequest(type);
+    return send().finally(() => this.writeEmitter.fire(name));
   }
 
   /** Resolves once the server is running (or rejects after `timeoutMs`). */
@@ -243,7 +229,7 @@ export class OverlayClient implements vscode.Disposable {
     }
     for (const name of [...this.overlays.keys()]) {
       if (!(name in wanted)) {
-        await this.client.sendRequest(RemoveOverlay.type, { name }).catch(() => undefined);
+        await this.request(RemoveOverlay, { name }).catch(() => undefined);
         this.overlays.delete(name);
       }
     }
@@ -259,7 +245,7 @@ export class OverlayClient implements vscode.Disposable {
 
   async addOverlay(name: string, spec: StackSpec): Promise<OverlayInfo> {
     try {
-      const info = await this.client.sendRequest(AddOverlay.type, { name, spec });
+      const info = await this.request(AddOverlay, { name, spec });
       this.overlays.set(name, info);
       this.failures.delete(name);
       return info;

@@ -39,7 +39,7 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   readonly readAhead: ReadAhead;
 
   constructor(private readonly server: OverlayClient) {
-    this.readAhead = new ReadAhead((params) => server.request(ReadDirectories.type, params));
+    this.readAhead = new ReadAhead((params) => server.request(ReadDirectories, params));
     server.onNotification(DidChangeFile.type, (p) => {
       for (const name of new Set(p.changes.map((c) => c.name))) this.readAhead.changed(name);
       this.emitter.fire(p.changes.map((c) => ({ type: c.type as vscode.FileChangeType, uri: overlayUri(c.name, c.path) })));
@@ -108,7 +108,7 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   }
 
   stat(uri: vscode.Uri): Promise<vscode.FileStat> {
-    return this.read(uri, async () => toVscodeStat(await this.server.request(Stat.type, { name: uri.authority, path: overlayPath(uri) })));
+    return this.read(uri, async () => toVscodeStat(await this.server.request(Stat, { name: uri.authority, path: overlayPath(uri) })));
   }
 
   readDirectory(uri: vscode.Uri): Promise<[string, vscode.FileType][]> {
@@ -116,31 +116,31 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   }
 
   readFile(uri: vscode.Uri): Promise<Uint8Array> {
-    return this.read(uri, () => readOverlayFile((p) => this.server.request(ReadFile.type, p), uri.authority, overlayPath(uri)));
+    return this.read(uri, () => readOverlayFile((p) => this.server.request(ReadFile, p), uri.authority, overlayPath(uri)));
   }
 
   async writeFile(uri: vscode.Uri, content: Uint8Array, options: { create: boolean; overwrite: boolean }): Promise<void> {
     const p = overlayPath(uri);
     await this.write(uri, `Overlay: writing ${p} (copy-up)…`, () =>
-      this.server.request(WriteFile.type, { name: uri.authority, path: p, data: encodeBytes(content), create: options.create, overwrite: options.overwrite }),
+      this.server.request(WriteFile, { name: uri.authority, path: p, data: encodeBytes(content), create: options.create, overwrite: options.overwrite }),
     );
   }
 
   async delete(uri: vscode.Uri, options: { recursive: boolean }): Promise<void> {
     const p = overlayPath(uri);
-    await this.write(uri, `Overlay: deleting ${p}…`, () => this.server.request(Delete.type, { name: uri.authority, path: p, recursive: options.recursive }));
+    await this.write(uri, `Overlay: deleting ${p}…`, () => this.server.request(Delete, { name: uri.authority, path: p, recursive: options.recursive }));
   }
 
   async rename(oldUri: vscode.Uri, newUri: vscode.Uri, options: { overwrite: boolean }): Promise<void> {
     if (oldUri.authority !== newUri.authority) throw vscode.FileSystemError.NoPermissions('rename between two overlays');
     await this.write(oldUri, `Overlay: renaming ${overlayPath(oldUri)}…`, () =>
-      this.server.request(Rename.type, { name: oldUri.authority, from: overlayPath(oldUri), to: overlayPath(newUri), overwrite: options.overwrite }),
+      this.server.request(Rename, { name: oldUri.authority, from: overlayPath(oldUri), to: overlayPath(newUri), overwrite: options.overwrite }),
     );
   }
 
   async createDirectory(uri: vscode.Uri): Promise<void> {
     await this.write(uri, `Overlay: creating ${overlayPath(uri)}…`, () =>
-      this.server.request(CreateDirectory.type, { name: uri.authority, path: overlayPath(uri) }),
+      this.server.request(CreateDirectory, { name: uri.authority, path: overlayPath(uri) }),
     );
   }
 

@@ -17,7 +17,7 @@ export function lowerUriOf(name: string, layer: number | undefined, p: string): 
 
 /** URI of the lower copy of overlay path `p`, as the server resolves it with the upper layer left out. */
 export async function lowerCopyUri(server: OverlayClient, name: string, p: string): Promise<vscode.Uri> {
-  const r = await server.request(ResolveLower.type, { name, path: p });
+  const r = await server.request(ResolveLower, { name, path: p });
   return lowerUriOf(name, r && typeof r.layer === 'number' ? r.layer : undefined, r?.path ?? p);
 }
 

@@ -34,7 +34,7 @@ function toGlob(query: string): string {
 export async function findFiles(server: OverlayClient, query: string, maxResults = 200): Promise<vscode.Uri[]> {
   const out: vscode.Uri[] = [];
   for (const name of overlayNames(server)) {
-    const r = await server.request(FindFiles.type, { name, include: toGlob(query), maxResults });
+    const r = await server.request(FindFiles, { name, include: toGlob(query), maxResults });
     out.push(...r.paths.map((p) => overlayUri(name, p)));
   }
   return out;
@@ -49,7 +49,7 @@ export interface TextMatch {
 export async function searchText(server: OverlayClient, query: string, options: Partial<SearchText.Params> = {}): Promise<TextMatch[]> {
   const out: TextMatch[] = [];
   for (const name of overlayNames(server)) {
-    const r = await server.request(SearchText.type, { maxResults: 2000, ...options, name, query });
+    const r = await server.request(SearchText, { maxResults: 2000, ...options, name, query });
     for (const m of r.matches)
       out.push({ uri: overlayUri(name, m.path), range: new vscode.Range(m.line, m.character, m.line, m.character + m.length), preview: m.preview });
   }
@@ -191,7 +191,7 @@ export function registerSearchProviders(server: OverlayClient, subscriptions: vs
           searchStats.fileSearches++;
           const name = options.folder.authority;
           const r = await server.request(
-            FindFiles.type,
+            FindFiles,
             { name, include: globOf(options.includes), exclude: globOf(options.excludes), maxResults: query.pattern ? 20_000 : options.maxResults },
             token,
           );
@@ -205,7 +205,7 @@ export function registerSearchProviders(server: OverlayClient, subscriptions: vs
           searchStats.textSearches++;
           const name = options.folder.authority;
           const r = await server.request(
-            SearchText.type,
+            SearchText,
             {
               name,
               query: query.pattern,

@@ -1,48 +1,54 @@
 /**
  * The overlay server: the only file that creates the LSP connection. It owns the
  * stacks (named in initializationOptions.overlays, changed later by
- * overlay/addOverlay and overlay/removeOverlay) and answers the overlay/ protocol.
+ * overlay/addOverlay and overlay/removeOverlay) and answers the overlay/ protocol:
+ * every request of shared/src/protocol.ts, its params checked by the request's own
+ * check, its handler from handlers.ts, every failure mapped once (wireErrors.ts).
  * Started by the extension through vscode-languageclient (--node-ipc or --stdio).
  */
 import { createConnection, ProposedFeatures, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver/node';
-import { readStackSpec, registerHandlers } from './handlers';
+import { requests } from '../../shared/src/catalog';
+import { DidChangeFile, DidCopyUp, OVERLAY_ERROR, stackSpec } from '../../shared/src/protocol';
+import { checkParams, type Check } from '../../shared/src/validate';
+import { requestHandlers } from './handlers';
 import { Registry } from './overlays';
-import { OVERLAY_ERROR } from '../../shared/src/protocol';
 import { toWireError } from './wireErrors';
 
 const connection = createConnection(ProposedFeatures.all);
 const registry = new Registry();
 registry.on('log', (msg) => connection.console.warn(msg));
+registry.on('changes', (changes) => void connection.sendNotification(DidChangeFile.type, { changes }));
+registry.on('copyup', (e) => void connection.sendNotification(DidCopyUp.type, e));
 
-registerHandlers(
-  {
-    on: (method, handler) =>
-      connection.onRequest(method, async (params: unknown) => {
-        try {
-          return await handler(params);
-        } catch (err) {
-          const { message, data } = toWireError(err);
-          return new ResponseError(OVERLAY_ERROR, message, data);
-        }
-      }),
-    notify: (method, params) => void connection.sendNotification(method, params),
-  },
-  registry,
-);
+const handlers = requestHandlers(registry);
+for (const r of requests) {
+  const handler = handlers[r.method] as (params: unknown) => unknown;
+  // By method, not r.type: with the type, vscode-jsonrpc answers missing params itself (InvalidParams) instead of the
+  // overlay error every refusal is. It calls the handler with the params (spread when they came as a list) and a
+  // cancellation token last.
+  connection.onRequest(r.method, async (...args: unknown[]) => {
+    const raw = args.length <= 1 ? undefined : args.length === 2 ? args[0] : args.slice(0, -1);
+    try {
+      return (await handler(checkParams(r.method, r.params as Check<unknown>, raw))) ?? null;
+    } catch (err) {
+      const { message, data } = toWireError(err);
+      return new ResponseError(OVERLAY_ERROR, message, data);
+    }
+  });
+}
 
 connection.onInitialize(async (params) => {
-  const opts = params.initializationOptions as { overlays?: unknown } | undefined;
-  let overlays = opts?.overlays;
-  if (overlays !== undefined && (typeof overlays !== 'object' || overlays === null || Array.isArray(overlays))) {
+  const overlays: unknown = (params.initializationOptions as { overlays?: unknown } | undefined)?.overlays ?? {};
+  if (typeof overlays !== 'object' || overlays === null || Array.isArray(overlays)) {
     connection.console.error('initializationOptions.overlays must be an object { name: stack spec }; no overlay opened');
-    overlays = {};
-  }
-  // A stack that cannot be opened does not stop the others; the client sees it missing in overlay/list and the log.
-  for (const [name, spec] of Object.entries((overlays ?? {}) as Record<string, unknown>)) {
-    try {
-      await registry.add(name, readStackSpec('initialize', spec));
-    } catch (err) {
-      connection.console.error(`overlay "${name}": ${toWireError(err).message}`);
+  } else {
+    // A stack that cannot be opened does not stop the others; the client sees it missing in overlay/list and the log.
+    for (const [name, spec] of Object.entries(overlays)) {
+      try {
+        await registry.add(name, checkParams('initialize', stackSpec, spec));
+      } catch (err) {
+        connection.console.error(`overlay "${name}": ${toWireError(err).message}`);
+      }
     }
   }
   return { capabilities: { textDocumentSync: TextDocumentSyncKind.None }, serverInfo: { name: 'overlay-server' } };

@@ -17,12 +17,13 @@
  * that form. A realPath holding such chars is not a path the client can open: readFile
  * then answers with the data (as if `inline` had been asked).
  */
-/* eslint-disable @typescript-eslint/no-namespace -- one namespace per message is the house protocol style (vscode-eslint, rust-analyzer lsp_ext) */
-import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+/* eslint-disable @typescript-eslint/no-namespace -- each message is a value (what it is: messages.ts) and a namespace of its types, the house protocol style (vscode-eslint, rust-analyzer lsp_ext) */
+import { notification, request, request0, returns } from './messages';
+import { array, base64, bool, count, object, oneOf, optional, str, type Check } from './validate';
 
 // ---------------------------------------------------------------- shared types
 
-/** What the engine accepts to describe a stack (mirrors overlay/types.ts StackSpec). */
+/** What the engine accepts to describe a stack (the engine's StackSpec, server/src/overlay/types.ts, is this type). */
 export interface StackSpec {
   /** Lower layer directories, TOP-MOST FIRST (like lowerdir=). */
   lower: string[];
@@ -100,52 +101,77 @@ export interface PathParams {
   path: string;
 }
 
+// ---------------------------------------------------------------- checks of the shared types
+
+/** A path string; '' counts as absent (a setting left empty). */
+const optPath: Check<string | undefined> = (v, at) => (v === '' ? undefined : optional(str)(v, at));
+
+export const stackSpec: Check<StackSpec> = object<StackSpec>({
+  lower: array(str),
+  upper: optPath,
+  work: optPath,
+  whiteouts: optional(oneOf('kernel', 'oci', 'auto')),
+  userxattr: optional(bool),
+  merged: optPath,
+});
+const nameParams = object<NameParams>({ name: str });
+const pathParams = object<PathParams>({ name: str, path: str });
+
 // ---------------------------------------------------------------- overlays
 
-/** Sent from client to server: add (or replace) a named overlay. */
+export const AddOverlay = request('overlay/addOverlay', {
+  doc: 'Add (or replace) a named overlay; answers with the validated stack.',
+  changesOverlay: true,
+  params: object<AddOverlay.Params>({ name: str, spec: stackSpec }),
+  result: returns<OverlayInfo>(),
+});
 export namespace AddOverlay {
-  export const method = 'overlay/addOverlay';
   export interface Params {
     name: string;
     spec: StackSpec;
   }
-  export const type = new RequestType<Params, OverlayInfo, void>(method);
 }
 
-/** Sent from client to server: close and forget a named overlay (its layers stay on disk). */
-export namespace RemoveOverlay {
-  export const method = 'overlay/removeOverlay';
-  export const type = new RequestType<NameParams, null, void>(method);
-}
+export const RemoveOverlay = request('overlay/removeOverlay', {
+  doc: 'Close and forget a named overlay (its layers stay on disk).',
+  changesOverlay: true,
+  params: nameParams,
+  result: returns<null>(),
+});
 
-/** Sent from client to server: the overlays the server has open. */
-export namespace ListOverlays {
-  export const method = 'overlay/list';
-  export const type = new RequestType0<OverlayInfo[], void>(method);
-}
+export const ListOverlays = request0('overlay/list', {
+  doc: 'The overlays the server has open.',
+  changesOverlay: false,
+  result: returns<OverlayInfo[]>(),
+});
 
 // ---------------------------------------------------------------- FileSystemProvider
 
-/** Sent from client to server: stat, following a final symlink (type then has SymbolicLink set). */
-export namespace Stat {
-  export const method = 'overlay/stat';
-  export const type = new RequestType<PathParams, FileStat, void>(method);
-}
+export const Stat = request('overlay/stat', {
+  doc: 'stat, following a final symlink (the type then has SymbolicLink set).',
+  changesOverlay: false,
+  params: pathParams,
+  result: returns<FileStat>(),
+});
 
-/** Sent from client to server: the merged listing of a directory. */
-export namespace ReadDirectory {
-  export const method = 'overlay/readDirectory';
-  export const type = new RequestType<PathParams, [string, FileType][], void>(method);
-}
+export const ReadDirectory = request('overlay/readDirectory', {
+  doc: 'The merged listing of a directory.',
+  changesOverlay: false,
+  params: pathParams,
+  result: returns<[string, FileType][]>(),
+});
 
 /**
- * Sent from client to server: the merged listing of a directory and then, breadth first,
- * of the directories below it (not through symlinks) while the entries listed stay
- * within `budget`. The first listing is always whole; every further one is whole or
- * absent. What the client does with the extra listings: client/src/readAhead.ts.
+ * The first listing is always whole; every further one is whole or absent. What the
+ * client does with the extra listings: client/src/readAhead.ts.
  */
+export const ReadDirectories = request('overlay/readDirectories', {
+  doc: 'The merged listing of a directory, then breadth first those below it (not through symlinks) while the entries stay within `budget`.',
+  changesOverlay: false,
+  params: object<ReadDirectories.Params>({ name: str, path: str, budget: count }),
+  result: returns<ReadDirectories.Listing[]>(),
+});
 export namespace ReadDirectories {
-  export const method = 'overlay/readDirectories';
   export interface Params extends PathParams {
     budget: number;
   }
@@ -155,12 +181,15 @@ export namespace ReadDirectories {
     names: string[];
     types: FileType[];
   }
-  export const type = new RequestType<Params, Listing[], void>(method);
 }
 
-/** Sent from client to server: which copy serves a file; with `inline` the data itself. */
+export const ReadFile = request('overlay/readFile', {
+  doc: 'Which copy serves a file (real path, inode, size, mtime); with `inline` the data itself, base64.',
+  changesOverlay: false,
+  params: object<ReadFile.Params>({ name: str, path: str, inline: optional(bool) }),
+  result: returns<ReadFile.Result>(),
+});
 export namespace ReadFile {
-  export const method = 'overlay/readFile';
   export interface Params extends PathParams {
     /** Send the data base64-encoded instead of where it lives. */
     inline?: boolean;
@@ -174,65 +203,80 @@ export namespace ReadFile {
     /** base64, only when `inline` was asked for. */
     data?: string;
   }
-  export const type = new RequestType<Params, Result, void>(method);
 }
 
-/** Sent from client to server: write a whole file (atomically; copy-up when it came from a lower layer). */
+export const WriteFile = request('overlay/writeFile', {
+  doc: 'Write a whole file, atomically; a copy-up when it came from a lower layer.',
+  changesOverlay: true,
+  params: object<WriteFile.Params>({ name: str, path: str, data: base64, create: bool, overwrite: bool }),
+  result: returns<null>(),
+});
 export namespace WriteFile {
-  export const method = 'overlay/writeFile';
   export interface Params extends PathParams {
     /** base64 */
     data: string;
     create: boolean;
     overwrite: boolean;
   }
-  export const type = new RequestType<Params, null, void>(method);
 }
 
-/** Sent from client to server: delete a file, or a directory with `recursive`. */
+export const Delete = request('overlay/delete', {
+  doc: 'Delete a file, or a directory with `recursive`.',
+  changesOverlay: true,
+  params: object<Delete.Params>({ name: str, path: str, recursive: bool }),
+  result: returns<null>(),
+});
 export namespace Delete {
-  export const method = 'overlay/delete';
   export interface Params extends PathParams {
     recursive: boolean;
   }
-  export const type = new RequestType<Params, null, void>(method);
 }
 
-/** Sent from client to server: rename within one overlay. */
-export namespace Rename {
-  export const method = 'overlay/rename';
-  export interface Params {
-    name: string;
-    from: string;
-    to: string;
-    overwrite: boolean;
-  }
-  export const type = new RequestType<Params, null, void>(method);
+export interface MoveParams {
+  name: string;
+  from: string;
+  to: string;
+  overwrite: boolean;
 }
+const moveParams = object<MoveParams>({ name: str, from: str, to: str, overwrite: bool });
 
-/** Sent from client to server: create one directory (parent must exist). */
-export namespace CreateDirectory {
-  export const method = 'overlay/createDirectory';
-  export const type = new RequestType<PathParams, null, void>(method);
-}
+export const Rename = request('overlay/rename', {
+  doc: 'Rename within one overlay.',
+  changesOverlay: true,
+  params: moveParams,
+  result: returns<null>(),
+});
 
-/** Sent from client to server: copy a file or directory within one overlay. */
-export namespace Copy {
-  export const method = 'overlay/copy';
-  export interface Params {
-    name: string;
-    from: string;
-    to: string;
-    overwrite: boolean;
-  }
-  export const type = new RequestType<Params, null, void>(method);
-}
+export const CreateDirectory = request('overlay/createDirectory', {
+  doc: 'Create one directory (its parent must exist).',
+  changesOverlay: true,
+  params: pathParams,
+  result: returns<null>(),
+});
+
+export const Copy = request('overlay/copy', {
+  doc: 'Copy a file or directory within one overlay.',
+  changesOverlay: true,
+  params: moveParams,
+  result: returns<null>(),
+});
 
 // ---------------------------------------------------------------- handles
 
-/** Sent from client to server: open a handle; read handles follow later copy-ups. */
+export const Open = request('overlay/open', {
+  doc: 'Open a handle; read handles follow later copy-ups.',
+  changesOverlay: true,
+  params: object<Open.Params>({
+    name: str,
+    path: str,
+    write: optional(bool),
+    create: optional(bool),
+    truncate: optional(bool),
+    exclusive: optional(bool),
+  }),
+  result: returns<Open.Result>(),
+});
 export namespace Open {
-  export const method = 'overlay/open';
   export interface Params extends PathParams {
     write?: boolean;
     create?: boolean;
@@ -242,12 +286,15 @@ export namespace Open {
   export interface Result {
     handle: number;
   }
-  export const type = new RequestType<Params, Result, void>(method);
 }
 
-/** Sent from client to server: read from a handle. */
+export const Read = request('overlay/read', {
+  doc: 'Read from a handle (base64; fewer bytes than asked at end of file).',
+  changesOverlay: false,
+  params: object<Read.Params>({ name: str, handle: count, position: count, length: count }),
+  result: returns<Read.Result>(),
+});
 export namespace Read {
-  export const method = 'overlay/read';
   export interface Params {
     name: string;
     handle: number;
@@ -259,12 +306,15 @@ export namespace Read {
     data: string;
     bytesRead: number;
   }
-  export const type = new RequestType<Params, Result, void>(method);
 }
 
-/** Sent from client to server: write to a handle opened with `write`. */
+export const Write = request('overlay/write', {
+  doc: 'Write to a handle opened with `write`.',
+  changesOverlay: true,
+  params: object<Write.Params>({ name: str, handle: count, position: count, data: base64 }),
+  result: returns<Write.Result>(),
+});
 export namespace Write {
-  export const method = 'overlay/write';
   export interface Params {
     name: string;
     handle: number;
@@ -274,47 +324,59 @@ export namespace Write {
   export interface Result {
     bytesWritten: number;
   }
-  export const type = new RequestType<Params, Result, void>(method);
 }
 
-/** Sent from client to server: close a handle. */
+export const Close = request('overlay/close', {
+  doc: 'Close a handle.',
+  changesOverlay: true,
+  params: object<Close.Params>({ name: str, handle: count }),
+  result: returns<null>(),
+});
 export namespace Close {
-  export const method = 'overlay/close';
   export interface Params {
     name: string;
     handle: number;
   }
-  export const type = new RequestType<Params, null, void>(method);
 }
 
 // ---------------------------------------------------------------- layers
 
-/** Sent from client to server: which layer serves a path (final symlink not followed) and its real path. */
+export const Resolve = request('overlay/resolve', {
+  doc: 'Which layer serves a path (a final symlink not followed) and its real path.',
+  changesOverlay: false,
+  params: pathParams,
+  result: returns<Resolve.Result>(),
+});
 export namespace Resolve {
-  export const method = 'overlay/resolve';
   export interface Result {
     path: string;
     layer: LayerRef;
     realPath: string;
     type: 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
   }
-  export const type = new RequestType<PathParams, Result, void>(method);
 }
 
-/** Sent from client to server: the layers of an overlay, upper first. */
+export const Layers = request('overlay/layers', {
+  doc: 'The layers of an overlay, upper first.',
+  changesOverlay: false,
+  params: nameParams,
+  result: returns<Layers.Layer[]>(),
+});
 export namespace Layers {
-  export const method = 'overlay/layers';
   export interface Layer {
     layer: LayerRef;
     path: string;
     writable: boolean;
   }
-  export const type = new RequestType<NameParams, Layer[], void>(method);
 }
 
-/** Sent from client to server: changes of upper against the lower layers, as `docker diff`. */
+export const Diff = request('overlay/diff', {
+  doc: 'Changes of the upper layer against the lower layers, as `docker diff` prints them.',
+  changesOverlay: false,
+  params: nameParams,
+  result: returns<Diff.Change[]>(),
+});
 export namespace Diff {
-  export const method = 'overlay/diff';
   export interface Change {
     kind: 'A' | 'C' | 'D';
     path: string;
@@ -323,31 +385,35 @@ export namespace Diff {
     /** The lower layer whose copy the change hides or replaces (C and D), when there is one. */
     lowerLayer?: number;
   }
-  export const type = new RequestType<NameParams, Change[], void>(method);
 }
 
-/** Sent from client to server: the lower copy of a path (the upper layer left out), or null when the lowers have none. */
-export namespace ResolveLower {
-  export const method = 'overlay/resolveLower';
-  export const type = new RequestType<PathParams, Resolve.Result | null, void>(method);
-}
+export const ResolveLower = request('overlay/resolveLower', {
+  doc: 'The lower copy of a path (the upper layer left out), or null when the lowers have none.',
+  changesOverlay: false,
+  params: pathParams,
+  result: returns<Resolve.Result | null>(),
+});
 
-/**
- * Sent from client to server: a stack spec from what Docker gives — an overlay2 layer
- * directory, or the JSON `docker inspect` printed — parsed by the engine's stack parsers.
- */
+export const ParseStack = request('overlay/parseStack', {
+  doc: 'A stack spec from what Docker gives — an overlay2 layer directory, or `docker inspect` JSON — parsed by the engine.',
+  changesOverlay: false,
+  params: object<ParseStack.Params>({ dockerLayerDir: optional(str), dockerInspect: optional(str) }),
+  result: returns<StackSpec>(),
+});
 export namespace ParseStack {
-  export const method = 'overlay/parseStack';
   export interface Params {
     dockerLayerDir?: string;
     dockerInspect?: string;
   }
-  export const type = new RequestType<Params, StackSpec, void>(method);
 }
 
-/** Sent from client to server: write the upper layer as an OCI layer tarball (.tar or .tar.gz) at `file` on the server's machine. */
+export const ExportLayer = request('overlay/exportLayer', {
+  doc: "Write the upper layer as an OCI layer tarball (.tar or .tar.gz) at `file`, an absolute path on the server's machine.",
+  changesOverlay: false,
+  params: object<ExportLayer.Params>({ name: str, file: str, gzip: optional(bool) }),
+  result: returns<ExportLayer.Result>(),
+});
 export namespace ExportLayer {
-  export const method = 'overlay/exportLayer';
   export interface Params {
     name: string;
     file: string;
@@ -358,20 +424,24 @@ export namespace ExportLayer {
     entries: number;
     diffId: string;
   }
-  export const type = new RequestType<Params, Result, void>(method);
 }
 
-/** Sent from client to server: revert a path to the lower layers' version (drop the upper copy, added tree or whiteout). */
-export namespace Revert {
-  export const method = 'overlay/revert';
-  export const type = new RequestType<PathParams, null, void>(method);
-}
+export const Revert = request('overlay/revert', {
+  doc: "Revert a path to the lower layers' version (drop the upper copy, added tree or whiteout).",
+  changesOverlay: true,
+  params: pathParams,
+  result: returns<null>(),
+});
 
 // ---------------------------------------------------------------- search
 
-/** Sent from client to server: files of the merged tree matching a glob. */
+export const FindFiles = request('overlay/findFiles', {
+  doc: 'Files of the merged tree matching a glob.',
+  changesOverlay: false,
+  params: object<FindFiles.Params>({ name: str, include: optional(str), exclude: optional(str), maxResults: optional(count) }),
+  result: returns<FindFiles.Result>(),
+});
 export namespace FindFiles {
-  export const method = 'overlay/findFiles';
   export interface Params {
     name: string;
     /** Glob over the path relative to the root ('**' / '*' / '?' / '{a,b}' / '[ab]'); default all files. */
@@ -383,12 +453,24 @@ export namespace FindFiles {
     paths: string[];
     limitHit: boolean;
   }
-  export const type = new RequestType<Params, Result, void>(method);
 }
 
-/** Sent from client to server: text search in the merged tree (binary files and files over 4 MiB are skipped). */
+export const SearchText = request('overlay/searchText', {
+  doc: 'Text search in the merged tree (binary files and files over 4 MiB are skipped).',
+  changesOverlay: false,
+  params: object<SearchText.Params>({
+    name: str,
+    query: str,
+    isRegExp: optional(bool),
+    isCaseSensitive: optional(bool),
+    isWordMatch: optional(bool),
+    include: optional(str),
+    exclude: optional(str),
+    maxResults: optional(count),
+  }),
+  result: returns<SearchText.Result>(),
+});
 export namespace SearchText {
-  export const method = 'overlay/searchText';
   export interface Params {
     name: string;
     query: string;
@@ -411,14 +493,15 @@ export namespace SearchText {
     matches: Match[];
     limitHit: boolean;
   }
-  export const type = new RequestType<Params, Result, void>(method);
 }
 
 // ---------------------------------------------------------------- notifications
 
-/** Sent from server to client: batched changes of the merged view (any writer). */
+export const DidChangeFile = notification('overlay/didChangeFile', {
+  doc: 'Batched changes of the merged view, by any writer.',
+  params: returns<DidChangeFile.Params>(),
+});
 export namespace DidChangeFile {
-  export const method = 'overlay/didChangeFile';
   export interface Change {
     name: string;
     path: string;
@@ -429,12 +512,13 @@ export namespace DidChangeFile {
   export interface Params {
     changes: Change[];
   }
-  export const type = new NotificationType<Params>(method);
 }
 
-/** Sent from server to client: a file moved from a lower layer to the upper one; `lowerPath` is now stale. */
+export const DidCopyUp = notification('overlay/didCopyUp', {
+  doc: 'A file moved from a lower layer to the upper one; `lowerPath` is now stale.',
+  params: returns<DidCopyUp.Params>(),
+});
 export namespace DidCopyUp {
-  export const method = 'overlay/didCopyUp';
   export interface Params {
     name: string;
     path: string;
@@ -443,5 +527,4 @@ export namespace DidCopyUp {
     /** 'server': this server's engine did it; 'outside': seen by the watcher (CLI, container, kernel mount). */
     by: 'server' | 'outside';
   }
-  export const type = new NotificationType<Params>(method);
 }

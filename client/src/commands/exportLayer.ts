@@ -36,7 +36,7 @@ export async function exportChangesAsLayer(server: OverlayClient, arg?: unknown,
   }
   try {
     const res = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting ${name} as a layer…` }, () =>
-      server.request(ExportLayer.type, { name, file: target.fsPath }),
+      server.request(ExportLayer, { name, file: target.fsPath }),
     );
     void vscode.window.showInformationMessage(`Exported ${res.entries} entries to ${res.file} (diff_id ${res.diffId.slice(0, 19)}…).`);
     return res.file;

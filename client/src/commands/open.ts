@@ -140,7 +140,7 @@ export async function openMount(server: OverlayClient, mergedDir?: string): Prom
 function dockerInspect(server: OverlayClient, id: string): Promise<StackSpec> {
   return new Promise<string>((resolve, reject) => {
     execFile('docker', ['inspect', '--type', 'container', id], { timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-  }).then((json) => server.request(ParseStack.type, { dockerInspect: json }));
+  }).then((json) => server.request(ParseStack, { dockerInspect: json }));
 }
 
 function dockerContainers(): Promise<{ id: string; name: string; image: string }[]> {
@@ -163,7 +163,7 @@ function dockerContainers(): Promise<{ id: string; name: string; image: string }
 
 /** A Docker overlay2 layer dir (<root>/<id>/{diff,lower,work,merged}), parsed by the server's stack parser. */
 function specFromLayerDir(server: OverlayClient, dir: string): Promise<StackSpec> {
-  return server.request(ParseStack.type, { dockerLayerDir: dir });
+  return server.request(ParseStack, { dockerLayerDir: dir });
 }
 
 /** `target`: a container id or name for `docker inspect`, or an overlay2 layer directory (skips the pickers). */

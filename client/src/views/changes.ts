@@ -110,7 +110,7 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       }
       let raw: Diff.Change[];
       try {
-        raw = await this.server.request(Diff.type, { name });
+        raw = await this.server.request(Diff, { name });
       } catch {
         continue;
       }
@@ -225,10 +225,10 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
   private async revertOne(info: OverlayInfo, uri: vscode.Uri, kind: ChangeKind): Promise<void> {
     const p = overlayPath(uri);
     if (kind === 'A') {
-      await this.server.request(Delete.type, { name: info.name, path: p, recursive: true });
+      await this.server.request(Delete, { name: info.name, path: p, recursive: true });
       return;
     }
-    await this.server.request(Revert.type, { name: info.name, path: p });
+    await this.server.request(Revert, { name: info.name, path: p });
   }
 
   dispose(): void {
