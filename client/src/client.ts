@@ -39,12 +39,13 @@ export class OverlayClient implements vscode.Disposable {
   readonly onDidStart = this.startedEmitter.event;
   private _state: ServerState = 'stopped';
   private restarts: number[] = [];
-  /** Overlays the current server process has open, by name. */
-  overlays = new Map<string, OverlayInfo>();
+  private readonly open = new Map<string, OverlayInfo>();
+  private readonly failed = new Map<string, string>();
+  private readonly overlaysEmitter = new vscode.EventEmitter<void>();
+  /** Fires when the overlays the server has open, or those that failed to open, change. */
+  readonly onDidChangeOverlays = this.overlaysEmitter.event;
   /** Overlays opened for this window only (mounted overlays open as plain folders), by name. */
   private ephemeral = new Map<string, StackSpec>();
-  /** Overlays that failed to open, by name, with the server's message. */
-  failures = new Map<string, string>();
   private readonly writeEmitter = new vscode.EventEmitter<string>();
   /** Fires with the overlay's name when a request that may change it is sent, and again when it is answered. */
   readonly onWrite = this.writeEmitter.event;
@@ -58,6 +59,31 @@ export class OverlayClient implements vscode.Disposable {
 
   get state(): ServerState {
     return this._state;
+  }
+
+  /** Overlays the current server process has open, by name. */
+  get overlays(): ReadonlyMap<string, OverlayInfo> {
+    return this.open;
+  }
+
+  /** Overlays that failed to open, by name, with the server's message. */
+  get failures(): ReadonlyMap<string, string> {
+    return this.failed;
+  }
+
+  /** Records what the server has open (`info`) or no longer has (undefined) under `name`, and what failed. */
+  private noteOverlay(name: string, info: OverlayInfo | undefined, failure?: string): void {
+    if (info) this.open.set(name, info);
+    else this.open.delete(name);
+    if (failure === undefined) this.failed.delete(name);
+    else this.failed.set(name, failure);
+    this.overlaysEmitter.fire();
+  }
+
+  private forgetOverlays(): void {
+    if (this.open.size === 0) return;
+    this.open.clear();
+    this.overlaysEmitter.fire();
   }
 
   /** PID of the server process: the child of this extension host that runs dist/server.js. */
@@ -102,7 +128,7 @@ export class OverlayClient implements vscode.Disposable {
           const now = Date.now();
           this.restarts = this.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
           this.restarts.push(now);
-          this.overlays.clear();
+          this.forgetOverlays();
           if (this.restarts.length > MAX_RESTARTS) {
             this.setState('stopped');
             return {
@@ -136,7 +162,9 @@ export class OverlayClient implements vscode.Disposable {
   private async afterStart(): Promise<void> {
     try {
       const list = await this.request(ListOverlays, undefined);
-      this.overlays = new Map(list.map((o) => [o.name, o]));
+      this.open.clear();
+      for (const o of list) this.open.set(o.name, o);
+      this.overlaysEmitter.fire();
       await this.syncOverlays();
     } catch (err) {
       this.output.appendLine(`[client] listing overlays failed: ${String(err)}`);
@@ -154,7 +182,7 @@ export class OverlayClient implements vscode.Disposable {
   async restart(): Promise<void> {
     this.setState('restarting');
     this.restarts = [];
-    this.overlays.clear();
+    this.forgetOverlays();
     try {
       await this.client.stop(5000);
     } catch {
@@ -230,7 +258,7 @@ export class OverlayClient implements vscode.Disposable {
     for (const name of [...this.overlays.keys()]) {
       if (!(name in wanted)) {
         await this.request(RemoveOverlay, { name }).catch(() => undefined);
-        this.overlays.delete(name);
+        this.noteOverlay(name, undefined);
       }
     }
   }
@@ -246,12 +274,11 @@ export class OverlayClient implements vscode.Disposable {
   async addOverlay(name: string, spec: StackSpec): Promise<OverlayInfo> {
     try {
       const info = await this.request(AddOverlay, { name, spec });
-      this.overlays.set(name, info);
-      this.failures.delete(name);
+      this.noteOverlay(name, info);
       return info;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      this.failures.set(name, message);
+      this.noteOverlay(name, this.open.get(name), message);
       this.output.appendLine(`[client] overlay ${name}: ${message}`);
       throw err;
     }
@@ -263,6 +290,7 @@ export class OverlayClient implements vscode.Disposable {
     this.stateEmitter.dispose();
     this.startedEmitter.dispose();
     this.writeEmitter.dispose();
+    this.overlaysEmitter.dispose();
   }
 
   stop(): Promise<void> {

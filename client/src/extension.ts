@@ -39,10 +39,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
     vscode.workspace.onDidChangeWorkspaceFolders(updateContext),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('overlay.overlays') && s.state === 'running') {
-        void s.syncOverlays().then(() => {
-          status.update();
-          changes.scheduleRefresh(0);
-        });
+        void s.syncOverlays().then(() => changes.scheduleRefresh(0));
       }
     }),
   );

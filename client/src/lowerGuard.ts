@@ -30,7 +30,6 @@ import { overlayUri, under } from './uris';
 export const CONTEXT_KEY = 'overlay.inLowerLayer';
 const READONLY_KEY = 'readonlyInclude';
 const OWNED_KEY = 'overlay.lowerGuard.globs';
-const POLL_MS = 1000;
 
 const EDIT = 'Edit in Overlay';
 const SAVE_UPPER = 'Save to Upper Copy';
@@ -90,10 +89,8 @@ export class LowerGuard implements vscode.Disposable {
     private readonly server: OverlayClient,
     private readonly context: vscode.ExtensionContext,
   ) {
-    const timer = setInterval(() => this.refresh(), POLL_MS);
     this.disposables.push(
-      { dispose: () => clearInterval(timer) },
-      server.onDidStart(() => this.refresh()),
+      server.onDidChangeOverlays(() => this.refresh()),
       vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('overlay.overlays') && this.refresh()),
       vscode.window.onDidChangeActiveTextEditor((e) => this.onActiveEditor(e)),
       vscode.workspace.onDidChangeTextDocument((e) => e.contentChanges.length > 0 && this.offerDirty(e.document)),
