@@ -24,9 +24,11 @@ export function toFileSystemError(err: unknown, uri: vscode.Uri): Error {
     );
   }
   switch (errorCode(err)) {
+    // As VS Code's own disk provider (diskFileSystemProvider.ts toFileSystemProviderError) maps them.
     case 'ENOENT':
-    case 'ENOTDIR':
       return vscode.FileSystemError.FileNotFound(uri);
+    case 'ENOTDIR':
+      return vscode.FileSystemError.FileNotADirectory(uri);
     case 'EEXIST':
       return vscode.FileSystemError.FileExists(uri);
     case 'EISDIR':
