@@ -25,7 +25,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
   const status = new OverlayStatus(s);
   const guard = new LowerGuard(s, context);
   context.subscriptions.push(s, overlayFs.disposable, layers.disposable, stale, changes, status, guard, trackMountedFolders(s));
-  registerCommands(context, s, changes);
+  registerCommands(context, s, changes, guard);
   s.output.info(registerSearchProviders(s, context.subscriptions));
 
   const updateContext = () =>

@@ -99,8 +99,6 @@ export class LowerGuard implements vscode.Disposable {
       vscode.workspace.onWillDeleteFiles((e) => e.files.forEach((u) => this.backup(u))),
       vscode.workspace.onDidDeleteFiles((e) => e.files.forEach((u) => this.restoreDeleted(u))),
       vscode.workspace.onDidRenameFiles((e) => e.files.forEach((f) => this.undoRename(f.oldUri, f.newUri))),
-      vscode.commands.registerCommand('overlay.editInOverlay', (uri?: vscode.Uri) => this.editInOverlay(uri)),
-      vscode.commands.registerCommand('overlay.saveToUpperCopy', (uri?: vscode.Uri) => this.editInOverlay(uri)),
     );
     this.refresh();
   }

@@ -11,7 +11,7 @@ import * as P from '../../shared/src/protocol';
 import { createError } from './overlay/errors';
 import { parseDockerInspect, parseDockerLayerDir } from './overlay/index';
 import { exportLayer } from './overlay/ociLayer';
-import type { Registry } from './overlays';
+import type { Registry } from './registry';
 import { findFiles, searchText } from './search';
 
 /** Read-ahead answers at most this many entries in one round trip. */

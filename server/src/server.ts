@@ -11,7 +11,7 @@ import { requests } from '../../shared/src/catalog';
 import { DidChangeFile, DidCopyUp, OVERLAY_ERROR, stackSpec } from '../../shared/src/protocol';
 import { checkParams, type Check } from '../../shared/src/validate';
 import { requestHandlers } from './handlers';
-import { Registry } from './overlays';
+import { Registry } from './registry';
 import { toWireError } from './wireErrors';
 
 const connection = createConnection(ProposedFeatures.all);

@@ -1,6 +1,7 @@
 /** Every overlay.* command, registered in one place. */
 import * as vscode from 'vscode';
 import type { OverlayClient } from '../client';
+import type { LowerGuard } from '../lowerGuard';
 import { findFileCommand, searchTextCommand } from '../search';
 import { showStatus } from '../status';
 import type { ChangesView } from '../views/changes';
@@ -8,7 +9,7 @@ import { compareWithLower } from './compare';
 import { exportChangesAsLayer } from './exportLayer';
 import { openDocker, openFolders, openLayer, openMount, type OpenFoldersArgs } from './open';
 
-export function registerCommands(context: vscode.ExtensionContext, server: OverlayClient, changes: ChangesView): void {
+export function registerCommands(context: vscode.ExtensionContext, server: OverlayClient, changes: ChangesView, guard: LowerGuard): void {
   const reg = (id: string, fn: (...args: never[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
   // Each open command takes an optional argument for scripted use (no pickers) and returns the overlay's name.
   reg('overlay.openFolders', (args?: OpenFoldersArgs) => openFolders(server, args));
@@ -24,4 +25,6 @@ export function registerCommands(context: vscode.ExtensionContext, server: Overl
   reg('overlay.restartServer', () => server.restart());
   reg('overlay.showLog', () => server.output.show());
   reg('overlay.showStatus', () => showStatus(server));
+  reg('overlay.editInOverlay', (uri?: vscode.Uri) => guard.editInOverlay(uri));
+  reg('overlay.saveToUpperCopy', (uri?: vscode.Uri) => guard.editInOverlay(uri));
 }
