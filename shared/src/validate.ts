@@ -80,9 +80,10 @@ export function record<T>(check: Check<T>): Check<Record<string, T>> {
   };
 }
 
-/** No params: absent, null or [] (what JSON-RPC clients send for none). */
+/** No params: absent, null, [] or {} (what JSON-RPC clients send for none). */
 export const absent: Check<undefined> = (v, at) => {
-  if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) throw bad(at, 'absent');
+  const empty = v === undefined || v === null || (typeof v === 'object' && Object.keys(v).length === 0);
+  if (!empty) throw bad(at, 'absent');
   return undefined;
 };
 
