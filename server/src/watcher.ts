@@ -23,14 +23,13 @@ import { LayerView } from './overlay/lookup';
 import { encodePath, hasEscapes } from './overlay/index';
 import { readdirEntries } from './overlay/names';
 import { planWatches } from './watchPlan';
-import type { Overlay } from './overlay/index';
+import { higherLayer, layerDepth, type LayerRef, type Overlay } from './overlay/index';
 import { FileChangeType, type DidChangeFile, type FileStat } from '../../shared/src/protocol';
 
 /** The merged state of one path, as far as change detection needs it. */
 export interface MergedState {
   type: string;
-  /** 0 = upper, i + 1 = lower i */
-  level: number;
+  layer: LayerRef;
   realPath: string;
   ino: number;
   size: number;
@@ -41,7 +40,8 @@ export interface MergedState {
 type RawKind = 'add' | 'change' | 'unlink' | 'whiteout' | 'opaque';
 
 interface Pending {
-  level: number;
+  /** The highest layer a raw event came from. */
+  layer: LayerRef;
   kind: RawKind;
 }
 
@@ -72,7 +72,7 @@ const CACHE_MAX = 200_000;
 const DEDUPE_MS = 10_000;
 
 export class OverlayWatcher extends EventEmitter<WatcherEvents> {
-  private readonly roots: { root: string; level: number }[];
+  private readonly roots: { root: string; layer: LayerRef }[];
   private readonly lowerView?: LayerView;
   private readonly cache = new Map<string, MergedState | null>();
   private pending = new Map<string, Pending>();
@@ -92,9 +92,9 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
   ) {
     super();
     const stack = overlay.stack;
-    const roots = stack.lower.map((root, i) => ({ root, level: i + 1 }));
+    const roots: { root: string; layer: LayerRef }[] = stack.lower.map((root, i) => ({ root, layer: i }));
     if (stack.upper) {
-      roots.unshift({ root: stack.upper, level: 0 });
+      roots.unshift({ root: stack.upper, layer: 'upper' });
       this.lowerView = new LayerView({ ...stack, upper: undefined, work: undefined });
     }
     // Longest root first, so a layer nested in another maps to itself.
@@ -112,7 +112,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
    */
   async start(): Promise<void> {
     const skip = (p: string): boolean => this.ignored(p);
-    for (const r of [...this.roots].sort((a, b) => a.level - b.level)) {
+    for (const r of [...this.roots].sort((a, b) => layerDepth(a.layer) - layerDepth(b.layer))) {
       if (this.closed) return;
       const plan = await planWatches(r.root, skip, this.scanEntries);
       if (plan.alone.length > 0) await this.watchPaths(plan.alone, 0);
@@ -247,7 +247,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
     if (this.cache.has(p) || this.pending.has(p)) return;
     this.remember(p, {
       type: st.type & 2 ? 'd' : 'f',
-      level: st.layer === 'upper' ? 0 : st.layer + 1,
+      layer: st.layer,
       realPath: st.realPath,
       ino: st.ino,
       size: st.size,
@@ -279,7 +279,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
     }
     const hit = this.roots.find((r) => real === r.root || real.startsWith(r.root + '/'));
     if (!hit) return;
-    if (hit.level > 0) {
+    if (hit.layer !== 'upper') {
       // A lower layer changed on disk (rare: they belong to images): forget what the
       // lookups cached from the lowers, before anyone is served from it again.
       this.overlay.invalidateLowers();
@@ -297,12 +297,12 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
         rel = (dir === '/' ? '' : dir) + '/' + base.slice(4);
         kind = kind === 'unlink' ? 'add' : 'whiteout';
       }
-    } else if (kind === 'add' && hit.level === 0 && isKernelWhiteout(real)) kind = 'whiteout';
+    } else if (kind === 'add' && hit.layer === 'upper' && isKernelWhiteout(real)) kind = 'whiteout';
     const prev = this.pending.get(rel);
     // An add wins over change; a whiteout over everything; the highest layer is kept.
     const rank: Record<RawKind, number> = { change: 0, unlink: 1, add: 2, opaque: 3, whiteout: 4 };
-    if (!prev) this.pending.set(rel, { level: hit.level, kind });
-    else this.pending.set(rel, { level: Math.min(prev.level, hit.level), kind: rank[kind] > rank[prev.kind] ? kind : prev.kind });
+    if (!prev) this.pending.set(rel, { layer: hit.layer, kind });
+    else this.pending.set(rel, { layer: higherLayer(prev.layer, hit.layer), kind: rank[kind] > rank[prev.kind] ? kind : prev.kind });
     if (!this.timer)
       this.timer = setTimeout(() => {
         this.timer = undefined;
@@ -315,9 +315,8 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
       const e = view.resolve(p === '/' ? [] : p.slice(1).split('/'), false, 'watch', p);
       if (!e.top) return null;
       const st = e.top.st;
-      const ref = e.top.layer.ref;
       const type = st.isDirectory() ? 'd' : st.isFile() ? 'f' : st.isSymbolicLink() ? 'l' : 'o';
-      return { type, level: ref === 'upper' ? 0 : ref + 1, realPath: e.top.real, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+      return { type, layer: e.top.layer.ref, realPath: e.top.real, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
     } catch {
       return null;
     }
@@ -351,7 +350,7 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
       else if (prev && now) {
         if ((prev.type === 'd') !== (now.type === 'd')) type = 'replaced';
         else if (
-          prev.level !== now.level ||
+          prev.layer !== now.layer ||
           prev.ino !== now.ino ||
           prev.size !== now.size ||
           prev.mtimeMs !== now.mtimeMs ||
@@ -359,15 +358,15 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
           ev.kind === 'opaque'
         )
           type = FileChangeType.Changed;
-        if (prev.level > 0 && now.level === 0 && prev.type === 'f' && now.type === 'f') copiedFrom = prev;
+        if (prev.layer !== 'upper' && now.layer === 'upper' && prev.type === 'f' && now.type === 'f') copiedFrom = prev;
       }
     } else if (now) {
-      if (now.level < ev.level)
+      if (layerDepth(now.layer) < layerDepth(ev.layer))
         type = undefined; // hidden by a higher layer
-      else if (now.level > ev.level)
+      else if (layerDepth(now.layer) > layerDepth(ev.layer))
         type = FileChangeType.Changed; // uncovered a lower copy
       else if (ev.kind === 'add') {
-        const below = ev.level === 0 && this.lowerView ? this.stateOf(this.lowerView, p) : null;
+        const below = ev.layer === 'upper' && this.lowerView ? this.stateOf(this.lowerView, p) : null;
         if (!below) type = FileChangeType.Created;
         else if ((below.type === 'd') !== (now.type === 'd')) type = 'replaced';
         else {

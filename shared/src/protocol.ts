@@ -19,23 +19,12 @@
  */
 /* eslint-disable @typescript-eslint/no-namespace -- each message is a value (what it is: messages.ts) and a namespace of its types, the house protocol style (vscode-eslint, rust-analyzer lsp_ext) */
 import { notification, request, request0, returns } from './messages';
+import type { ChangeKind, EntryType, LayerRef, StackSpec } from './types';
 import { array, base64, bool, count, object, oneOf, optional, str, type Check } from './validate';
 
 // ---------------------------------------------------------------- shared types
 
-/** What the engine accepts to describe a stack (the engine's StackSpec, server/src/overlay/types.ts, is this type). */
-export interface StackSpec {
-  /** Lower layer directories, TOP-MOST FIRST (like lowerdir=). */
-  lower: string[];
-  /** Writable upper directory; without it the overlay is read-only. */
-  upper?: string;
-  /** Work directory on the same filesystem as upper; required with upper. */
-  work?: string;
-  whiteouts?: 'kernel' | 'oci' | 'auto';
-  userxattr?: boolean;
-  /** Merged directory of a live kernel mount of this stack, when known. */
-  merged?: string;
-}
+export type { ChangeKind, EntryType, LayerRef, StackSpec, WhiteoutFormat } from './types';
 
 /** `initializationOptions` of the LSP initialize request. */
 export interface InitializationOptions {
@@ -63,9 +52,6 @@ export type FileType = number;
 /** Mirrors vscode.FileChangeType. */
 export const FileChangeType = { Changed: 1, Created: 2, Deleted: 3 } as const;
 export type FileChangeType = 1 | 2 | 3;
-
-/** 'upper' or the index into StackSpec.lower. */
-export type LayerRef = 'upper' | number;
 
 /** A vscode.FileStat plus where the entry is served from. */
 export interface FileStat {
@@ -352,7 +338,7 @@ export namespace Resolve {
     path: string;
     layer: LayerRef;
     realPath: string;
-    type: 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
+    type: EntryType;
   }
 }
 
@@ -378,10 +364,10 @@ export const Diff = request('overlay/diff', {
 });
 export namespace Diff {
   export interface Change {
-    kind: 'A' | 'C' | 'D';
+    kind: ChangeKind;
     path: string;
     /** Type of the entry now (A and C), as `find -printf %y`. */
-    type?: 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
+    type?: EntryType;
     /** The lower layer whose copy the change hides or replaces (C and D), when there is one. */
     lowerLayer?: number;
   }

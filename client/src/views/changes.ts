@@ -12,7 +12,8 @@ import type { OverlayClient } from '../client';
 import { lowerCopyUri, lowerUriOf } from '../lowerCopy';
 import { OVERLAY_SCHEME, layerUri, overlayPath, overlayUri } from '../uris';
 
-export type ChangeKind = 'A' | 'C' | 'D';
+export type { ChangeKind } from '../../../shared/src/protocol';
+import type { ChangeKind } from '../../../shared/src/protocol';
 
 export interface OverlayChange {
   kind: ChangeKind;

@@ -16,6 +16,16 @@ export interface Layer {
   root: string;
 }
 
+/** Where a layer sits in the stack, top first: the upper is -1, lower i is i (the only ordering of LayerRefs). */
+export function layerDepth(ref: LayerRef): number {
+  return ref === 'upper' ? -1 : ref;
+}
+
+/** The higher (nearer the top) of two layers. */
+export function higherLayer(a: LayerRef, b: LayerRef): LayerRef {
+  return layerDepth(a) <= layerDepth(b) ? a : b;
+}
+
 /** One layer's copy of a name. */
 export interface Hit {
   layer: Layer;

@@ -1,0 +1,37 @@
+/**
+ * The plain data types both the engine and the protocol speak: one declaration each.
+ * No imports: the engine (server/src/overlay) may import this file and nothing else of
+ * shared/.
+ */
+
+/** Whiteout/opaque marker format on disk. */
+export type WhiteoutFormat = 'kernel' | 'oci';
+
+/** What a user or caller gives to describe a stack. */
+export interface StackSpec {
+  /** Lower layer directories, TOP-MOST FIRST (like lowerdir=). */
+  lower: string[];
+  /** Writable upper directory. Without it the overlay is read-only (EROFS). */
+  upper?: string;
+  /** Work directory: empty, on the same filesystem as upper. Required with upper. */
+  work?: string;
+  /** Whiteout format; 'auto' (default) detects from layer contents, kernel when nothing tells. */
+  whiteouts?: WhiteoutFormat | 'auto';
+  /** Use user.overlay.* xattrs instead of trusted.overlay.* (mount -o userxattr). */
+  userxattr?: boolean;
+  /**
+   * Merged directory of a live kernel mount of this stack, when known. Required when a
+   * mounted kernel overlay has `upper` as its upperdir: the caller writes through the
+   * mount (the server does); Overlay.open refuses such a stack without it.
+   */
+  merged?: string;
+}
+
+/** Entry type letters, as `ls -l`/find -printf %y print them. */
+export type EntryType = 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
+
+/** Where an entry is served from: 'upper' or the index into StackSpec.lower. */
+export type LayerRef = 'upper' | number;
+
+/** A change of the upper layer against the lowers, as `docker diff` prints it: Added, Changed, Deleted. */
+export type ChangeKind = 'A' | 'C' | 'D';
