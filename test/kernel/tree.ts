@@ -1,7 +1,9 @@
 /**
  * Canonical text dumps of a tree, one line per entry, so two trees compare with a line diff.
  * Merged views (kernel mount, fuse mount, engine) and raw upper directories have their own dumps.
- * Deliberately ignored: times, owners, link counts, inode numbers and directory sizes.
+ * Files carry their mode (setuid/setgid included), link count and the xattrs a write may drop
+ * or must keep (security.capability, user.*). Deliberately ignored: times, inode numbers,
+ * directory sizes and link counts, and owners unless asked for (dumpLayer's `owners`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,6 +16,7 @@ interface XattrLib {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const xattr = require('@napi-rs/xattr') as XattrLib;
 
+export const CAPABILITY_XATTR = 'security.capability';
 export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 export const WHITEOUT_XATTR = 'trusted.overlay.whiteout';
 
@@ -24,6 +27,21 @@ function getXattr(p: string, name: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The xattrs of a file that writes must drop or keep, as ` name=value` (values in hex): file
+ * capabilities and user.* ones (not user.overlay.*, the overlay's own). Empty when none.
+ */
+export function privilegeXattrs(p: string): string {
+  let names: string[];
+  try {
+    names = xattr.listAttributesSync(p);
+  } catch {
+    return '';
+  }
+  const shown = names.filter((n) => n === CAPABILITY_XATTR || (n.startsWith('user.') && !n.startsWith('user.overlay.'))).sort();
+  return shown.map((n) => ` ${n}=${xattr.getAttributeSync(p, n)?.toString('hex') ?? '?'}`).join('');
 }
 
 export function setOpaque(dir: string): void {
@@ -44,13 +62,16 @@ export function typeLetter(st: fs.Stats): string {
 const oct = (m: number): string => (m & 0o7777).toString(8).padStart(4, '0');
 const show = (b: Buffer): string => JSON.stringify(b.toString('latin1'));
 
-/** One line describing a merged-view entry. `follow` is what stat() through a symlink gives. */
-export function mergedLine(p: string, type: string, mode: number, size: number, content?: Buffer, target?: string, follow?: string): string {
+/**
+ * One line describing a merged-view entry. `follow` is what stat() through a symlink gives;
+ * `extra` is a file's link count and xattrs (fileExtra).
+ */
+export function mergedLine(p: string, type: string, mode: number, size: number, content?: Buffer, target?: string, follow?: string, extra = ''): string {
   switch (type) {
     case 'd':
       return `${p} d ${oct(mode)}`;
     case 'f':
-      return `${p} f ${oct(mode)} ${size} ${content ? show(content) : '?'}`;
+      return `${p} f ${oct(mode)} ${size} ${content ? show(content) : '?'}${extra}`;
     case 'l':
       return `${p} l -> ${target} [${follow ?? '?'}]`;
     default:
@@ -123,7 +144,7 @@ export function dumpMount(root: string): { lines: string[]; entries: MergedEntry
       const st = fs.lstatSync(real);
       const t = typeLetter(st);
       entries.push({ path: cp, type: t });
-      if (t === 'f') lines.push(mergedLine(cp, t, st.mode, st.size, fs.readFileSync(real)));
+      if (t === 'f') lines.push(mergedLine(cp, t, st.mode, st.size, fs.readFileSync(real), undefined, undefined, fileExtra(real, st.nlink)));
       else if (t === 'l') lines.push(mergedLine(cp, t, st.mode, st.size, undefined, fs.readlinkSync(real), followOnMount(root, cp)));
       else lines.push(mergedLine(cp, t, st.mode, st.size));
       if (t === 'd') visit(cp);
@@ -134,9 +155,14 @@ export function dumpMount(root: string): { lines: string[]; entries: MergedEntry
   return { lines, entries };
 }
 
+/** A file's link count and its xattrs that writes drop or keep, for a dump line. */
+export function fileExtra(real: string, nlink: number): string {
+  return ` nlink=${nlink}${privilegeXattrs(real)}`;
+}
+
 /** The part of the engine API the dumps use. */
 export interface EngineView {
-  lstat(p: string): Promise<{ type: string; size: number; mode: number }>;
+  lstat(p: string): Promise<{ type: string; size: number; mode: number; nlink: number; realPath: string }>;
   stat(p: string): Promise<{ type: string }>;
   readdir(p: string): Promise<{ name: string; type: string }[]>;
   readFile(p: string): Promise<Buffer>;
@@ -162,7 +188,7 @@ export async function dumpEngine(ov: EngineView, kernelRoot?: string): Promise<s
     const sorted = [...list].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const { name, type: dtype } of sorted) {
       const cp = p === '/' ? `/${name}` : `${p}/${name}`;
-      let st: { type: string; size: number; mode: number };
+      let st: { type: string; size: number; mode: number; nlink: number; realPath: string };
       try {
         st = await ov.lstat(cp);
       } catch (err) {
@@ -172,7 +198,8 @@ export async function dumpEngine(ov: EngineView, kernelRoot?: string): Promise<s
       if (dtype !== st.type) lines.push(`${cp} readdir type ${dtype} != lstat type ${st.type}`);
       try {
         if (st.type === 'f') {
-          lines.push(mergedLine(cp, 'f', st.mode, st.size, await ov.readFile(cp)));
+          // The engine has no xattr call: a file's xattrs are those of the real file that serves it.
+          lines.push(mergedLine(cp, 'f', st.mode, st.size, await ov.readFile(cp), undefined, undefined, fileExtra(st.realPath, st.nlink)));
         } else if (st.type === 'l') {
           let follow: string;
           if (kernelRoot && fs.existsSync(kernelRoot) && escapesRoot(kernelRoot, cp.slice(1), true)) follow = 'escapes';
@@ -205,9 +232,10 @@ export async function dumpEngine(ov: EngineView, kernelRoot?: string): Promise<s
 
 /**
  * Raw dump of an upper (or any layer) directory: kernel whiteouts as `w` (char 0/0), other
- * devices with their rdev, directories with their opaque xattr, files with contents.
+ * devices with their rdev, directories with their opaque xattr, files with contents, link
+ * count and xattrs (fileExtra). With `owners`, every line but whiteouts ends in uid:gid.
  */
-export function dumpLayer(root: string): string[] {
+export function dumpLayer(root: string, opts: { owners?: boolean } = {}): string[] {
   const lines: string[] = [];
   const visit = (p: string): void => {
     const names = fs.readdirSync(path.join(root, p)).sort();
@@ -216,19 +244,20 @@ export function dumpLayer(root: string): string[] {
       const real = path.join(root, cp);
       const st = fs.lstatSync(real);
       const t = typeLetter(st);
+      const owner = opts.owners ? ` ${st.uid}:${st.gid}` : '';
       if (t === 'c' && st.rdev === 0) lines.push(`${cp} whiteout`);
-      else if (t === 'c' || t === 'b') lines.push(`${cp} ${t} ${st.rdev} ${oct(st.mode)}`);
+      else if (t === 'c' || t === 'b') lines.push(`${cp} ${t} ${st.rdev} ${oct(st.mode)}${owner}`);
       else if (t === 'd') {
         const opaque = getXattr(real, OPAQUE_XATTR);
-        lines.push(`${cp} d ${oct(st.mode)}${opaque !== undefined ? ` opaque=${JSON.stringify(opaque)}` : ''}`);
+        lines.push(`${cp} d ${oct(st.mode)}${opaque !== undefined ? ` opaque=${JSON.stringify(opaque)}` : ''}${owner}`);
         visit(cp);
       } else if (t === 'f' && name.startsWith('.wh.') && st.size === 0) {
         lines.push(`${cp} oci-marker`); // mode of .wh. markers carries no meaning
       } else if (t === 'f') {
         const wh = getXattr(real, WHITEOUT_XATTR) !== undefined ? ' xattr-whiteout' : '';
-        lines.push(`${cp} f ${oct(st.mode)} ${st.size} ${show(fs.readFileSync(real))}${wh}`);
-      } else if (t === 'l') lines.push(`${cp} l -> ${fs.readlinkSync(real)}`);
-      else lines.push(`${cp} ${t} ${oct(st.mode)}`);
+        lines.push(`${cp} f ${oct(st.mode)} ${st.size} ${show(fs.readFileSync(real))}${wh}${fileExtra(real, st.nlink)}${owner}`);
+      } else if (t === 'l') lines.push(`${cp} l -> ${fs.readlinkSync(real)}${owner}`);
+      else lines.push(`${cp} ${t} ${oct(st.mode)}${owner}`);
     }
   };
   const rootOpaque = getXattr(root, OPAQUE_XATTR);
