@@ -6,6 +6,7 @@
  * with EROFS when the merged directory cannot be reached from here.
  */
 import * as fs from 'node:fs';
+import { copyMetadata } from './overlay/copyUp';
 import { createError } from './overlay/errors';
 import { decodeName, encodePath, parseMountinfoLine, type Overlay, type StackSpec } from './overlay/index';
 import { splitRequestPath } from './overlay/paths';
@@ -160,20 +161,23 @@ export class LiveWriter {
     if (st && !overwrite) throw createError('EEXIST', 'open', p);
     if (!st && !create) throw createError('ENOENT', 'open', p);
     // Whole-file writes are atomic here too: a temp file beside the target, renamed over it
-    // through the kernel, so a concurrent reader or writer never sees a torn file.
-    const slash = real.lastIndexOf('/');
-    const tmp = `${real.slice(0, slash)}/.${real.slice(slash + 1)}.ovlws-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+    // through the kernel, so a concurrent reader or writer never sees a torn file. It gets the
+    // owner, the xattrs and the mode that the same write on the mount leaves (privileges.ts).
+    const tmp = this.sibling(real);
     try {
-      await fs.promises.writeFile(encodePath(tmp), data, { flag: 'wx', mode: st ? st.mode & 0o7777 : 0o666 });
-      if (st) {
-        await fs.promises.chmod(encodePath(tmp), st.mode & 0o7777);
-        if (process.getuid?.() === 0) await fs.promises.chown(encodePath(tmp), st.uid, st.gid).catch(() => undefined);
-      }
+      await fs.promises.writeFile(encodePath(tmp), data, { flag: 'wx', mode: st ? 0o600 : 0o666 });
+      if (st) copyMetadata(real, st, tmp, 'trusted.overlay.', { times: false, afterWrite: true });
       await fs.promises.rename(encodePath(tmp), encodePath(real));
     } catch (err) {
       await fs.promises.rm(encodePath(tmp), { force: true });
       fail(err, 'open', p);
     }
+  }
+
+  /** A hidden name beside `real` for a temp file of this process. */
+  private sibling(real: string): string {
+    const slash = real.lastIndexOf('/');
+    return `${real.slice(0, slash)}/.${real.slice(slash + 1)}.ovlws-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   }
 
   async delete(p: string, recursive: boolean): Promise<void> {

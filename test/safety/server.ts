@@ -35,7 +35,10 @@ export async function startServer(overlays: Record<string, StackSpec>, options: 
   conn.onNotification(() => undefined);
   conn.onError(() => undefined);
   conn.listen();
-  await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
+  // The server exits once kill(processId, 0) fails, which it does with EPERM for a server
+  // running as another user: no parent watch then (the pipes still end it with this process).
+  const processId = user.uid !== undefined && user.uid !== process.getuid?.() ? null : process.pid;
+  await conn.sendRequest('initialize', { processId, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
   await conn.sendNotification('initialized', {});
   return {
     child,

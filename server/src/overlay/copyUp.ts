@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import { isErrno } from './errors';
 import type { Entry, Hit, LayerView } from './lookup';
 import { encodePath, hasEscapes } from './names';
+import { keptByWrite, modeAfterWrite } from './privileges';
 import type { CopyUpEvent } from './types';
 import type { WorkDir } from './workdir';
 import { getXattr, listXattrs, setXattr } from './xattr';
@@ -18,8 +19,13 @@ const execFileAsync = promisify(execFile);
 
 const IS_ROOT = process.getuid?.() === 0;
 
-/** Copy owner, xattrs (not overlay-private ones), mode and times from `st`/`from` to `to`. */
-export function copyMetadata(from: string, st: fs.Stats, to: string, xattrPrefix: string, times = true): void {
+/**
+ * Copy owner, xattrs (not overlay-private ones), mode and times from `st`/`from` to `to`.
+ * `afterWrite`: `to` is the file with new data (a whole-file write by replacement), so it gets
+ * what a data write leaves (privileges.ts): no capabilities, setuid/setgid as the rule says.
+ */
+export function copyMetadata(from: string, st: fs.Stats, to: string, xattrPrefix: string, opts: { times?: boolean; afterWrite?: boolean } = {}): void {
+  const { times = true, afterWrite = false } = opts;
   const isLink = st.isSymbolicLink();
   const dest = encodePath(to);
   if (IS_ROOT) {
@@ -32,6 +38,7 @@ export function copyMetadata(from: string, st: fs.Stats, to: string, xattrPrefix
   if (!isLink) {
     for (const name of listXattrs(from)) {
       if (name.startsWith(xattrPrefix) || name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+      if (afterWrite && !keptByWrite(name)) continue;
       const value = getXattr(from, name);
       if (value === undefined) continue;
       try {
@@ -40,7 +47,8 @@ export function copyMetadata(from: string, st: fs.Stats, to: string, xattrPrefix
         /* trusted.* without privilege, or fs without xattrs */
       }
     }
-    fs.chmodSync(dest, st.mode & 0o7777);
+    // After the owner: chown clears setuid and setgid.
+    fs.chmodSync(dest, afterWrite ? modeAfterWrite(st) : st.mode & 0o7777);
   }
   if (times) fs.lutimesSync(dest, st.atime, st.mtime);
 }

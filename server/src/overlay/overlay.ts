@@ -13,6 +13,7 @@ import { Markers } from './markers';
 import { encodePath, readlinkName } from './names';
 import { splitRequestPath } from './paths';
 import { W, X, checkAccess, checkOwner, checkRemove } from './permission';
+import { dropPrivilegesAfterWrite } from './privileges';
 import { resolveStack, type ResolvedStack } from './stack';
 import type { Change, CopyUpEvent, DirEntry, LayerInfo, OverlayStat, ResolveResult, StackSpec, WriteOptions } from './types';
 import { WorkDir } from './workdir';
@@ -409,7 +410,10 @@ export class Overlay extends EventEmitter<OverlayEvents> {
 
   // ---------------------------------------------------------------- writes
 
-  /** Write a whole file: atomically (temp in work dir, renamed into place). */
+  /**
+   * Write a whole file: atomically (temp in work dir, renamed into place), with the privileges
+   * a write leaves (privileges.ts), as open(O_TRUNC) + write on a kernel mount.
+   */
   writeFile(p: string, data: Uint8Array | string, opts: WriteOptions = {}): Promise<void> {
     return this.mutate('open', p, () => this.writeFileLocked(p, data, opts));
   }
@@ -430,7 +434,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const tmp = work.tempName();
       try {
         await fs.promises.writeFile(encodePath(tmp), data, { mode: 0o600 });
-        copyMetadata(top.real, top.st, tmp, this.view.xattrPrefix, false);
+        copyMetadata(top.real, top.st, tmp, this.view.xattrPrefix, { times: false, afterWrite: true });
         fs.renameSync(encodePath(tmp), encodePath(dest));
       } catch (err) {
         fs.rmSync(encodePath(tmp), { force: true });
@@ -451,7 +455,9 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (e.top.st.isDirectory()) throw createError('EISDIR', 'open', p);
       if (!e.top.st.isFile()) throw createError('EINVAL', 'open', p, 'not a regular file');
       checkAccess(e.top.st, W, 'open', p);
-      await fs.promises.appendFile(encodePath(await copyUp.file(e)), data);
+      const real = await copyUp.file(e);
+      await fs.promises.appendFile(encodePath(real), data);
+      if (data.length > 0) dropPrivilegesAfterWrite(real);
     });
   }
 
@@ -463,7 +469,9 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (e.top.st.isDirectory()) throw createError('EISDIR', 'open', p);
       if (!e.top.st.isFile()) throw createError('EINVAL', 'open', p, 'not a regular file');
       checkAccess(e.top.st, W, 'open', p);
-      fs.truncateSync(encodePath(await copyUp.file(e)), size);
+      const real = await copyUp.file(e);
+      fs.truncateSync(encodePath(real), size);
+      dropPrivilegesAfterWrite(real);
     });
   }
 
@@ -746,7 +754,10 @@ export class Overlay extends EventEmitter<OverlayEvents> {
         if (e.top.st.isDirectory()) throw createError('EISDIR', 'open', p);
         checkAccess(e.top.st, W, 'open', p);
         const real = await copyUp.file(e);
-        if (flags.truncate) fs.truncateSync(encodePath(real), 0);
+        if (flags.truncate) {
+          fs.truncateSync(encodePath(real), 0);
+          dropPrivilegesAfterWrite(real);
+        }
       });
     }
     const e = this.existing(p, true, 'open');
@@ -786,7 +797,9 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const ino = fs.statSync(encodePath(real)).ino;
       if (real !== info.real || ino !== info.ino) await this.handles.reopen(h, real, ino);
       const fh = await this.handles.fd(h);
-      return (await fh.write(data, 0, data.length, position)).bytesWritten;
+      const { bytesWritten } = await fh.write(data, 0, data.length, position);
+      if (bytesWritten > 0) dropPrivilegesAfterWrite(real);
+      return bytesWritten;
     });
   }
 

@@ -25,6 +25,12 @@ function me(): Creds {
   return creds;
 }
 
+/** Is the caller in group `gid` (its effective group or a supplementary one: in_group_p)? */
+export function inGroup(gid: number): boolean {
+  const c = me();
+  return c.gid === gid || c.groups.includes(gid);
+}
+
 /** The mode bits that apply to this caller (owner, else group, else other), as rwx. */
 function bitsFor(st: fs.Stats, c: Creds): number {
   if (st.uid === c.uid) return (st.mode >> 6) & 7;

@@ -1,0 +1,45 @@
+/**
+ * Writes follow the kernel's security rules, the writer root (issue 14): file capabilities are
+ * dropped by every data write and kept by a copy-up alone; setuid/setgid survive a root writer
+ * (CAP_FSETID); user xattrs survive. Each case against a kernel mount, through the engine, the
+ * server, the CLI and a live mount (privileges.ts). The unprivileged writer:
+ * test/safety/writerPrivileges.test.ts.
+ */
+import { type Case } from './privileges';
+import { describeCases } from './privilegeSuite';
+
+const CAP = 'cap_net_raw+ep';
+const bin = (extra: object = {}) => ({ path: 'bin', data: 'old\n', mode: 0o755, cap: CAP, ...extra });
+
+const CASES: Case[] = [
+  { name: 'capabilities: a lower file written whole are dropped', lower: [[bin()]], ops: [{ kind: 'write', path: '/bin', data: 'new\n' }] },
+  { name: 'capabilities: an upper file written whole are dropped', lower: [[]], upper: [bin()], ops: [{ kind: 'write', path: '/bin', data: 'new\n' }] },
+  { name: 'capabilities: appended to are dropped', lower: [[bin()]], ops: [{ kind: 'append', path: '/bin', data: 'more\n' }] },
+  { name: 'capabilities: truncated to 0 are dropped', lower: [[bin()]], ops: [{ kind: 'truncate', path: '/bin', size: 0 }] },
+  { name: 'capabilities: truncated to the same size are dropped', lower: [[bin()]], ops: [{ kind: 'truncate', path: '/bin', size: 4 }] },
+  { name: 'capabilities: written through a handle are dropped', lower: [[bin()]], ops: [{ kind: 'open', path: '/bin', data: 'x' }] },
+  { name: 'capabilities: opened for writing, nothing written, are kept (copy-up only)', lower: [[bin()]], ops: [{ kind: 'open', path: '/bin' }] },
+  { name: 'capabilities: chmod keeps them (copy-up only)', lower: [[bin()]], ops: [{ kind: 'chmod', path: '/bin', mode: 0o750 }] },
+  { name: 'capabilities: rename keeps them (copy-up only)', lower: [[bin()]], ops: [{ kind: 'rename', src: '/bin', dst: '/bin2' }] },
+  {
+    name: 'setuid and setgid: kept by a root writer (CAP_FSETID) of a whole file, capabilities dropped',
+    lower: [[{ path: 'tool', data: 'old\n', mode: 0o6755, owner: [65534, 65534], cap: CAP }]],
+    ops: [{ kind: 'write', path: '/tool', data: 'new\n' }],
+  },
+  {
+    name: 'setuid and setgid: kept by a root writer (CAP_FSETID) appending, capabilities dropped',
+    lower: [[{ path: 'tool', data: 'old\n', mode: 0o6755, owner: [65534, 65534], cap: CAP }]],
+    ops: [{ kind: 'append', path: '/tool', data: 'more\n' }],
+  },
+  {
+    name: 'user xattrs: kept by a whole-file write',
+    lower: [[{ path: 'f', data: 'old\n', xattrs: { 'user.note': 'kept' } }]],
+    upper: [{ path: 'g', data: 'old\n', xattrs: { 'user.note': 'kept too' } }],
+    ops: [
+      { kind: 'write', path: '/f', data: 'new\n' },
+      { kind: 'write', path: '/g', data: 'new\n' },
+    ],
+  },
+];
+
+describeCases('writes follow the kernel security rules (root writer)', CASES, undefined);
