@@ -6,8 +6,10 @@
  * with EROFS when the merged directory cannot be reached from here.
  */
 import * as fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { copyMetadata } from './overlay/copyUp';
-import { createError } from './overlay/errors';
+import { createError, isErrno } from './overlay/errors';
+import { keepsInode } from './overlay/inPlaceWrite';
 import { decodeName, encodePath, parseMountinfoLine, type Overlay, type StackSpec } from './overlay/index';
 import { splitRequestPath } from './overlay/paths';
 
@@ -160,6 +162,7 @@ export class LiveWriter {
     if (st?.isDirectory()) throw createError('EISDIR', 'open', p);
     if (st && !overwrite) throw createError('EEXIST', 'open', p);
     if (!st && !create) throw createError('ENOENT', 'open', p);
+    if (st && keepsInode(st)) return this.writeInPlace(real, data, p);
     // Whole-file writes are atomic here too: a temp file beside the target, renamed over it
     // through the kernel, so a concurrent reader or writer never sees a torn file. It gets the
     // owner, the xattrs and the mode that the same write on the mount leaves (privileges.ts).
@@ -178,6 +181,43 @@ export class LiveWriter {
   private sibling(real: string): string {
     const slash = real.lastIndexOf('/');
     return `${real.slice(0, slash)}/.${real.slice(slash + 1)}.ovlws-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  }
+
+  /**
+   * A file whose inode must stay (inPlaceWrite.ts: other hard links, or an owner a new file would
+   * not get) is written in place through the mount, as any program writing it there: the kernel
+   * copies it up and drops privileges. The old content is kept beside it first (a hidden
+   * `.NAME.ovlws-PID-….old`, as vim keeps `NAME~`) and removed after the write; a failed write
+   * puts it back, and a writer killed mid-write leaves it there to recover by hand (the kernel's
+   * work directory is the kernel's: nothing may be kept in it).
+   */
+  private async writeInPlace(real: string, data: Uint8Array, p: string): Promise<void> {
+    let backup: string | undefined = this.sibling(real) + '.old';
+    try {
+      // Not copyFile: it copies the mode too, and a setuid copy must not sit in the user's tree.
+      await pipeline(fs.createReadStream(encodePath(real)), fs.createWriteStream(encodePath(backup), { flags: 'wx', mode: 0o600 }));
+    } catch (err) {
+      await fs.promises.rm(encodePath(backup), { force: true });
+      if (!isErrno(err, 'EACCES', 'EPERM')) fail(err, 'open', p);
+      backup = undefined; // unreadable to us: written unguarded, as the kernel would
+    }
+    try {
+      await this.overwrite(real, data);
+    } catch (err) {
+      if (backup) await this.overwrite(real, await fs.promises.readFile(encodePath(backup))).catch(() => undefined);
+      fail(err, 'open', p);
+    } finally {
+      if (backup) await fs.promises.rm(encodePath(backup), { force: true });
+    }
+  }
+
+  private async overwrite(real: string, data: Uint8Array): Promise<void> {
+    const fh = await fs.promises.open(encodePath(real), fs.constants.O_WRONLY | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW);
+    try {
+      await fh.writeFile(data);
+    } finally {
+      await fh.close();
+    }
   }
 
   async delete(p: string, recursive: boolean): Promise<void> {

@@ -1,8 +1,9 @@
 /**
  * Writes follow the kernel's security rules, the writer root (issue 14): file capabilities are
  * dropped by every data write and kept by a copy-up alone; setuid/setgid survive a root writer
- * (CAP_FSETID); user xattrs survive. Each case against a kernel mount, through the engine, the
- * server, the CLI and a live mount (privileges.ts). The unprivileged writer:
+ * (CAP_FSETID); hard links in the upper keep sharing one inode through whole-file writes, and a
+ * multiply-linked lower file is copied up alone. Each case against a kernel mount, through the
+ * engine, the server, the CLI and a live mount (privileges.ts). The unprivileged writer:
  * test/safety/writerPrivileges.test.ts.
  */
 import { type Case } from './privileges';
@@ -30,6 +31,65 @@ const CASES: Case[] = [
     name: 'setuid and setgid: kept by a root writer (CAP_FSETID) appending, capabilities dropped',
     lower: [[{ path: 'tool', data: 'old\n', mode: 0o6755, owner: [65534, 65534], cap: CAP }]],
     ops: [{ kind: 'append', path: '/tool', data: 'more\n' }],
+  },
+  {
+    name: 'hard links in the upper: a whole-file write reaches every name',
+    lower: [[]],
+    upper: [
+      { path: 'x', data: 'old\n' },
+      { path: 'd/y', link: 'x' },
+    ],
+    ops: [{ kind: 'write', path: '/x', data: 'new data\n' }],
+  },
+  {
+    name: 'hard links in the upper: appends, truncates and handle writes reach every name',
+    lower: [[]],
+    upper: [
+      { path: 'x', data: 'old\n' },
+      { path: 'y', link: 'x' },
+    ],
+    ops: [
+      { kind: 'append', path: '/x', data: 'more\n' },
+      { kind: 'truncate', path: '/y', size: 0 },
+      { kind: 'open', path: '/y', data: 'via handle\n' },
+    ],
+  },
+  {
+    name: 'hard links in the upper with setuid and capabilities: the write drops the capabilities from the shared inode',
+    lower: [[]],
+    upper: [
+      { path: 'x', data: 'old\n', mode: 0o4755, cap: CAP },
+      { path: 'y', link: 'x' },
+    ],
+    ops: [{ kind: 'write', path: '/y', data: 'new\n' }],
+  },
+  {
+    name: 'hard links in a lower layer: the written name is copied up alone',
+    lower: [
+      [
+        { path: 'a', data: 'old\n' },
+        { path: 'b', link: 'a' },
+      ],
+    ],
+    ops: [{ kind: 'write', path: '/a', data: 'new\n' }],
+  },
+  {
+    name: 'hard links across lower and upper: each name written is copied up as a file of its own',
+    lower: [
+      [
+        { path: 'a', data: 'old\n' },
+        { path: 'b', link: 'a' },
+      ],
+    ],
+    upper: [
+      { path: 'c', data: 'upper\n' },
+      { path: 'e', link: 'c' },
+    ],
+    ops: [
+      { kind: 'write', path: '/a', data: 'A\n' },
+      { kind: 'append', path: '/b', data: 'B\n' },
+      { kind: 'write', path: '/c', data: 'C\n' },
+    ],
   },
   {
     name: 'user xattrs: kept by a whole-file write',

@@ -3,7 +3,8 @@
  * without capabilities writes a stack owned by 65534 (with some root-owned files in it). The
  * kernel reference runs as 65534 on a root mount; so do the engine, the server and the CLI
  * (test/kernel/privileges.ts). A writer without CAP_FSETID loses setuid, and setgid where
- * group-execute is set; capabilities go on every data write.
+ * group-execute is set or the writer is not in the file's group; a root-owned file written by
+ * 65534 keeps its owner; capabilities go on every data write.
  *
  * Known and left out: a copy-up WITHOUT a write of a file with capabilities. The kernel copies
  * security.capability with the mounter's credentials (root) and keeps it; an unprivileged
@@ -38,9 +39,59 @@ const CASES: Case[] = [
     ops: [{ kind: 'write', path: '/tool', data: 'new\n' }],
   },
   {
+    name: 'setgid without group-execute, the writer not in the group: dropped, group kept',
+    lower: [[]],
+    upper: [tool(0o2747, { owner: [65534, 0] })],
+    ops: [{ kind: 'write', path: '/tool', data: 'new\n' }],
+  },
+  {
+    name: 'a root-owned world-writable setuid file in the upper: setuid dropped, owner kept',
+    lower: [[]],
+    upper: [tool(0o6777, { owner: [0, 0] })],
+    ops: [{ kind: 'write', path: '/tool', data: 'new\n' }],
+  },
+  {
+    name: 'capabilities of a root-owned world-writable upper file: dropped, owner kept',
+    lower: [[]],
+    upper: [{ path: 'bin', data: 'old\n', mode: 0o777, owner: [0, 0], cap: CAP }],
+    ops: [{ kind: 'write', path: '/bin', data: 'new\n' }],
+  },
+  {
     name: "capabilities of the writer's own lower file: dropped by a whole-file write",
     lower: [[{ path: 'bin', data: 'old\n', mode: 0o755, cap: CAP }]],
     ops: [{ kind: 'write', path: '/bin', data: 'new\n' }],
+  },
+  {
+    name: 'hard links in the upper: a whole-file write reaches every name',
+    lower: [[]],
+    upper: [
+      { path: 'x', data: 'old\n' },
+      { path: 'd/y', link: 'x' },
+    ],
+    ops: [{ kind: 'write', path: '/d/y', data: 'new data\n' }],
+  },
+  {
+    name: 'hard links in the upper: setuid dropped from the inode all names share',
+    lower: [[]],
+    upper: [tool(0o6755), { path: 'alias', link: 'tool' }],
+    ops: [{ kind: 'write', path: '/alias', data: 'new\n' }],
+  },
+  {
+    name: 'hard links across lower and upper: the written lower name is copied up alone',
+    lower: [
+      [
+        { path: 'a', data: 'old\n', mode: 0o4755 },
+        { path: 'b', link: 'a' },
+      ],
+    ],
+    upper: [
+      { path: 'c', data: 'upper\n' },
+      { path: 'e', link: 'c' },
+    ],
+    ops: [
+      { kind: 'write', path: '/a', data: 'A\n' },
+      { kind: 'write', path: '/e', data: 'E\n' },
+    ],
   },
 ];
 

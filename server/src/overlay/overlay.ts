@@ -8,6 +8,7 @@ import { CopyUp, copyMetadata } from './copyUp';
 import { diffUpper } from './diff';
 import { asOverlayError, createError } from './errors';
 import { Handles, type OpenFlags } from './handles';
+import { keepsInode, writeInPlace } from './inPlaceWrite';
 import { LayerView, typeOf, type Entry, type Hit } from './lookup';
 import { Markers } from './markers';
 import { encodePath, readlinkName } from './names';
@@ -411,8 +412,9 @@ export class Overlay extends EventEmitter<OverlayEvents> {
   // ---------------------------------------------------------------- writes
 
   /**
-   * Write a whole file: atomically (temp in work dir, renamed into place), with the privileges
-   * a write leaves (privileges.ts), as open(O_TRUNC) + write on a kernel mount.
+   * Write a whole file: atomically (temp in work dir, renamed into place), or in place when the
+   * file's inode must stay (inPlaceWrite.ts). Either way with the privileges a write leaves
+   * (privileges.ts), as open(O_TRUNC) + write on a kernel mount.
    */
   writeFile(p: string, data: Uint8Array | string, opts: WriteOptions = {}): Promise<void> {
     return this.mutate('open', p, () => this.writeFileLocked(p, data, opts));
@@ -429,6 +431,11 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (!e.top.st.isFile()) throw createError('EINVAL', 'open', p, 'not a regular file');
       checkAccess(e.top.st, W, 'open', p);
       const top = e.top;
+      if (top.layer.ref === 'upper' && keepsInode(top.st)) {
+        await writeInPlace(work, top.real, data);
+        dropPrivilegesAfterWrite(top.real);
+        return;
+      }
       const dir = this.parentUpper(e);
       const dest = dir + '/' + this.name(e);
       const tmp = work.tempName();

@@ -3,6 +3,7 @@
  * `<work>/work/` (the kernel's own work subdirectory), then are renamed into upper.
  */
 import * as fs from 'node:fs';
+import { recoverInPlaceWrites } from './inPlaceWrite';
 import { encodePath, fromPlainPath } from './names';
 
 const PREFIX = '#ovlws-';
@@ -20,7 +21,10 @@ export class WorkDir {
     return `${this.dir}/${PREFIX}${process.pid}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   }
 
-  /** Remove leftovers of dead processes (a crash mid copy-up); live processes' temp files stay. */
+  /**
+   * Remove leftovers of dead processes (a crash mid copy-up or mid write); live processes' temp
+   * files stay. An in-place write they left unfinished gets its old content back first.
+   */
   cleanStale(): number {
     let removed = 0;
     let names: string[];
@@ -29,11 +33,15 @@ export class WorkDir {
     } catch {
       return 0;
     }
-    for (const name of names) {
-      if (!name.startsWith(PREFIX)) continue;
+    const dead = names.filter((name) => {
+      if (!name.startsWith(PREFIX)) return false;
       const pid = Number(name.slice(PREFIX.length).split('-')[0]);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) continue;
-      if (pid === process.pid) continue;
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) return false;
+      return pid !== process.pid;
+    });
+    const keep = recoverInPlaceWrites(this.dir, dead);
+    for (const name of dead) {
+      if (keep.has(name)) continue;
       fs.rmSync(encodePath(`${this.dir}/${name}`), { recursive: true, force: true });
       removed++;
     }
