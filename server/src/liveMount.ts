@@ -238,6 +238,8 @@ export class LiveWriter {
     const dst = this.real(to, 'rename');
     const d = await this.exists(dst);
     if (d && !overwrite) throw createError('EEXIST', 'rename', from, undefined, to);
+    // The target holds the source: rename(2) answers ENOTEMPTY, and removing it first would lose both.
+    if (src.startsWith(dst + '/')) throw createError('ENOTEMPTY', 'rename', from, undefined, to);
     try {
       if (d?.isDirectory() && overwrite) await fs.promises.rm(encodePath(dst), { recursive: true });
       await fs.promises.rename(encodePath(src), encodePath(dst));

@@ -74,7 +74,22 @@ export async function applyShell(op: Op, mountRoot: string): Promise<OpResult> {
   // mv checks "directory over non-directory" itself before calling rename(2), which would check
   // "destination inside source" (EINVAL) first: accept the syscall's answer too.
   if (op.kind === 'rename' && /cannot overwrite non-directory/.test(res.stderr)) codes = [...codes, 'EINVAL'];
+  // Likewise "file over directory" before rename(2) would see that the directory holds the
+  // source (ENOTEMPTY, the target is an ancestor): accept the syscall's answer there too.
+  if (op.kind === 'rename' && /cannot overwrite directory .* with non-directory/.test(res.stderr) && holdsSource(mountRoot, op.src, op.dst))
+    codes = [...codes, 'ENOTEMPTY'];
   return { ok: res.ok, codes, detail: res.ok ? undefined : res.stderr.trim() };
+}
+
+/** Is the directory `dst` reaches an ancestor of the directory `src` sits in (resolved on the mount)? */
+function holdsSource(mountRoot: string, src: string, dst: string): boolean {
+  try {
+    const d = fs.realpathSync(path.join(mountRoot, dst));
+    const parent = fs.realpathSync(path.dirname(path.join(mountRoot, src)));
+    return parent === d || parent.startsWith(d + '/');
+  } catch {
+    return false;
+  }
 }
 
 /** The part of the engine API the operations use. */

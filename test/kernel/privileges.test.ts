@@ -2,9 +2,9 @@
  * Writes follow the kernel's security rules, the writer root (issue 14): file capabilities are
  * dropped by every data write and kept by a copy-up alone; setuid/setgid survive a root writer
  * (CAP_FSETID); hard links in the upper keep sharing one inode through whole-file writes, and a
- * multiply-linked lower file is copied up alone. Each case against a kernel mount, through the
- * engine, the server, the CLI and a live mount (privileges.ts). The unprivileged writer:
- * test/safety/writerPrivileges.test.ts.
+ * multiply-linked lower file is copied up alone; a rename onto an ancestor answers ENOTEMPTY.
+ * Each case against a kernel mount, through the engine, the server, the CLI and a live mount
+ * (privileges.ts). The unprivileged writer: test/safety/writerPrivileges.test.ts.
  */
 import { type Case } from './privileges';
 import { describeCases } from './privilegeSuite';
@@ -99,6 +99,18 @@ const CASES: Case[] = [
       { kind: 'write', path: '/f', data: 'new\n' },
       { kind: 'write', path: '/g', data: 'new\n' },
     ],
+  },
+  {
+    name: 'rename onto an ancestor directory: ENOTEMPTY',
+    lower: [[{ path: 'd/sub/f', data: 'x\n' }]],
+    upper: [{ path: 'e/sub/g', data: 'y\n' }],
+    ops: [
+      { kind: 'rename', src: '/d/sub/f', dst: '/d' },
+      { kind: 'rename', src: '/d/sub/f', dst: '/d/sub' },
+      { kind: 'rename', src: '/e/sub/g', dst: '/e' },
+      { kind: 'rename', src: '/e/sub', dst: '/e' },
+    ],
+    without: { 'cli-live': "the CLI's mv through a live mount refuses an existing destination (EEXIST) before rename(2) could answer" },
   },
 ];
 

@@ -93,6 +93,16 @@ const CASES: Case[] = [
       { kind: 'write', path: '/e', data: 'E\n' },
     ],
   },
+  {
+    name: 'rename onto an ancestor directory: ENOTEMPTY',
+    lower: [[{ path: 'd/sub/f', data: 'x\n' }]],
+    upper: [{ path: 'e/sub/g', data: 'y\n' }],
+    ops: [
+      { kind: 'rename', src: '/d/sub/f', dst: '/d' },
+      { kind: 'rename', src: '/e/sub/g', dst: '/e' },
+    ],
+    without: { 'cli-live': "the CLI's mv through a live mount refuses an existing destination (EEXIST) before rename(2) could answer" },
+  },
 ];
 
 describeCases('writes follow the kernel security rules (unprivileged writer, uid 65534)', CASES, NOBODY);

@@ -623,7 +623,11 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const d = this.entry(dst, false, 'rename');
       if (s.comps.length === 0 || d.comps.length === 0) throw createError('EBUSY', 'rename', src, undefined, dst);
       if (d.path === s.path) return;
+      // In the kernel's order: RENAME_NOREPLACE's EEXIST, then the source above the target
+      // (EINVAL), then the target above the source (ENOTEMPTY: it holds the source), then permissions.
+      if (d.top && opts.overwrite === false) throw createError('EEXIST', 'rename', src, undefined, dst);
       if (d.path.startsWith(s.path + '/')) throw createError('EINVAL', 'rename', src, undefined, dst);
+      if (s.path.startsWith(d.path + '/')) throw createError('ENOTEMPTY', 'rename', src, undefined, dst);
       const sDir = s.top.st.isDirectory();
       this.checkRemove(s, 'rename', src);
       if (d.top) this.checkRemove(d as Entry & { top: Hit }, 'rename', dst);
@@ -631,7 +635,6 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       // A directory moved to another parent has its '..' rewritten: write on it.
       if (sDir && s.parent[0]?.real !== d.parent[0]?.real) checkAccess(s.top.st, W, 'rename', src);
       if (d.top) {
-        if (opts.overwrite === false) throw createError('EEXIST', 'rename', src, undefined, dst);
         const dDir = d.top.st.isDirectory();
         if (sDir && !dDir) throw createError('ENOTDIR', 'rename', src, undefined, dst);
         if (!sDir && dDir) throw createError('EISDIR', 'rename', src, undefined, dst);
