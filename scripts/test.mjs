@@ -1,82 +1,78 @@
 #!/usr/bin/env node
 // Runs every test tier in order and prints one closing line: "tests: N passed, N failed, N skipped".
-//   unit   — the engine on real temp dirs            out/test/unit
-//   server — the built server over a real JSON-RPC    out/test/server
-//   kernel — differential against mount -t overlay    out/test/kernel
-//   oci    — exported layers checked with umoci         out/test/oci
-//   safety — crashes, concurrency, hostile input       out/test/safety
-//   e2e    — a real VS Code (code-server + chromium)  scripts/e2e
+// Every tier runs on mocha; the counts come from the JSON results each run writes
+// (test/mocha/reporter.ts), the log is mocha's spec output.
+//   unit   — the engine on real temp dirs            out/test/unit     mocha in Node
+//   server — the built server over a real JSON-RPC    out/test/server   mocha in Node
+//   kernel — differential against mount -t overlay    out/test/kernel   mocha in Node
+//   oci    — exported layers checked with umoci         out/test/oci      mocha in Node
+//   safety — crashes, concurrency, hostile input       out/test/safety   mocha in Node
+//   e2e    — a real VS Code (code-server + chromium)  scripts/e2e       (its own runner, for now)
 // OVERLAY_TEST_ONLY=unit,server limits the tiers; OVERLAY_SKIP_E2E=1 skips the e2e tier (it says so).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
 const root = new URL('..', import.meta.url).pathname;
 const only = process.env.OVERLAY_TEST_ONLY?.split(',');
 const totals = { passed: 0, failed: 0, skipped: 0 };
-let failedTiers = [];
+const failedTiers = [];
+const results = mkdtempSync(join(tmpdir(), 'overlayws-results-'));
 
-function files(dir) {
-  const abs = join(root, dir);
-  if (!existsSync(abs)) return [];
-  return readdirSync(abs, { recursive: true })
-    .filter((f) => f.endsWith('.test.js'))
-    .map((f) => join(abs, f))
-    .sort();
+// Default timeout of each test and hook per tier (a test may set its own with .timeout());
+// mocha's 2 s would cut real work short. `exit`: end the process when the run is over even if
+// something is still open, as --test-force-exit did under node:test — only the safety tier
+// needs it (the crash suite's killed servers leave the event loop alive); the others end by
+// themselves, so a leak there shows.
+const MIN = 60_000;
+const TIERS = [
+  { tier: 'unit', timeout: 20_000 },
+  { tier: 'server', timeout: MIN },
+  { tier: 'kernel', timeout: 10 * MIN },
+  { tier: 'oci', timeout: 2 * MIN },
+  { tier: 'safety', timeout: 10 * MIN, exit: true },
+];
+
+/** The JSON a run wrote, or undefined when it wrote none (it crashed before the end). */
+function readResult(file) {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
-function runNodeTests(tier, dir) {
-  const list = files(dir);
-  if (list.length === 0) {
-    console.log(`\n== ${tier}: no tests found in ${dir}`);
-    return;
+/** Adds a run's results to the totals; a run that failed without a failed test counts one. */
+function count(label, status, result) {
+  if (result) {
+    totals.passed += result.passed;
+    totals.failed += result.failed;
+    totals.skipped += result.skipped;
   }
-  console.log(`\n== ${tier}: ${list.length} files`);
-  const tap = join(tmpdir(), `overlayws-${tier}-${process.pid}.tap`);
-  const r = spawnSync(
-    process.execPath,
-    [
-      '--test',
-      '--test-concurrency=1',
-      '--test-force-exit',
-      '--test-reporter=spec',
-      '--test-reporter-destination=stdout',
-      '--test-reporter=tap',
-      `--test-reporter-destination=${tap}`,
-      ...list,
-    ],
-    { stdio: 'inherit', cwd: root },
-  );
-  const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
-  rmSync(tap, { force: true });
-  // Count leaf tests from the TAP test points (suites carry "type: 'suite'" in their YAML);
-  // this works even when --test-force-exit ends the run before the summary lines.
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const m = lines[i].match(/^\s*(not )?ok \d+ - .*?(# (SKIP|TODO)\b.*)?$/);
-    if (!m) continue;
-    let suite = false;
-    for (let j = i + 1; j < lines.length && !/^\s*(not )?ok \d+ /.test(lines[j]) && !/^\s*# Subtest/.test(lines[j]); j++) {
-      if (/type: 'suite'/.test(lines[j])) {
-        suite = true;
-        break;
-      }
+  if (status !== 0 || !result || result.failed > 0) {
+    failedTiers.push(label);
+    if (!result || result.failed === 0) {
+      totals.failed++;
+      console.log(`${label}: failed outside any test (${result?.error ?? (result ? `exit ${status}` : 'no results written')})`);
     }
-    if (suite) continue;
-    if (m[3]) totals.skipped++;
-    else if (m[1]) totals.failed++;
-    else totals.passed++;
   }
-  if (r.status !== 0) failedTiers.push(tier);
 }
 
 const want = (t) => !only || only.includes(t);
-if (want('unit')) runNodeTests('unit', 'out/test/unit');
-if (want('server')) runNodeTests('server', 'out/test/server');
-if (want('kernel')) runNodeTests('kernel', 'out/test/kernel');
-if (want('oci')) runNodeTests('oci', 'out/test/oci');
-if (want('safety')) runNodeTests('safety', 'out/test/safety');
+for (const { tier, timeout, exit } of TIERS) {
+  if (!want(tier)) continue;
+  console.log(`\n== ${tier}: mocha, out/test/${tier}`);
+  const output = join(results, `${tier}.json`);
+  const r = spawnSync(
+    process.execPath,
+    [join(root, 'out/test/mocha/runTier.js'), '--output', output, '--timeout', String(timeout), ...(exit ? ['--exit'] : []), join(root, 'out/test', tier)],
+    { stdio: 'inherit', cwd: root },
+  );
+  const result = readResult(output);
+  if (result && result.tests.length === 0) console.log(`== ${tier}: no tests found in out/test/${tier}`);
+  count(tier, r.status, result);
+}
 if (want('e2e')) {
   if (process.env.OVERLAY_SKIP_E2E === '1') {
     console.log('\n== e2e: skipped because OVERLAY_SKIP_E2E=1');
@@ -106,6 +102,7 @@ if (want('e2e')) {
     }
   }
 }
+rmSync(results, { recursive: true, force: true });
 console.log(failedTiers.length ? `\nfailed tiers: ${failedTiers.join(', ')}` : '\nall tiers passed');
 console.log(`tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(failedTiers.length ? 1 : 0);

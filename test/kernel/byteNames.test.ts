@@ -9,9 +9,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { test } from 'mocha';
 import { Overlay } from '../../server/src/overlay';
 import { nameBytes } from '../../server/src/overlay/names';
+import { skipBecause } from '../mocha/skip';
 import { isMounted, kernelOverlayUnavailable, mountKernel, unmount, type OverlayDirs } from './shell';
 
 const b = (s: string): Buffer => nameBytes(s); // escaped name → its bytes
@@ -81,13 +82,12 @@ function buildLayers(root: string): void {
   withPath('mknod "$p" c 0 0', join(l0, '/z\uF7FF'));
 }
 
-test('kernel overlayfs and the engine agree on names that are not UTF-8', { timeout: 60_000 }, async (t) => {
+test('kernel overlayfs and the engine agree on names that are not UTF-8', async function () {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ovbytes-'));
   const why = kernelOverlayUnavailable(scratch);
   if (why) {
-    t.skip(why);
     fs.rmSync(scratch, { recursive: true, force: true });
-    return;
+    skipBecause(this, why);
   }
   const kRoot = path.join(scratch, 'kernel');
   const eRoot = path.join(scratch, 'engine');
@@ -129,4 +129,4 @@ test('kernel overlayfs and the engine agree on names that are not UTF-8', { time
     if (isMounted(k.merged)) unmount(k.merged);
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-});
+}).timeout(60_000);

@@ -14,7 +14,8 @@
  *   OVERLAY_DIFF_SELFCHECK=1  compare the kernel against a second kernel mount (harness check)
  *   OVERLAY_DIFF_VERBOSE=1    print every sequence's report
  */
-import { test } from 'node:test';
+import { test } from 'mocha';
+import { skipBecause } from '../mocha/skip';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -289,16 +290,15 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
 }
 
 const replayHint = (seed: number): string =>
-  `replay: npx tsc -b && OVERLAY_DIFF_SEED=${seed} OVERLAY_DIFF_VERBOSE=1 node --test out/test/kernel/differential.test.js`;
+  `replay: npx tsc -b && OVERLAY_DIFF_SEED=${seed} OVERLAY_DIFF_VERBOSE=1 node out/test/mocha/runTier.js --timeout 0 out/test/kernel/differential.test.js`;
 
-test('differential: engine vs kernel overlayfs on random stacks and operation sequences', { timeout: 30 * 60_000 }, async (t) => {
+test('differential: engine vs kernel overlayfs on random stacks and operation sequences', async function () {
   const scratch = makeScratch();
   try {
     const why = kernelOverlayUnavailable(scratch.fsRoot);
     if (why) {
       console.log(`differential: SKIPPED — ${why}`);
-      t.skip(why);
-      return;
+      skipBecause(this, why);
     }
     const { mod, reason } = SELFCHECK ? { mod: undefined, reason: undefined } : loadEngine();
     if (!mod && !SELFCHECK) assert.fail(`cannot run the differential suite: ${reason}`);
@@ -351,18 +351,17 @@ test('differential: engine vs kernel overlayfs on random stacks and operation se
   } finally {
     dropScratch(scratch);
   }
-});
+}).timeout(30 * 60_000);
 
 const OCI_SEQUENCES = Number(env.OVERLAY_DIFF_OCI_SEQUENCES || 20);
 
-test('differential (OCI whiteouts): engine in oci format on converted stacks vs kernel', { timeout: 10 * 60_000 }, async (t) => {
+test('differential (OCI whiteouts): engine in oci format on converted stacks vs kernel', async function () {
   const scratch = makeScratch();
   try {
     const why = kernelOverlayUnavailable(scratch.fsRoot);
     if (why) {
       console.log(`differential oci: SKIPPED — ${why}`);
-      t.skip(why);
-      return;
+      skipBecause(this, why);
     }
     const { mod, reason } = loadEngine();
     if (!mod) assert.fail(`cannot run the differential suite: ${reason}`);
@@ -381,10 +380,10 @@ test('differential (OCI whiteouts): engine in oci format on converted stacks vs 
     if (failures.length) {
       assert.fail(
         `${failures.length} of ${n} OCI sequences differ; seeds: ${failures.map((f) => f.seed).join(', ')}\n` +
-          `replay: npx tsc -b && OVERLAY_DIFF_SEED=${failures[0].seed} OVERLAY_DIFF_VERBOSE=1 node --test --test-name-pattern=OCI out/test/kernel/differential.test.js`,
+          `replay: npx tsc -b && OVERLAY_DIFF_SEED=${failures[0].seed} OVERLAY_DIFF_VERBOSE=1 node out/test/mocha/runTier.js --timeout 0 --grep OCI out/test/kernel/differential.test.js`,
       );
     }
   } finally {
     dropScratch(scratch);
   }
-});
+}).timeout(10 * 60_000);

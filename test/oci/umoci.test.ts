@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'mocha';
 import { Overlay, type WhiteoutFormat } from '../../server/src/overlay';
 import { exportLayer, exportLayerDir } from '../../server/src/overlay/ociLayer';
+import { describeOrSkip } from '../mocha/skip';
 
 const BIN = path.resolve(__dirname, '../../../bin/overlayws.js');
 const FORMATS: WhiteoutFormat[] = ['kernel', 'oci'];
@@ -166,7 +167,7 @@ function writeLowers(dir: string, format: WhiteoutFormat): string[] {
 
 for (const format of FORMATS) {
   const skip = umociMissing || (format === 'kernel' && ROOTLESS ? 'kernel whiteouts need root (mknod 0/0, trusted.overlay.* xattrs)' : false);
-  describe(`umoci agrees with the overlay (${format} whiteouts)`, { skip }, () => {
+  describeOrSkip(`umoci agrees with the overlay (${format} whiteouts)`, skip, () => {
     let dir: string;
     before(() => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlws-oci-'));

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, test } from 'mocha';
 import assert from 'node:assert/strict';
 import { requests } from '../../shared/src/catalog';
 import { OVERLAY_ERROR, type StackSpec } from '../../shared/src/protocol';
@@ -125,7 +125,7 @@ const realPathsIn = (v: unknown, out: string[] = []): string[] => {
   return out;
 };
 
-test('thousands of generated hostile paths: refused or served inside the stack, server alive, canaries intact', { timeout: 300_000 }, async () => {
+test('thousands of generated hostile paths: refused or served inside the stack, server alive, canaries intact', async () => {
   const seed = seedFromEnv();
   const r = prng(seed);
   const n = scale(4000, 40000);
@@ -175,7 +175,7 @@ test('thousands of generated hostile paths: refused or served inside the stack, 
   // Nothing was created outside the upper layer: the stack dir holds only its own parts.
   assert.deepEqual(fs.readdirSync(dir).sort(), ['canary', 'stack']);
   figure(`badRequests seed=${seed} paths=${n} in ${Date.now() - t0} ms served-inside=${served} refused=${JSON.stringify(byCode)}`);
-});
+}).timeout(300_000);
 
 test('copy of the root into itself is refused at once (defect: it recursed until ENAMETOOLONG)', async () => {
   const t0 = Date.now();
@@ -185,7 +185,7 @@ test('copy of the root into itself is refused at once (defect: it recursed until
   assert.ok(!fs.existsSync(path.join(layers[1], 'copied-root')));
 });
 
-test('malformed protocol params: every one refused with a clear error, server alive', { timeout: 120_000 }, async () => {
+test('malformed protocol params: every one refused with a clear error, server alive', async () => {
   // Every request of the protocol (shared/src/catalog.ts iterates protocol.ts): a new one is in the barrage at once.
   const methods = requests.map((r) => r.method);
   assert.ok(methods.length >= 25, `the catalog lists ${methods.length} requests`);
@@ -244,4 +244,4 @@ test('malformed protocol params: every one refused with a clear error, server al
   assert.ok(!srv.logs.join('').includes('uncaught'), `uncaught exception logged: ${srv.logs.join('').slice(0, 500)}`);
   assert.deepEqual(canaries.changed(), []);
   figure(`malformed params: ${count} requests, outcomes ${JSON.stringify(byCode)}`);
-});
+}).timeout(120_000);

@@ -9,7 +9,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, test } from 'node:test';
+import { after, test } from 'mocha';
 import assert from 'node:assert/strict';
 import { Overlay } from '../../server/src/overlay';
 import { contentFor, parseContent } from './crashContent';
@@ -46,7 +46,7 @@ function cliWrite(spec: { lower: string[]; upper: string; work: string }, p: str
   });
 }
 
-test('server, CLI and kernel writers on the same lower files: one copy-up each, every file one complete write', { timeout: 240_000 }, async () => {
+test('server, CLI and kernel writers on the same lower files: one copy-up each, every file one complete write', async () => {
   const seed = seedFromEnv();
   const r = prng(seed);
   const dir = tempDir('conc');
@@ -154,4 +154,4 @@ test('server, CLI and kernel writers on the same lower files: one copy-up each, 
   figure(
     `concurrency seed=${seed} files=${nFiles} rounds=${rounds} writes ${JSON.stringify(figures)} copyUpsReported=${[...copyUps.values()].reduce((a, b) => a + b, 0)} kernelMount=${kernel}`,
   );
-});
+}).timeout(240_000);

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, test } from 'node:test';
+import { after, test } from 'mocha';
 import assert from 'node:assert/strict';
 import { Overlay, type StackSpec } from '../../server/src/overlay';
 import { contentFor, parseContent } from './crashContent';
@@ -175,153 +175,149 @@ function launchServer(job: Job, onLine: (line: string) => void): Launched {
 }
 
 for (const target of ['server', 'engine'] as const) {
-  test(
-    `SIGKILL of the ${target === 'server' ? 'LSP server' : 'engine in a child process'} at random moments during copy-up and writes loses nothing acknowledged and tears nothing`,
-    { timeout: 600_000 },
-    async () => {
-      const seed = seedFromEnv();
-      figure(`crash (${target}) seed ${seed} (replay with OVERLAY_SAFETY_SEED=${seed})`);
-      const rnd = prng(seed);
-      const s = buildStack();
-      const lowerBefore = s.lower.map((l) => treeHash(l));
-      const lowerHash = new Map<string, string>();
-      for (const rel of [...s.small, ...s.large]) lowerHash.set(rel, hashFile(lowerPathOf(s.lower, rel)));
-      const state = new Map<string, PathState>();
-      for (const rel of [...s.small, ...s.large]) state.set(rel, { acked: 'lower', copiedUp: false });
-      const spec = { lower: s.lower, upper: s.upper, work: s.work, whiteouts: 'kernel' as const };
-      const kills = Number(process.env.OVERLAY_SAFETY_KILLS ?? 0) || scale(110, 1000);
-      const figures = { kills: 0, acks: 0, copyAcks: 0, filesChecked: 0, pendingLanded: 0, pendingLost: 0, leftovers: 0, leftoversCleaned: 0, midLargeCopy: 0 };
-      let stale: string[] = [];
+  test(`SIGKILL of the ${target === 'server' ? 'LSP server' : 'engine in a child process'} at random moments during copy-up and writes loses nothing acknowledged and tears nothing`, async () => {
+    const seed = seedFromEnv();
+    figure(`crash (${target}) seed ${seed} (replay with OVERLAY_SAFETY_SEED=${seed})`);
+    const rnd = prng(seed);
+    const s = buildStack();
+    const lowerBefore = s.lower.map((l) => treeHash(l));
+    const lowerHash = new Map<string, string>();
+    for (const rel of [...s.small, ...s.large]) lowerHash.set(rel, hashFile(lowerPathOf(s.lower, rel)));
+    const state = new Map<string, PathState>();
+    for (const rel of [...s.small, ...s.large]) state.set(rel, { acked: 'lower', copiedUp: false });
+    const spec = { lower: s.lower, upper: s.upper, work: s.work, whiteouts: 'kernel' as const };
+    const kills = Number(process.env.OVERLAY_SAFETY_KILLS ?? 0) || scale(110, 1000);
+    const figures = { kills: 0, acks: 0, copyAcks: 0, filesChecked: 0, pendingLanded: 0, pendingLost: 0, leftovers: 0, leftoversCleaned: 0, midLargeCopy: 0 };
+    let stale: string[] = [];
 
-      for (let round = 0; round < kills; round++) {
-        let readyAt = 0;
-        let error = '';
-        const inflightLarge = new Set<string>();
-        const onLine = (line: string): void => {
-          const [kind, p, tag] = line.split(' ');
-          if (kind === 'ready') {
-            readyAt = Date.now();
-            // Open cleaned the dead process's temp names before it said ready.
-            const left = fs.readdirSync(path.join(s.work, 'work'));
-            for (const name of stale) if (left.includes(name)) error ||= `stale temp ${name} survived a restart`;
-            figures.leftoversCleaned += stale.length;
-            return;
-          }
-          if (kind === 'error') {
-            error ||= line;
-            return;
-          }
-          const st = state.get(p);
-          if (!st) {
-            error ||= `unknown path in ${line}`;
-            return;
-          }
-          if (kind === 'start') st.pending = tag + ' ';
-          else if (kind === 'ack') {
-            st.acked = tag;
-            st.pending = undefined;
-            st.copiedUp = true;
-            figures.acks++;
-          } else if (kind === 'cstart') {
-            if (s.large.includes(p)) inflightLarge.add(p);
-          } else if (kind === 'cack') {
-            st.copiedUp = true;
-            inflightLarge.delete(p);
-            figures.copyAcks++;
-          }
-        };
-        const job: Job = { spec, small: s.small, large: s.large, seed: seed + round, round, workers: 4 };
-        const child = (target === 'server' ? launchServer : launchEngineChild)(job, onLine);
-        const delay = rnd.int(scale(250, 400));
-        const timer = setInterval(() => {
-          if (readyAt && Date.now() - readyAt >= delay) {
-            clearInterval(timer);
-            child.kill();
-          }
-        }, 1);
-        await child.exited;
-        clearInterval(timer);
-        assert.equal(error, '', error);
-        assert.ok(readyAt > 0, `round ${round}: child never became ready`);
-        figures.kills++;
-        if (inflightLarge.size > 0) figures.midLargeCopy++;
-
-        // Verify the upper layer.
-        const expected = new Set([...state.keys()]);
-        for (const rel of listFiles(s.upper)) {
-          assert.ok(expected.has(rel), `round ${round}: unexpected entry in upper: ${rel}`);
+    for (let round = 0; round < kills; round++) {
+      let readyAt = 0;
+      let error = '';
+      const inflightLarge = new Set<string>();
+      const onLine = (line: string): void => {
+        const [kind, p, tag] = line.split(' ');
+        if (kind === 'ready') {
+          readyAt = Date.now();
+          // Open cleaned the dead process's temp names before it said ready.
+          const left = fs.readdirSync(path.join(s.work, 'work'));
+          for (const name of stale) if (left.includes(name)) error ||= `stale temp ${name} survived a restart`;
+          figures.leftoversCleaned += stale.length;
+          return;
         }
-        for (const [rel, st] of state) {
-          const up = s.upper + rel;
-          let data: Buffer | undefined;
-          try {
-            data = fs.readFileSync(up);
-          } catch (err) {
-            if ((err as { code?: string }).code !== 'ENOENT') throw err;
-          }
-          figures.filesChecked++;
-          if (!data) {
-            assert.ok(st.acked === 'lower' && !st.copiedUp, `round ${round}: ${rel} acknowledged (${st.acked}) but missing from upper`);
-            if (st.pending) figures.pendingLost++;
-            st.pending = undefined;
-            continue;
-          }
-          assert.ok(data.length > 0, `round ${round}: empty upper file ${rel}`);
-          const tag = parseContent(rel, data);
-          if (tag === undefined) {
-            const isLower = data.length < 64 << 20 && hashFile(up) === lowerHash.get(rel);
-            assert.ok(
-              isLower,
-              `round ${round}: ${rel} in upper is neither the lower copy nor one complete write (${data.length} bytes, starts ${JSON.stringify(data.subarray(0, 40).toString())})`,
-            );
-            assert.equal(st.acked, 'lower', `round ${round}: acknowledged write ${st.acked} to ${rel} lost (upper has the lower copy)`);
-            if (st.pending) figures.pendingLost++;
-          } else if (tag === st.acked) {
-            if (st.pending) figures.pendingLost++;
-          } else {
-            assert.equal(tag + ' ', st.pending, `round ${round}: ${rel} holds write ${tag}, acknowledged ${st.acked}, pending ${st.pending ?? 'none'}`);
-            st.acked = tag;
-            figures.pendingLanded++;
-          }
+        if (kind === 'error') {
+          error ||= line;
+          return;
+        }
+        const st = state.get(p);
+        if (!st) {
+          error ||= `unknown path in ${line}`;
+          return;
+        }
+        if (kind === 'start') st.pending = tag + ' ';
+        else if (kind === 'ack') {
+          st.acked = tag;
           st.pending = undefined;
           st.copiedUp = true;
+          figures.acks++;
+        } else if (kind === 'cstart') {
+          if (s.large.includes(p)) inflightLarge.add(p);
+        } else if (kind === 'cack') {
+          st.copiedUp = true;
+          inflightLarge.delete(p);
+          figures.copyAcks++;
         }
-        // Leftovers of the dead child in <work>/work must be cleaned at the next start.
-        const left = fs.readdirSync(path.join(s.work, 'work'));
-        assert.ok(
-          left.every((n) => n.startsWith(`#ovlws-${child.pid()}-`)),
-          `round ${round}: foreign names in work dir: ${left.join(', ')}`,
-        );
-        figures.leftovers += left.length;
-        stale = left;
-        // Offline "revert" so the next round copies up again: drop both large copies and a fifth of the small ones.
-        for (const [rel, st] of state) {
-          if (s.large.includes(rel) || rnd.next() < 0.2) {
-            fs.rmSync(s.upper + rel, { force: true });
-            st.acked = 'lower';
-            st.pending = undefined;
-            st.copiedUp = false;
-          }
+      };
+      const job: Job = { spec, small: s.small, large: s.large, seed: seed + round, round, workers: 4 };
+      const child = (target === 'server' ? launchServer : launchEngineChild)(job, onLine);
+      const delay = rnd.int(scale(250, 400));
+      const timer = setInterval(() => {
+        if (readyAt && Date.now() - readyAt >= delay) {
+          clearInterval(timer);
+          child.kill();
+        }
+      }, 1);
+      await child.exited;
+      clearInterval(timer);
+      assert.equal(error, '', error);
+      assert.ok(readyAt > 0, `round ${round}: child never became ready`);
+      figures.kills++;
+      if (inflightLarge.size > 0) figures.midLargeCopy++;
+
+      // Verify the upper layer.
+      const expected = new Set([...state.keys()]);
+      for (const rel of listFiles(s.upper)) {
+        assert.ok(expected.has(rel), `round ${round}: unexpected entry in upper: ${rel}`);
+      }
+      for (const [rel, st] of state) {
+        const up = s.upper + rel;
+        let data: Buffer | undefined;
+        try {
+          data = fs.readFileSync(up);
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'ENOENT') throw err;
+        }
+        figures.filesChecked++;
+        if (!data) {
+          assert.ok(st.acked === 'lower' && !st.copiedUp, `round ${round}: ${rel} acknowledged (${st.acked}) but missing from upper`);
+          if (st.pending) figures.pendingLost++;
+          st.pending = undefined;
+          continue;
+        }
+        assert.ok(data.length > 0, `round ${round}: empty upper file ${rel}`);
+        const tag = parseContent(rel, data);
+        if (tag === undefined) {
+          const isLower = data.length < 64 << 20 && hashFile(up) === lowerHash.get(rel);
+          assert.ok(
+            isLower,
+            `round ${round}: ${rel} in upper is neither the lower copy nor one complete write (${data.length} bytes, starts ${JSON.stringify(data.subarray(0, 40).toString())})`,
+          );
+          assert.equal(st.acked, 'lower', `round ${round}: acknowledged write ${st.acked} to ${rel} lost (upper has the lower copy)`);
+          if (st.pending) figures.pendingLost++;
+        } else if (tag === st.acked) {
+          if (st.pending) figures.pendingLost++;
+        } else {
+          assert.equal(tag + ' ', st.pending, `round ${round}: ${rel} holds write ${tag}, acknowledged ${st.acked}, pending ${st.pending ?? 'none'}`);
+          st.acked = tag;
+          figures.pendingLanded++;
+        }
+        st.pending = undefined;
+        st.copiedUp = true;
+      }
+      // Leftovers of the dead child in <work>/work must be cleaned at the next start.
+      const left = fs.readdirSync(path.join(s.work, 'work'));
+      assert.ok(
+        left.every((n) => n.startsWith(`#ovlws-${child.pid()}-`)),
+        `round ${round}: foreign names in work dir: ${left.join(', ')}`,
+      );
+      figures.leftovers += left.length;
+      stale = left;
+      // Offline "revert" so the next round copies up again: drop both large copies and a fifth of the small ones.
+      for (const [rel, st] of state) {
+        if (s.large.includes(rel) || rnd.next() < 0.2) {
+          fs.rmSync(s.upper + rel, { force: true });
+          st.acked = 'lower';
+          st.pending = undefined;
+          st.copiedUp = false;
         }
       }
-      // One last start cleans the final leftovers.
-      const ov = await Overlay.open(spec);
-      const left = fs.readdirSync(path.join(s.work, 'work'));
-      assert.deepEqual(
-        left.filter((n) => stale.includes(n)),
-        [],
-        'leftovers of the last kill survived open',
-      );
-      figures.leftoversCleaned += stale.length;
-      await ov.close();
-      assert.deepEqual(
-        s.lower.map((l) => treeHash(l)),
-        lowerBefore,
-        'a lower layer changed',
-      );
-      figure(`crash (${target}) ${JSON.stringify(figures)} lowerHashes=${lowerBefore.map((h) => h.slice(0, 12)).join(',')} unchanged`);
-      assert.ok(figures.kills >= kills);
-      assert.ok(figures.acks > 0 && figures.copyAcks > 0, 'the child never got anything done before the kills');
-    },
-  );
+    }
+    // One last start cleans the final leftovers.
+    const ov = await Overlay.open(spec);
+    const left = fs.readdirSync(path.join(s.work, 'work'));
+    assert.deepEqual(
+      left.filter((n) => stale.includes(n)),
+      [],
+      'leftovers of the last kill survived open',
+    );
+    figures.leftoversCleaned += stale.length;
+    await ov.close();
+    assert.deepEqual(
+      s.lower.map((l) => treeHash(l)),
+      lowerBefore,
+      'a lower layer changed',
+    );
+    figure(`crash (${target}) ${JSON.stringify(figures)} lowerHashes=${lowerBefore.map((h) => h.slice(0, 12)).join(',')} unchanged`);
+    assert.ok(figures.kills >= kills);
+    assert.ok(figures.acks > 0 && figures.copyAcks > 0, 'the child never got anything done before the kills');
+  }).timeout(600_000);
 }

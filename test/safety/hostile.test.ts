@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, test } from 'mocha';
 import assert from 'node:assert/strict';
 import { Overlay } from '../../server/src/overlay';
 import { Canaries, figure, isInside, tempDir, treeHash } from './helpers';
@@ -91,7 +91,7 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(t));
 }
 
-test('walking, reading and writing a hostile stack never touches or leaks anything outside', { timeout: 180_000 }, async () => {
+test('walking, reading and writing a hostile stack never touches or leaks anything outside', async () => {
   const skipSparse = (p: string): boolean => p.endsWith('sparse.img');
   const lowerBefore = [treeHash(l0, skipSparse), treeHash(l1)];
   const ov = await Overlay.open({ lower: [l0, l1], upper, work, whiteouts: 'kernel' });
@@ -200,9 +200,9 @@ test('walking, reading and writing a hostile stack never touches or leaks anythi
     );
   assert.ok(fs.existsSync(Buffer.concat([Buffer.from(upper + '/dir-'), Buffer.of(0xc3), Buffer.from('/in-'), Buffer.of(0xe2, 0x82)])));
   figure(`hostile walk ${JSON.stringify(figures)} nonUtf8Names=${nonUtf8.length}`);
-});
+}).timeout(180_000);
 
-test('an 8 GiB sparse lower file: stat is instant, chmod copy-up keeps the holes', { timeout: 120_000 }, async () => {
+test('an 8 GiB sparse lower file: stat is instant, chmod copy-up keeps the holes', async () => {
   const up2 = path.join(dir, 'stack2/upper');
   const work2 = path.join(dir, 'stack2/work');
   fs.mkdirSync(up2, { recursive: true });
@@ -218,9 +218,9 @@ test('an 8 GiB sparse lower file: stat is instant, chmod copy-up keeps the holes
   figure(`sparse 8 GiB chmod copy-up: ${ms} ms, upper copy allocates ${real.blocks * 512} bytes`);
   assert.ok(real.blocks * 512 < 64 * 1024 ** 2, `copy-up filled ${real.blocks * 512} bytes of disk for a sparse file`);
   await ov.close();
-});
+}).timeout(120_000);
 
-test('FIFOs and device nodes are never opened for reading', { timeout: 30_000 }, async () => {
+test('FIFOs and device nodes are never opened for reading', async () => {
   const ov = await Overlay.open({ lower: [l0], upper: path.join(dir, 'stack/upper'), work: path.join(dir, 'stack/work'), whiteouts: 'kernel' });
   for (const p of ['/fifo', '/zero', '/null']) {
     const started = Date.now();
@@ -228,4 +228,4 @@ test('FIFOs and device nodes are never opened for reading', { timeout: 30_000 },
     assert.ok(Date.now() - started < 2000);
   }
   await ov.close();
-});
+}).timeout(30_000);

@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, test } from 'node:test';
+import { after, test } from 'mocha';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import assert from 'node:assert/strict';
@@ -89,7 +89,7 @@ function judge(what: string, s: Sample[]): void {
   assert.ok(s[4].outside - s[2].outside < RSS_SLACK, `${what}: RSS outside the V8 heap grew over the second half: ${show(s, 'outside', mb)} MB`);
 }
 
-test('engine: no fd or heap growth over a long run of mixed operations', { timeout: 600_000 }, async () => {
+test('engine: no fd or heap growth over a long run of mixed operations', async () => {
   const ov = await Overlay.open(stack());
   const run = mixed(seedFromEnv(), async (k, p, i) => {
     switch (k) {
@@ -130,7 +130,7 @@ test('engine: no fd or heap growth over a long run of mixed operations', { timeo
   );
   judge('engine', s);
   await ov.close();
-});
+}).timeout(600_000);
 
 /** process.memoryUsage() of the server after a full GC (gcOnSignal.ts). */
 function serverGcStats(srv: Server): Promise<NodeJS.MemoryUsage> {
@@ -154,7 +154,7 @@ function serverGcStats(srv: Server): Promise<NodeJS.MemoryUsage> {
   });
 }
 
-test('server: no fd or memory growth over a long run of mixed requests', { timeout: 900_000 }, async () => {
+test('server: no fd or memory growth over a long run of mixed requests', async () => {
   const srv = await startServer({ s: stack() }, { execArgv: ['--expose-gc', '-r', path.join(__dirname, 'gcOnSignal.js')] });
   try {
     const pid = srv.child.pid!;
@@ -206,4 +206,4 @@ test('server: no fd or memory growth over a long run of mixed requests', { timeo
   } finally {
     await srv.stop();
   }
-});
+}).timeout(900_000);

@@ -11,9 +11,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, test } from 'mocha';
 import assert from 'node:assert/strict';
 import type { StackSpec } from '../../server/src/overlay';
+import { skipBecause } from '../mocha/skip';
 import { Canaries, canBecomeNobody, chownToNobody, engineAsNobody, figure, NOBODY, tempDir, treeHash } from './helpers';
 import { outcome, startServer } from './server';
 import type { Op, Outcome } from './unprivilegedChild';
@@ -145,7 +146,8 @@ function assertNothingOutside(uppers: string[]): void {
   assert.deepEqual(fs.readdirSync(path.join(dir, 'stack')).sort(), ['l0', 'l1', ...uppers].sort(), 'something was created beside the layers');
 }
 
-test('engine as an unprivileged user: EACCES for what it cannot read, everything else served, nothing outside touched', { timeout: 60_000, skip }, () => {
+test('engine as an unprivileged user: EACCES for what it cannot read, everything else served, nothing outside touched', function () {
+  if (skip) skipBecause(this, skip);
   const spec = writableStack('');
   const ops = [...READS(), ...WRITES];
   const report = engineAsNobody({ opens: [spec], ops: ops.map(([op]) => op) });
@@ -170,9 +172,10 @@ test('engine as an unprivileged user: EACCES for what it cannot read, everything
   figure(
     `unreadable dirs, engine as uid ${report.uid}: ${ops.length} operations as expected (${refused.filter((m) => m.startsWith('EACCES')).length} EACCES), e.g. "${refused[0]}"; upper holds ${written.join(', ')}`,
   );
-});
+}).timeout(60_000);
 
-test('server as an unprivileged user: EACCES over the wire, stays up, refuses unreadable stacks with a message', { timeout: 60_000, skip }, async () => {
+test('server as an unprivileged user: EACCES over the wire, stays up, refuses unreadable stacks with a message', async function () {
+  if (skip) skipBecause(this, skip);
   const spec = writableStack('2');
   const srv = await startServer({ s: spec }, NOBODY);
   try {
@@ -230,4 +233,4 @@ test('server as an unprivileged user: EACCES over the wire, stays up, refuses un
   } finally {
     await srv.stop();
   }
-});
+}).timeout(60_000);

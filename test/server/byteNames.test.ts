@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'mocha';
 import * as P from '../../shared/src/protocol';
 import { readOverlayFile } from '../../client/src/transport';
 import { b64, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';

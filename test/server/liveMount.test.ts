@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'mocha';
+import { skipBecause } from '../mocha/skip';
 import * as P from '../../shared/src/protocol';
 import { readOverlayFile } from '../../client/src/transport';
 import { b64, errorCode, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
@@ -37,11 +38,8 @@ describe('server with a live kernel mount', () => {
     st.cleanup();
   });
 
-  it('routes writes through merged; the kernel copies up; notifications say who', async (t) => {
-    if (skip) {
-      t.skip(skip);
-      return;
-    }
+  it('routes writes through merged; the kernel copies up; notifications say who', async function () {
+    if (skip) skipBecause(this, skip);
     s = await startServer({ k: st.spec });
     await watchReady(s);
     const info = (await s.conn.sendRequest(P.ListOverlays.type))[0];
@@ -74,16 +72,10 @@ describe('server with a live kernel mount', () => {
     assert.equal(await errorCode(s.conn.sendRequest(P.WriteFile.type, { name: 'k', path: '/low.txt', data: '', create: true, overwrite: false })), 'EEXIST');
   });
 
-  it('refuses writes with EROFS when the merged directory is not reachable', async (t) => {
-    if (skip) {
-      t.skip(skip);
-      return;
-    }
+  it('refuses writes with EROFS when the merged directory is not reachable', async function () {
+    if (skip) skipBecause(this, skip);
     const cover = spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', merged]);
-    if (cover.status !== 0) {
-      t.skip('cannot mount tmpfs over the merged directory');
-      return;
-    }
+    if (cover.status !== 0) skipBecause(this, 'cannot mount tmpfs over the merged directory');
     mounted.push(merged);
     s = await startServer({ k: st.spec });
     const info = (await s.conn.sendRequest(P.ListOverlays.type))[0];

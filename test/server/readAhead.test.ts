@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import * as P from '../../shared/src/protocol';
 import { ReadAhead } from '../../client/src/readAhead';
 import { makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';

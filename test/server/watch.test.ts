@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'mocha';
 import * as P from '../../shared/src/protocol';
 import { b64, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test } from 'mocha';
 import { Overlay } from '../../server/src/overlay';
 import { decodeName } from '../../server/src/overlay/names';
 import { exportLayerDir, importLayer, readTar } from '../../server/src/overlay/ociLayer';

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test } from 'mocha';
 import { makeStack } from './helpers';
 
 const BIN = path.resolve(__dirname, '../../../bin/overlayws.js');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from 'mocha';
 import { FORMATS, makeStack } from './helpers';
 
 for (const format of FORMATS) {

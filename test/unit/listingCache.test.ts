@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'mocha';
 import { lookupTuning } from '../../server/src/overlay/lookup';
 import { FORMATS, makeStack, names, opaque, whiteout } from './helpers';
 

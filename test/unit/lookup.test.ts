@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { describe, test } from 'node:test';
+import { describe, test } from 'mocha';
 import { FORMATS, makeStack, names, rejects } from './helpers';
 
 for (const format of FORMATS) {

@@ -1,6 +1,6 @@
 /** names.ts: the reversible escape of byte names that are not valid UTF-8. */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from 'mocha';
 import { compareNames, decodeName, encodePath, hasEscapes, nameBytes } from '../../server/src/overlay/names';
 
 /** mulberry32, seeded: failures replay. */

@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test } from 'mocha';
 import { Overlay } from '../../server/src/overlay';
 import { exportLayer, exportLayerDir, importLayer, readTar } from '../../server/src/overlay/ociLayer';
 import { FORMATS, makeStack, type TestStack } from './helpers';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test } from 'mocha';
 import { Overlay, parseDockerInspect, parseDockerLayerDir, parseMountinfoLine, parseMountOptions, resolveStack } from '../../server/src/overlay';
 import { makeStack, rejects } from './helpers';
 

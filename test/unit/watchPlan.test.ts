@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { test } from 'mocha';
 import { Overlay } from '../../server/src/overlay';
 import { OverlayWatcher } from '../../server/src/watcher';
 import { planWatches } from '../../server/src/watchPlan';
