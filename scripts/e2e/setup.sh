@@ -6,13 +6,24 @@
 #     into a cache outside the repo keyed by version.
 # Idempotent: every step is skipped when already done; the cache marker is written only
 # after a successful install. Safe on a fresh Debian machine as root, and in CI.
-# See /work/shared/vscode-e2e.md for why these pieces.
+# Why these pieces: scripts/e2e/README.md.
 #
 # Env:
 #   OVERLAY_E2E_CACHE   cache root (default $HOME/.cache/overlayws-e2e)
 #   E2E_NODE_VERSION, E2E_CODE_SERVER_VERSION  override scripts/e2e/versions.env
-# Prints the install dir (the one scripts/e2e/run.mjs uses) on its last line.
+# Progress goes to stderr; stdout gets one line, the install dir (the one scripts/e2e/run.mjs uses).
 set -euo pipefail
+
+# Run from an npm script, this shell inherits the outer npm's npm_config_*, npm_package_*,
+# npm_lifecycle_* ... variables; the npm installs below would take them as their own, and
+# code-server's postinstall reads the Node version from npm_config_user_agent (the outer
+# Node 20) and refuses. scripts/lib/cleanEnv.mjs drops the same set for callers in Node.
+while IFS='=' read -r name _; do
+  case "$name" in npm_*) unset "$name" ;; esac
+done < <(env)
+unset NODE INIT_CWD
+PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -Ev '/node_modules/\.bin/?$|/@npmcli/run-script/lib/node-gyp-bin/?$' | paste -sd: -)"
+export PATH
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NODE_VERSION="${E2E_NODE_VERSION:-$(sed -n 's/^E2E_NODE_VERSION=//p' "$HERE/versions.env")}"
@@ -25,7 +36,7 @@ MARKER="$DIR/.installed"
 now() { date +%s.%N; }
 T0=$(now)
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-log() { echo "e2e-setup: $*"; }
+log() { echo "e2e-setup: $*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------
 missing=()

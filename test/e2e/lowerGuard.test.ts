@@ -12,7 +12,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { screenshot, test, waitFor } from './harness';
+import { test } from 'mocha';
+import { screenshot, skipBecause, waitFor } from './harness';
 
 const EXTENSION_ID = 'overlay-workspaces.overlay-workspaces';
 const NAME = 'demo';
@@ -108,9 +109,9 @@ async function tryToEdit(editor: vscode.TextEditor, marker: string): Promise<{ a
   return { api, typed };
 }
 
-test('lower guard: with autoSave afterDelay, an edit in a file: editor on a lower file never reaches the disk; Edit in Overlay puts the text in the upper copy', async (ctx) => {
+test('lower guard: with autoSave afterDelay, an edit in a file: editor on a lower file never reaches the disk; Edit in Overlay puts the text in the upper copy', async function () {
   if (vscode.workspace.workspaceFolders?.[0]?.uri.toString() !== `overlay://${NAME}/`) {
-    ctx.skip('the demo overlay is not open (run through `node scripts/start.mjs --test`)');
+    skipBecause(this, 'the demo overlay is not open (run through `node scripts/start.mjs --test`)');
   }
   const a = await api();
   const info = await waitFor(() => a.overlays().find((o) => o.name === NAME), { what: `overlay ${NAME}` });
@@ -180,9 +181,9 @@ test('lower guard: with autoSave afterDelay, an edit in a file: editor on a lowe
   }
 });
 
-test('lower guard: read-only lifted by hand — Save writes the text to the upper copy; the lower file stays byte-identical', async (ctx) => {
+test('lower guard: read-only lifted by hand — Save writes the text to the upper copy; the lower file stays byte-identical', async function () {
   if (vscode.workspace.workspaceFolders?.[0]?.uri.toString() !== `overlay://${NAME}/`) {
-    ctx.skip('the demo overlay is not open (run through `node scripts/start.mjs --test`)');
+    skipBecause(this, 'the demo overlay is not open (run through `node scripts/start.mjs --test`)');
   }
   const a = await api();
   const info = await waitFor(() => a.overlays().find((o) => o.name === NAME), { what: `overlay ${NAME}` });
@@ -219,9 +220,9 @@ test('lower guard: read-only lifted by hand — Save writes the text to the uppe
   }
 });
 
-test('lower guard: a WorkspaceEdit that deletes a shadowed lower file leaves it on disk', async (ctx) => {
+test('lower guard: a WorkspaceEdit that deletes a shadowed lower file leaves it on disk', async function () {
   if (vscode.workspace.workspaceFolders?.[0]?.uri.toString() !== `overlay://${NAME}/`) {
-    ctx.skip('the demo overlay is not open (run through `node scripts/start.mjs --test`)');
+    skipBecause(this, 'the demo overlay is not open (run through `node scripts/start.mjs --test`)');
   }
   const a = await api();
   const info = await waitFor(() => a.overlays().find((o) => o.name === NAME), { what: `overlay ${NAME}` });
@@ -239,81 +240,77 @@ test('lower guard: a WorkspaceEdit that deletes a shadowed lower file leaves it 
   assert.equal(hash(lowerFile), want);
 });
 
-test(
-  'lower guard: a live kernel mount — its upper and lower are read-only in the editor; a dirty buffer from before the protection is not autosaved and goes to the merged path',
-  async (ctx) => {
-    const a = await api();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-guard-'));
-    const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((n) => path.join(dir, n));
-    for (const p of [lower, upper, work, merged]) fs.mkdirSync(p);
-    fs.writeFileSync(path.join(lower, 'notes.txt'), 'lower 1\nlower 2\n');
-    fs.writeFileSync(path.join(upper, 'top.txt'), 'upper 1\nupper 2\n');
-    try {
-      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged], { stdio: 'pipe' });
-    } catch (err) {
-      ctx.skip(`cannot mount a kernel overlay here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
-      fs.rmSync(dir, { recursive: true, force: true });
-      return;
-    }
-    const lowerFile = path.join(lower, 'notes.txt');
-    const upperFile = path.join(upper, 'top.txt');
-    const wantLower = hash(lowerFile);
-    const wantUpper = hash(upperFile);
-    const undoOff = await autoSaveOff();
-    let undoOn: (() => Promise<void>) | undefined;
-    try {
-      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-      // a dirty buffer on the lower file, made before the extension knows the mount
-      const dirty = await vscode.window.showTextDocument(vscode.Uri.file(lowerFile), { preview: false });
-      assert.ok(await dirty.edit((e) => e.insert(new vscode.Position(0, 0), 'edited before the protection\n')));
-      assert.ok(dirty.document.isDirty);
+test('lower guard: a live kernel mount — its upper and lower are read-only in the editor; a dirty buffer from before the protection is not autosaved and goes to the merged path', async function () {
+  const a = await api();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-guard-'));
+  const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((n) => path.join(dir, n));
+  for (const p of [lower, upper, work, merged]) fs.mkdirSync(p);
+  fs.writeFileSync(path.join(lower, 'notes.txt'), 'lower 1\nlower 2\n');
+  fs.writeFileSync(path.join(upper, 'top.txt'), 'upper 1\nupper 2\n');
+  try {
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged], { stdio: 'pipe' });
+  } catch (err) {
+    skipBecause(this, `cannot mount a kernel overlay here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  const lowerFile = path.join(lower, 'notes.txt');
+  const upperFile = path.join(upper, 'top.txt');
+  const wantLower = hash(lowerFile);
+  const wantUpper = hash(upperFile);
+  const undoOff = await autoSaveOff();
+  let undoOn: (() => Promise<void>) | undefined;
+  try {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    // a dirty buffer on the lower file, made before the extension knows the mount
+    const dirty = await vscode.window.showTextDocument(vscode.Uri.file(lowerFile), { preview: false });
+    assert.ok(await dirty.edit((e) => e.insert(new vscode.Position(0, 0), 'edited before the protection\n')));
+    assert.ok(dirty.document.isDirty);
 
-      const count = vscode.workspace.workspaceFolders?.length ?? 0;
-      vscode.workspace.updateWorkspaceFolders(count, 0, { uri: vscode.Uri.file(merged), name: 'guarded mount' });
-      await waitFor(() => a.lowerGuard.protectedRoots().some((r) => r.kind === 'upper' && r.dir === upper), {
-        what: 'the live mount upper to be protected',
-        timeoutMs: 15_000,
-      });
-      await a.lowerGuard.whenSettled();
-      await waitFor(() => readonlyGlob(upper) && readonlyGlob(lower), { what: 'files.readonlyInclude to hold the mount layers' });
-      assert.equal(a.lowerGuard.lookup(vscode.Uri.file(upperFile))?.target.fsPath, path.join(merged, 'top.txt'));
-      await waitFor(() => a.lowerGuard.log.some((r) => r.uri === vscode.Uri.file(lowerFile).toString() && r.outcome === 'dirty-offered'), {
-        what: 'Save to Upper Copy to be offered for the dirty buffer',
-      });
+    const count = vscode.workspace.workspaceFolders?.length ?? 0;
+    vscode.workspace.updateWorkspaceFolders(count, 0, { uri: vscode.Uri.file(merged), name: 'guarded mount' });
+    await waitFor(() => a.lowerGuard.protectedRoots().some((r) => r.kind === 'upper' && r.dir === upper), {
+      what: 'the live mount upper to be protected',
+      timeoutMs: 15_000,
+    });
+    await a.lowerGuard.whenSettled();
+    await waitFor(() => readonlyGlob(upper) && readonlyGlob(lower), { what: 'files.readonlyInclude to hold the mount layers' });
+    assert.equal(a.lowerGuard.lookup(vscode.Uri.file(upperFile))?.target.fsPath, path.join(merged, 'top.txt'));
+    await waitFor(() => a.lowerGuard.log.some((r) => r.uri === vscode.Uri.file(lowerFile).toString() && r.outcome === 'dirty-offered'), {
+      what: 'Save to Upper Copy to be offered for the dirty buffer',
+    });
 
-      undoOn = await autoSaveOn();
-      const upperEditor = await vscode.window.showTextDocument(vscode.Uri.file(upperFile), { preview: false });
-      await tryToEdit(upperEditor, 'not into the live upper');
-      await holdsFor(lowerFile, wantLower);
-      assert.equal(hash(upperFile), wantUpper, 'the upper of the live mount was written directly');
-      assert.ok(dirty.document.isDirty, 'the dirty buffer was saved or dropped');
-      assert.match(dirty.document.getText(), /edited before the protection/);
-      await vscode.commands.executeCommand('notifications.showList');
-      await screenshot('lower-guard-kernel-mount');
-      await vscode.commands.executeCommand('notifications.hideList');
+    undoOn = await autoSaveOn();
+    const upperEditor = await vscode.window.showTextDocument(vscode.Uri.file(upperFile), { preview: false });
+    await tryToEdit(upperEditor, 'not into the live upper');
+    await holdsFor(lowerFile, wantLower);
+    assert.equal(hash(upperFile), wantUpper, 'the upper of the live mount was written directly');
+    assert.ok(dirty.document.isDirty, 'the dirty buffer was saved or dropped');
+    assert.match(dirty.document.getText(), /edited before the protection/);
+    await vscode.commands.executeCommand('notifications.showList');
+    await screenshot('lower-guard-kernel-mount');
+    await vscode.commands.executeCommand('notifications.hideList');
 
-      // Save to Upper Copy: through the merged path, so the kernel copies up
-      const upperText = upperEditor.document.isDirty ? upperEditor.document.getText() : undefined;
-      await a.lowerGuard.editInOverlay(vscode.Uri.file(upperFile));
-      if (upperText !== undefined) assert.equal(fs.readFileSync(path.join(merged, 'top.txt'), 'utf8'), upperText);
-      await a.lowerGuard.editInOverlay(vscode.Uri.file(lowerFile));
-      assert.match(fs.readFileSync(path.join(merged, 'notes.txt'), 'utf8'), /edited before the protection/);
-      assert.match(fs.readFileSync(path.join(upper, 'notes.txt'), 'utf8'), /edited before the protection/, 'the kernel did not copy up');
-      assert.equal(hash(lowerFile), wantLower, 'the lower file changed');
-      await waitFor(() => tabUris().includes(vscode.Uri.file(path.join(merged, 'notes.txt')).toString()), {
-        what: `the merged editor; tabs: ${tabUris().join(', ')}`,
-      });
-    } finally {
-      await revertAndCloseAll();
-      await undoOn?.();
-      await undoOff();
-      const i = vscode.workspace.workspaceFolders?.findIndex((f) => f.uri.fsPath === merged) ?? -1;
-      if (i >= 0) vscode.workspace.updateWorkspaceFolders(i, 1);
-      await waitFor(() => !vscode.workspace.workspaceFolders?.some((f) => f.uri.fsPath === merged), { what: 'the mount folder to be removed' });
-      await waitFor(() => !a.overlays().some((o) => o.stack.upper === upper), { what: 'the mounted overlay to be closed' }).catch(() => undefined);
-      execFileSync('umount', [merged]);
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  },
-  { timeoutMs: 60_000 },
-);
+    // Save to Upper Copy: through the merged path, so the kernel copies up
+    const upperText = upperEditor.document.isDirty ? upperEditor.document.getText() : undefined;
+    await a.lowerGuard.editInOverlay(vscode.Uri.file(upperFile));
+    if (upperText !== undefined) assert.equal(fs.readFileSync(path.join(merged, 'top.txt'), 'utf8'), upperText);
+    await a.lowerGuard.editInOverlay(vscode.Uri.file(lowerFile));
+    assert.match(fs.readFileSync(path.join(merged, 'notes.txt'), 'utf8'), /edited before the protection/);
+    assert.match(fs.readFileSync(path.join(upper, 'notes.txt'), 'utf8'), /edited before the protection/, 'the kernel did not copy up');
+    assert.equal(hash(lowerFile), wantLower, 'the lower file changed');
+    await waitFor(() => tabUris().includes(vscode.Uri.file(path.join(merged, 'notes.txt')).toString()), {
+      what: `the merged editor; tabs: ${tabUris().join(', ')}`,
+    });
+  } finally {
+    await revertAndCloseAll();
+    await undoOn?.();
+    await undoOff();
+    const i = vscode.workspace.workspaceFolders?.findIndex((f) => f.uri.fsPath === merged) ?? -1;
+    if (i >= 0) vscode.workspace.updateWorkspaceFolders(i, 1);
+    await waitFor(() => !vscode.workspace.workspaceFolders?.some((f) => f.uri.fsPath === merged), { what: 'the mount folder to be removed' });
+    await waitFor(() => !a.overlays().some((o) => o.stack.upper === upper), { what: 'the mounted overlay to be closed' }).catch(() => undefined);
+    execFileSync('umount', [merged]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}).timeout(60_000);

@@ -14,7 +14,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { screenshot, test, waitFor } from './harness';
+import { test } from 'mocha';
+import { resumed, screenshot, skipBecause, waitFor } from './harness';
 
 const EXTENSION_ID = 'overlay-workspaces.overlay-workspaces';
 const REPO = path.resolve(__dirname, '../../..');
@@ -85,11 +86,11 @@ function tabUris(group = vscode.window.tabGroups.activeTabGroup): string[] {
   return group.tabs.map((t) => (t.input instanceof vscode.TabInputText ? t.input.uri.toString() : `<${t.label}>`));
 }
 
-test('overlay: the demo workspace opens as an overlay folder; the explorer lists the merged tree, whiteouts hidden', async (ctx) => {
+test('overlay: the demo workspace opens as an overlay folder; the explorer lists the merged tree, whiteouts hidden', async function () {
   if (vscode.workspace.workspaceFolders?.[0]?.uri.toString() !== 'overlay://demo/') {
     // Run without `--open demo.code-workspace` (e.g. by npm test): prepare a fresh demo and
     // open it; the window reloads and the runner resumes this test there.
-    assert.ok(!ctx.resumed, `the demo workspace did not open after the reload (${vscode.workspace.workspaceFile?.toString()})`);
+    assert.ok(!resumed(), `the demo workspace did not open after the reload (${vscode.workspace.workspaceFile?.toString()})`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-demo-'));
     const workspaceFile = execFileSync(process.execPath, [path.join(REPO, 'scripts/start.mjs'), '--prepare', path.join(dir, 'demo')], {
       encoding: 'utf8',
@@ -307,7 +308,7 @@ test('stale editors: a dirty editor on the lower real path is kept, and its edit
   assert.ok(doc && !doc.isDirty);
 });
 
-test('stale editors: a kernel-mounted overlay opened as a plain folder — an editor on the lower real path moves to the merged path', async (ctx) => {
+test('stale editors: a kernel-mounted overlay opened as a plain folder — an editor on the lower real path moves to the merged path', async function () {
   const d = await demo();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-kmount-'));
   const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((n) => path.join(dir, n));
@@ -317,7 +318,7 @@ test('stale editors: a kernel-mounted overlay opened as a plain folder — an ed
     execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged], { stdio: 'pipe' });
   } catch (err) {
     // needs root (or a user namespace the extension host is not in); the rest of the suite does not
-    ctx.skip(`cannot mount a kernel overlay here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
+    skipBecause(this, `cannot mount a kernel overlay here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
     fs.rmSync(dir, { recursive: true, force: true });
     return;
   }
@@ -450,7 +451,7 @@ test('quick diff and decorations: the lower copy is the original of a copied-up 
   assert.equal(d.api.changes.provideFileDecoration(ov('/README.md'))?.badge, undefined);
 });
 
-test('open commands: folders as an overlay, a Docker overlay2 layer directory, a mounted overlay — each adds a workspace folder and saves its definition', async (ctx) => {
+test('open commands: folders as an overlay, a Docker overlay2 layer directory, a mounted overlay — each adds a workspace folder and saves its definition', async function () {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-open-'));
   const added: string[] = [];
   let mounted: string | undefined;
@@ -506,7 +507,8 @@ test('open commands: folders as an overlay, a Docker overlay2 layer directory, a
       );
       mounted = path.join(tmp, 'merged');
     } catch (err) {
-      ctx.skip(
+      skipBecause(
+        this,
         `folders and Docker opened; cannot mount a kernel overlay here for the mounted-overlay part: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`,
       );
     }
@@ -677,38 +679,34 @@ test('server: killed mid-session, it is restarted and editors keep working', asy
   await screenshot('server-restarted');
 });
 
-test(
-  'server: a write cut off by a server crash fails visibly, and leaves no partial file',
-  async () => {
-    const d = await demo();
-    await d.api.server.whenRunning(20_000);
-    const pid = await waitFor(() => d.api.server.pid, { what: 'the server pid' });
-    const data = Buffer.alloc(48 * 1024 * 1024, 0x61);
-    const t0 = Date.now();
-    const write = Promise.resolve(vscode.workspace.fs.writeFile(ov('/big.bin'), data)).then(
-      () => 'written' as const,
-      (err: unknown) => err,
-    );
-    // kill the server while the write is in flight
-    await new Promise((r) => setTimeout(r, 150));
-    process.kill(pid, 'SIGKILL');
-    const outcome = await write;
-    console.log(
-      `# write of 48 MiB during a crash: ${outcome === 'written' ? 'finished before the kill' : `failed after ${Date.now() - t0} ms: ${String((outcome as Error).message).slice(0, 160)}`}`,
-    );
-    await waitFor(() => d.api.server.state === 'running' && d.api.server.pid !== undefined && d.api.server.pid !== pid, {
-      what: 'a restarted server',
-      timeoutMs: 20_000,
-    });
-    const upperCopy = path.join(d.upper, 'big.bin');
-    if (outcome === 'written') {
-      assert.equal(fs.statSync(upperCopy).size, data.length);
-    } else {
-      assert.ok(outcome instanceof vscode.FileSystemError, `not a FileSystemError: ${String(outcome)}`);
-      // atomic: either absent or complete, never a partial upper file
-      assert.ok(!fs.existsSync(upperCopy) || fs.statSync(upperCopy).size === data.length, 'a partial file was left in the upper layer');
-    }
-    await vscode.workspace.fs.delete(ov('/big.bin')).then(undefined, () => undefined);
-  },
-  { timeoutMs: 60_000 },
-);
+test('server: a write cut off by a server crash fails visibly, and leaves no partial file', async () => {
+  const d = await demo();
+  await d.api.server.whenRunning(20_000);
+  const pid = await waitFor(() => d.api.server.pid, { what: 'the server pid' });
+  const data = Buffer.alloc(48 * 1024 * 1024, 0x61);
+  const t0 = Date.now();
+  const write = Promise.resolve(vscode.workspace.fs.writeFile(ov('/big.bin'), data)).then(
+    () => 'written' as const,
+    (err: unknown) => err,
+  );
+  // kill the server while the write is in flight
+  await new Promise((r) => setTimeout(r, 150));
+  process.kill(pid, 'SIGKILL');
+  const outcome = await write;
+  console.log(
+    `# write of 48 MiB during a crash: ${outcome === 'written' ? 'finished before the kill' : `failed after ${Date.now() - t0} ms: ${String((outcome as Error).message).slice(0, 160)}`}`,
+  );
+  await waitFor(() => d.api.server.state === 'running' && d.api.server.pid !== undefined && d.api.server.pid !== pid, {
+    what: 'a restarted server',
+    timeoutMs: 20_000,
+  });
+  const upperCopy = path.join(d.upper, 'big.bin');
+  if (outcome === 'written') {
+    assert.equal(fs.statSync(upperCopy).size, data.length);
+  } else {
+    assert.ok(outcome instanceof vscode.FileSystemError, `not a FileSystemError: ${String(outcome)}`);
+    // atomic: either absent or complete, never a partial upper file
+    assert.ok(!fs.existsSync(upperCopy) || fs.statSync(upperCopy).size === data.length, 'a partial file was left in the upper layer');
+  }
+  await vscode.workspace.fs.delete(ov('/big.bin')).then(undefined, () => undefined);
+}).timeout(60_000);

@@ -4,7 +4,8 @@
  */
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { screenshot, test, waitFor } from './harness';
+import { test } from 'mocha';
+import { screenshot, waitFor } from './harness';
 
 test('smoke: the VS Code API is the real one, 1.139', () => {
   assert.match(vscode.version, /^1\.139\./);

@@ -1,11 +1,11 @@
 /**
  * Screenshots of the whole workbench, taken by the driver (scripts/e2e/run.mjs) with
- * playwright's `page.screenshot`. The extension host cannot see the page, so it asks by
- * logging `@@screenshot <name>` and waits for the driver's ack file.
+ * playwright's `page.screenshot`. The extension host cannot see the page, so it asks with a
+ * request file in the driver's control directory and waits for the driver's answer file.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CONTROL_DIR_ENV, SCREENSHOT_MARKER, SCREENSHOT_NAME } from './protocol';
+import { CONTROL_DIR_ENV, SCREENSHOT_NAME, screenshotDone, screenshotRequest } from './protocol';
 import { waitFor } from './wait';
 
 /**
@@ -21,11 +21,13 @@ export async function screenshot(name: string, timeoutMs = 20_000): Promise<bool
   if (!dir) {
     return false;
   }
-  const ack = path.join(dir, `screenshot-${name}.done`);
-  fs.rmSync(ack, { force: true });
-  console.log(`${SCREENSHOT_MARKER} ${name}`);
-  await waitFor(() => fs.existsSync(ack), { timeoutMs, what: `screenshot ${name}` });
-  const error = fs.readFileSync(ack, 'utf8').trim();
+  const done = path.join(dir, screenshotDone(name));
+  fs.rmSync(done, { force: true });
+  const request = path.join(dir, screenshotRequest(name));
+  fs.writeFileSync(`${request}.tmp`, '');
+  fs.renameSync(`${request}.tmp`, request);
+  await waitFor(() => fs.existsSync(done), { timeoutMs, what: `screenshot ${name}` });
+  const error = fs.readFileSync(done, 'utf8').trim();
   if (error) {
     throw new Error(`screenshot ${name} failed in the driver: ${error}`);
   }
