@@ -22,6 +22,7 @@ import type { AnyRequest } from '../../shared/src/catalog';
 import type { ParamsOf, ResultOf } from '../../shared/src/messages';
 import { AddOverlay, ListOverlays, RemoveOverlay, type InitializationOptions, type OverlayInfo, type StackSpec } from '../../shared/src/protocol';
 import { configuredOverlays } from './config';
+import { SERVER_INSPECT_PORT } from './debugPort';
 
 export type ServerState = 'starting' | 'running' | 'restarting' | 'stopped';
 
@@ -115,7 +116,7 @@ export class OverlayClient implements vscode.Disposable {
     const module = this.context.asAbsolutePath(path.join('dist', 'server.js'));
     const serverOptions: ServerOptions = {
       run: { module, transport: TransportKind.ipc },
-      debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6019'] } },
+      debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', `--inspect=${SERVER_INSPECT_PORT}`] } },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [],
