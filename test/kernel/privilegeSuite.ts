@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
+import { describeOrSkip } from '../mocha/skip';
 import {
   buildCase,
   copyCase,
@@ -26,8 +27,7 @@ import {
 export function describeCases(title: string, cases: Case[], writer: Writer): void {
   const where = scratch('privileges');
   const skip = where.unavailable ?? (writer && process.getuid?.() !== 0 ? 'only root can run the writer as another user' : undefined);
-  if (skip) console.log(`${title}: SKIPPED — ${skip}`);
-  void (skip ? describe.skip : describe)(skip ? `${title} (skipped: ${skip})` : title, () => {
+  describeOrSkip(title, skip, () => {
     let server: Server | undefined;
     before(async () => {
       server = await startServer({}, writer ?? {});

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it } from 'mocha';
 import { Overlay } from '../../server/src/overlay';
 import { contentFor, parseContent } from './crashContent';
 import { figure, prng, scale, seedFromEnv, tempDir } from './helpers';
@@ -50,7 +50,7 @@ after(() => {
 });
 
 describe('crash safety of files with hard links', () => {
-  it('SIGKILL of the engine while it rewrites hard-linked files: after the next open every file is whole, the links hold', { timeout: 600_000 }, async () => {
+  it('SIGKILL of the engine while it rewrites hard-linked files: after the next open every file is whole, the links hold', async () => {
     const seed = seedFromEnv();
     figure(`crash-linked seed ${seed} (replay with OVERLAY_SAFETY_SEED=${seed})`);
     const rnd = prng(seed);
@@ -129,5 +129,5 @@ describe('crash safety of files with hard links', () => {
     }
     figure(`crash-linked ${JSON.stringify(figures)}`);
     assert.ok(figures.acks > 0, 'the child never got a write done before the kills');
-  });
+  }).timeout(600_000);
 });

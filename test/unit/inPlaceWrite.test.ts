@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'mocha';
 import { makeStack, type TestStack } from './helpers';
 
 /** The pid of a process that has exited (its work-dir names are a dead writer's). */

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import { notifications, requests } from '../../shared/src/catalog';
 import { renderProtocolDoc } from '../../shared/src/protocolDoc';
 import { AddOverlay, ListOverlays, ReadDirectories, Stat, WriteFile } from '../../shared/src/protocol';
