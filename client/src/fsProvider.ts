@@ -10,6 +10,7 @@ import { encodeBytes, readOverlayFile } from './transport';
 import type { OverlayClient } from './client';
 import { isConnectionError, toFileSystemError } from './errors';
 import { ReadAhead } from './readAhead';
+import type { Testing } from './testing';
 import { OVERLAY_SCHEME, overlayPath, overlayUri } from './uris';
 
 /** Show a progress notification for writes (copy-ups) that take longer than this. */
@@ -28,9 +29,6 @@ export function toVscodeStat(st: FileStat): vscode.FileStat {
 }
 
 export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vscode.Disposable {
-  /** Titles of the progress notifications shown for slow writes (copy-ups of big files), in order. */
-  readonly progressShown: string[] = [];
-
   private readonly emitter = new vscode.EventEmitter<vscode.FileChangeEvent[]>();
   readonly onDidChangeFile = this.emitter.event;
   private readonly subscriptions: vscode.Disposable[] = [];
@@ -38,7 +36,10 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   /** Listings of the directories below the one asked for, fetched in the same round trip (readAhead.ts). */
   readonly readAhead: ReadAhead;
 
-  constructor(private readonly server: OverlayClient) {
+  constructor(
+    private readonly server: OverlayClient,
+    private readonly testing: Testing,
+  ) {
     this.readAhead = new ReadAhead((params) => server.request(ReadDirectories, params));
     server.onNotification(DidChangeFile.type, (p) => {
       for (const name of new Set(p.changes.map((c) => c.name))) this.readAhead.changed(name);
@@ -84,7 +85,7 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;
-      this.progressShown.push(title);
+      this.testing.progressShown.push(title);
       void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title }, () => pending.catch(() => undefined));
     }, progressDelayMs());
     try {
@@ -150,8 +151,8 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   }
 }
 
-export function registerOverlayFileSystem(server: OverlayClient): { provider: OverlayFileSystemProvider; disposable: vscode.Disposable } {
-  const provider = new OverlayFileSystemProvider(server);
+export function registerOverlayFileSystem(server: OverlayClient, testing: Testing): { provider: OverlayFileSystemProvider; disposable: vscode.Disposable } {
+  const provider = new OverlayFileSystemProvider(server, testing);
   return {
     provider,
     disposable: vscode.Disposable.from(provider, vscode.workspace.registerFileSystemProvider(OVERLAY_SCHEME, provider, { isCaseSensitive: true })),
