@@ -615,8 +615,12 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     });
   }
 
-  /** Rename `src` to exactly `dst` (like `mv -T`); `overwrite: false` refuses an existing dst. */
-  rename(src: string, dst: string, opts: { overwrite?: boolean } = {}): Promise<void> {
+  /**
+   * Rename `src` to exactly `dst` (like `mv -T`); `overwrite: false` refuses an existing dst.
+   * `copyBelow`: where the kernel answers EXDEV, copy what is below instead of moving it entry by
+   * entry — what `mv SRC DST` without -T does when DST does not exist (coreutils 9.1).
+   */
+  rename(src: string, dst: string, opts: { overwrite?: boolean; copyBelow?: boolean } = {}): Promise<void> {
     return this.mutate('rename', src, async () => {
       this.writer('rename', src);
       const s = this.existing(src, false, 'rename');
@@ -640,7 +644,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
         if (!sDir && dDir) throw createError('EISDIR', 'rename', src, undefined, dst);
         if (dDir && this.view.readdir(d).length > 0) throw createError('ENOTEMPTY', 'rename', src, undefined, dst);
       }
-      await this.moveEntry(s, d, dst);
+      await this.moveEntry(s, d, dst, false, opts.copyBelow ?? false);
     });
   }
 
@@ -649,9 +653,11 @@ export class Overlay extends EventEmitter<OverlayEvents> {
    * directories are renamed in upper. A directory with lower parts gets EXDEV from the kernel, and
    * mv then does what this does: mkdir the target, move each entry into it the same way (so entries
    * the kernel can rename keep everything, e.g. an opaque pure-upper subdirectory), copy the
-   * directory's metadata and remove the source.
+   * directory's metadata and remove the source. With `copyBelow` the entries are copied instead
+   * (`copying`: a directory is made anew even where the kernel could rename it, so an opaque
+   * pure-upper subdirectory loses its marker, as a copy through the mount does).
    */
-  private async moveEntry(s: Entry & { top: Hit }, d: Entry, dstRequest?: string): Promise<void> {
+  private async moveEntry(s: Entry & { top: Hit }, d: Entry, dstRequest?: string, copying = false, copyBelow = false): Promise<void> {
     const { copyUp, markers } = this.writer('rename', s.path);
     const sDir = s.top.st.isDirectory();
     const sName = this.name(s);
@@ -665,7 +671,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       if (srcLowerPositive) markers.whiteout(this.parentUpper(s), sName);
       return;
     }
-    const pureUpper = s.top.layer.ref === 'upper' && s.merge.length === 1;
+    const pureUpper = s.top.layer.ref === 'upper' && s.merge.length === 1 && !copying;
     if (pureUpper) {
       const dParent = this.dirEntry(d.comps.slice(0, -1), 'rename');
       const dDir = copyUp.dir(dParent);
@@ -696,7 +702,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
         cdRequest === undefined
           ? this.view.resolve([...target.comps, child.name], false, 'rename', target.path)
           : this.view.resolve(splitRequestPath(cdRequest, 'rename'), false, 'rename', cdRequest);
-      await this.moveEntry(cs, cd, cdRequest);
+      await this.moveEntry(cs, cd, cdRequest, copyBelow, copyBelow);
     }
     copyMetadata(s.top.real, s.top.st, real, this.view.xattrPrefix);
     this.removeEntry(this.existing(s.path, false, 'rename'));
