@@ -215,7 +215,10 @@ export function parseCommandLine(argv: string[]): CommandLine {
   if (command === undefined) throw new UsageError('no command');
   const spec = COMMANDS[command];
   if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-  const { values, positionals } = parse(argv.slice(at + 1), { ...HELP, ...spec.options }, command);
+  let rest = argv.slice(at + 1);
+  // chmod -w FILE: a MODE that starts with '-' is no option (coreutils reads it so too).
+  if (command === 'chmod' && /^-[rwxXst]/.test(rest[0] ?? '')) rest = ['--', ...rest];
+  const { values, positionals } = parse(rest, { ...HELP, ...spec.options }, command);
   if (values.help) return { help: true, stack, command, options: values, operands: [], usesUris: false };
   const { kinds, optional = 0 } = spec.operands(values);
   if (positionals.length > kinds.length || positionals.length < kinds.length - optional) throw new UsageError(spec.usage);

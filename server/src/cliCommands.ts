@@ -199,6 +199,10 @@ async function ln(ov: Overlay, w: Writes, target: string, p: string, o: Values):
   if (dest.endsWith('/') && d?.type !== 'd') throw createError(d ? 'EEXIST' : 'ENOENT', 'symlink', dest);
   if (d && o.force) {
     if (d.type === 'd') throw createError('EISDIR', 'symlink', dest, 'cannot overwrite directory');
+    // ln -f refuses to replace the very file TARGET names (from the overlay root, as from ln's
+    // working directory): `ln -sf f f` would lose it.
+    const source = await ov.stat(target.startsWith('/') ? target : '/' + target).catch(() => undefined);
+    if (source && identity(source) === identity(d)) throw createError('EINVAL', 'symlink', dest, `'${target}' and '${dest}' are the same file`);
     // ln makes the new link beside the old one and renames it over: the name is looked up
     // once, in its directory as it was (DEST may lead through the very symlink it replaces).
     const at = inParent(ov, dest, 'symlink');
@@ -223,10 +227,61 @@ async function rm(ov: Overlay, w: Writes, p: string, o: Values): Promise<void> {
   throw createError('EISDIR', 'unlink', p, 'is a directory (rm -r removes it and everything below)');
 }
 
-/** chmod MODE PATH, MODE in octal. */
-function parseMode(mode: string): number {
-  if (!/^[0-7]{1,4}$/.test(mode)) throw new UsageError('chmod MODE PATH (MODE in octal, e.g. 644)');
-  return parseInt(mode, 8);
+const SUID = 0o4000;
+const SGID = 0o2000;
+const SVTX = 0o1000;
+const RWX = 0o777;
+const WHO: Record<string, number> = { u: SUID | 0o700, g: SGID | 0o070, o: SVTX | 0o007, a: 0o7777 };
+
+/**
+ * chmod's MODE applied to a file's mode, as GNU chmod (gnulib modechange.c) does it: octal
+ * (a directory keeps its set-user/group-ID bits unless the mode sets them or has 5 digits) or
+ * symbolic clauses `[ugoa]*[-+=][rwxXst]*|[ugo]`, comma-separated; without `ugoa`, the umask's
+ * bits are left alone.
+ */
+export function applyMode(spec: string, old: number, isDir: boolean, umask: number): number {
+  const bad = (): never => {
+    throw new UsageError(`chmod: invalid mode ${JSON.stringify(spec)} (octal like 644, or symbolic like u+x,go-w)`);
+  };
+  if (/^[0-7]+$/.test(spec)) {
+    const mode = parseInt(spec, 8);
+    if (mode > 0o7777) bad();
+    const mentioned = spec.length < 5 ? (mode & (SUID | SGID)) | SVTX | RWX : 0o7777;
+    const omit = (isDir ? SUID | SGID : 0) & ~mentioned;
+    return (old & omit) | (mode & ~omit);
+  }
+  let mode = old & 0o7777;
+  for (const clause of spec.split(',')) {
+    const m = /^([ugoa]*)((?:[-+=](?:[ugo]|[rwxXst]*))+)$/.exec(clause);
+    if (!m) bad();
+    const who = [...m![1]].reduce((acc, c) => acc | WHO[c], 0);
+    for (const [, op, perms] of m![2].matchAll(/([-+=])([ugo]|[rwxXst]*)/g)) {
+      const copy = /^[ugo]$/.test(perms);
+      let value = copy ? { u: 0o700, g: 0o070, o: 0o007 }[perms as 'u' | 'g' | 'o'] : 0;
+      if (!copy) for (const c of perms) value |= c === 'r' ? 0o444 : c === 'w' ? 0o222 : c === 'x' ? 0o111 : c === 's' ? SUID | SGID : c === 't' ? SVTX : 0;
+      const mentioned = who ? who & value : value;
+      const omit = (isDir ? SUID | SGID : 0) & ~mentioned;
+      if (copy) {
+        // The bits of that class, given to every class.
+        value &= mode;
+        value = (value & 0o444 ? 0o444 : 0) | (value & 0o222 ? 0o222 : 0) | (value & 0o111 ? 0o111 : 0);
+      }
+      if (perms.includes('X') && (isDir || mode & 0o111)) value |= 0o111;
+      value &= (who ? who : ~umask) & ~omit;
+      if (op === '=') mode = (mode & ((who ? ~who : 0) | omit)) | value;
+      else if (op === '+') mode |= value;
+      else mode &= ~value;
+    }
+  }
+  return mode & 0o7777;
+}
+
+/** chmod MODE PATH (symlinks followed, as chmod does). */
+async function chmod(ov: Overlay, w: Writes, spec: string, p: string): Promise<void> {
+  // A malformed MODE is a usage error before anything is looked up.
+  applyMode(spec, 0, false, 0);
+  const st = await ov.stat(p);
+  await w.chmod(p, applyMode(spec, st.mode, st.type === 'd', process.umask()));
 }
 
 export async function runCommand(
@@ -293,7 +348,7 @@ export async function runCommand(
     case 'ln':
       return ln(ov, w, args[0], args[1], o);
     case 'chmod':
-      return w.chmod(args[1], parseMode(args[0]));
+      return chmod(ov, w, args[0], args[1]);
     case 'export':
       await exportLayer(ov, args[0]);
       return;

@@ -128,6 +128,17 @@ const CASES: Case[] = [
   },
   c('chmod 600 @/a'),
   c('chmod 600 @/dang'),
+  // chmod's symbolic modes, the umask for a mode without ugoa, a directory's set-group-ID bit.
+  c('chmod u+x,go-r @/a'),
+  c('chmod -w @/a'),
+  c('chmod +w @/fro'),
+  c('chmod g=u,o= @/a'),
+  c('chmod a=rX @/d'),
+  c('chmod =t @/e'),
+  c('chmod 0755 @/sg'),
+  c('chmod 00755 @/sg'),
+  c('chmod g-s @/sg'),
+  c('chmod 644 @/ld'),
 ];
 
 const isPath = (a: string): boolean => a.startsWith('@/');
@@ -168,7 +179,8 @@ function buildStack(root: string, unprivileged: boolean): void {
     fs.writeFileSync(path.join(L0, p), text);
     fs.chmodSync(path.join(L0, p), mode);
   };
-  for (const d of ['d', 'e', 'f/a', 'h/c', 'ro']) fs.mkdirSync(path.join(L0, d), { recursive: true });
+  for (const d of ['d', 'e', 'f/a', 'h/c', 'ro', 'sg']) fs.mkdirSync(path.join(L0, d), { recursive: true });
+  fs.chmodSync(path.join(L0, 'sg'), 0o2775);
   w('a', 'a\n');
   fs.linkSync(path.join(L0, 'a'), path.join(L0, 'hl'));
   w('b', 'b\n');

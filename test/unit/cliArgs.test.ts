@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { overlayUri, parseCommandLine, parseOverlayUri, splitLower, UsageError } from '../../server/src/cliArgs';
-import { parseSize } from '../../server/src/cliCommands';
+import { applyMode, parseSize } from '../../server/src/cliCommands';
 
 const STACK = ['--lower', '/l', '--upper', '/u', '--work', '/w'];
 const WS = ['--workspace', '/ws/demo.code-workspace'];
@@ -132,5 +132,28 @@ describe('overlayws command line', () => {
     assert.throws(() => parseSize('-'), UsageError);
     assert.throws(() => parseSize('%0'), UsageError);
     assert.throws(() => parseSize('9E'), /EFBIG|too large/);
+  });
+
+  it("applies chmod's MODE as GNU chmod does", () => {
+    const f = (spec: string, old: number, umask = 0o022): string => applyMode(spec, old, false, umask).toString(8);
+    const d = (spec: string, old: number, umask = 0o022): string => applyMode(spec, old, true, umask).toString(8);
+    assert.equal(f('644', 0o4755), '644');
+    assert.equal(f('u+x,go-r', 0o644), '700');
+    assert.equal(f('+w', 0o444), '644'); // no ugoa: the umask's bits stay
+    assert.equal(f('a+w', 0o444), '666');
+    assert.equal(f('-x', 0o777), '666');
+    assert.equal(f('g=u,o=', 0o640), '660');
+    assert.equal(f('a=rX', 0o744), '555');
+    assert.equal(f('a=rX', 0o644), '444');
+    assert.equal(d('a=rX', 0o700), '555');
+    assert.equal(f('u+s,+t', 0o755), '5755');
+    assert.equal(d('0755', 0o2775), '2755'); // a directory keeps set-group-ID for a 4-digit mode
+    assert.equal(d('00755', 0o2775), '755');
+    assert.equal(d('g-s', 0o2775), '775');
+    assert.equal(d('=', 0o2775), '2000');
+    assert.throws(() => applyMode('u+q', 0, false, 0), UsageError);
+    assert.throws(() => applyMode('17777', 0, false, 0), UsageError);
+    assert.throws(() => applyMode('', 0, false, 0), UsageError);
+    assert.deepEqual(parseCommandLine([...STACK, 'chmod', '-w', '/a']).operands, ['-w', '/a']);
   });
 });
