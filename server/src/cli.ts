@@ -34,7 +34,7 @@ COMMANDS (PATH: absolute from the overlay root, or overlay://NAME/PATH with --wo
   mkdir [-p] PATH | rm [-r] [-f] [-d] PATH | rmdir PATH
   mv [-T] [-f] [-n] SRC DST       (into DST when it is a directory, unless -T)
   ln -s [-f] [-T] [-n] TARGET PATH (inside PATH when it is a directory, unless -T)
-  chmod OCTAL PATH
+  chmod MODE PATH                 (octal, or symbolic: u+x,go-w, a=rX, ...)
   export FILE.tar[.gz]            the upper layer as an OCI layer tarball (gzip by name)
   The write commands act as the coreutils of the same name on a kernel overlay mount.
 overlayws [STACK] import-layer FILE.tar[.gz] DIR [--whiteouts kernel|oci] [--userxattr]

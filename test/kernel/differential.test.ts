@@ -13,6 +13,8 @@
  *   OVERLAY_DIFF_FUSE=1       also run every sequence against fuse-overlayfs and REPORT differences
  *   OVERLAY_DIFF_SELFCHECK=1  compare the kernel against a second kernel mount (harness check)
  *   OVERLAY_DIFF_VERBOSE=1    print every sequence's report
+ *   OVERLAY_DIFF_OCI_SEQUENCES=N  sequences of the OCI-format run (default 20)
+ *   OVERLAY_DIFF_CLI_SEQUENCES=N  sequences of the CLI run (default 30): bin/overlayws.js instead of the engine API
  */
 import { test } from 'mocha';
 import { skipBecause } from '../mocha/skip';

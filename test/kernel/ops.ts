@@ -38,9 +38,11 @@ export type CliOnlyOp =
   /** `ln -sf TARGET P`: replaces a non-directory P. */
   | { kind: 'lnForce'; target: string; path: string }
   /** `rm -f P`: a missing P is no error. */
-  | { kind: 'rmf'; path: string };
+  | { kind: 'rmf'; path: string }
+  /** `chmod MODE P` with a symbolic MODE (the umask applies without ugoa). */
+  | { kind: 'chmodSym'; path: string; mode: string };
 
-export const CLI_ONLY = new Set<Op['kind']>(['truncateCreate', 'mvInto', 'lnInto', 'lnForce', 'rmf']);
+export const CLI_ONLY = new Set<Op['kind']>(['truncateCreate', 'mvInto', 'lnInto', 'lnForce', 'rmf', 'chmodSym']);
 
 export interface OpResult {
   ok: boolean;
@@ -92,6 +94,8 @@ export function opCommand(op: Op): string {
       return `ln -sf ${q(op.target)} ${r(op.path)}`;
     case 'rmf':
       return `rm -f ${r(op.path)}`;
+    case 'chmodSym':
+      return `chmod ${q(op.mode)} ${r(op.path)}`;
   }
 }
 
@@ -130,6 +134,8 @@ export function opCliArgs(op: Op): { args: string[]; input?: string } {
       return { args: ['ln', '-sf', op.target, op.path] };
     case 'chmod':
       return { args: ['chmod', op.mode.toString(8).padStart(4, '0'), op.path] };
+    case 'chmodSym':
+      return { args: ['chmod', op.mode, op.path] };
     case 'recreate':
       throw new Error('recreate is two commands; it only builds stacks');
   }
@@ -399,7 +405,7 @@ function genCliOp(rng: Rng, entries: MergedEntry[]): Op {
   const all = entries.map((e) => e.path);
   const newPath = (): string => join(rng.pick(dirs), rng.pick(NAMES));
   const any = (): string => (all.length ? rng.pick(all) : newPath());
-  const kind = rng.weighted({ truncateCreate: 6, mvInto: 9, mvSame: 3, lnInto: 6, lnForce: 4, rmf: 3 });
+  const kind = rng.weighted({ truncateCreate: 6, mvInto: 9, mvSame: 3, lnInto: 6, lnForce: 4, rmf: 3, chmodSym: 3 });
   switch (kind) {
     case 'truncateCreate':
       // Missing files, dangling symlinks (their targets get created), and some existing names.
@@ -427,6 +433,8 @@ function genCliOp(rng: Rng, entries: MergedEntry[]): Op {
       const base = dirs.includes(p) ? p : path.posix.dirname(p);
       return { kind, target: relativeTarget(base, rng.chance(0.8) ? any() : newPath()), path: p };
     }
+    case 'chmodSym':
+      return { kind, path: any(), mode: rng.pick(['u+x', 'go-w', 'a=rX', '+w', '-x', 'g=u', 'o=', 'u-w,g+w', '=r', 'u=rwx,go=rx', '-r']) };
     default:
       return { kind: 'rmf', path: rng.chance(0.5) ? newPath() : any() };
   }
