@@ -244,7 +244,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
   const overlayName = names.size === 1 ? [...names][0] : undefined;
   if (overlayName !== undefined && stack.workspace === undefined)
     throw new UsageError(
-      `overlay://${overlayName}/... needs --workspace FILE.code-workspace: the workspace file whose "overlay.overlays" setting defines ${JSON.stringify(overlayName)}`,
+      `${usesUris ? `overlay://${overlayName}/...` : `--overlay ${overlayName}`} needs --workspace FILE.code-workspace: the workspace file whose "overlay.overlays" setting defines ${JSON.stringify(overlayName)}`,
     );
   if (command === 'import-layer') {
     values.whiteouts = whiteoutsValue(values.whiteouts as string | undefined, ['kernel', 'oci'], 'import-layer: --whiteouts');

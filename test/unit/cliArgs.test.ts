@@ -102,7 +102,7 @@ describe('overlayws command line', () => {
     usage([...WS, 'mv', 'overlay://a/x', 'overlay://b/y'], /one command works on one overlay; the arguments name "a" and "b"/);
     usage([...WS, '--overlay', 'a', 'cat', 'overlay://b/x'], /"a" and "b"/);
     usage([...STACK, 'cat', 'overlay://demo/x'], /overlay:\/\/demo\/\.\.\. needs --workspace FILE\.code-workspace/);
-    usage(['--overlay', 'demo', 'diff'], /needs --workspace/);
+    usage(['--overlay', 'demo', 'diff'], /^--overlay demo needs --workspace/);
     usage([...WS, 'cat', 'overlay:/x'], /an overlay URI names its overlay: overlay:\/\/NAME\/PATH/);
     usage([...WS, 'cat', 'overlay://demo/a?b'], /no \?query or #fragment/);
   });
