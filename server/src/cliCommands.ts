@@ -98,6 +98,19 @@ function inParent(ov: Overlay, p: string, syscall: string): string {
   return inside(ov.view.resolve(comps.slice(0, -1), true, syscall, p).path, comps[comps.length - 1]);
 }
 
+/**
+ * A PATH written with a trailing slash names a directory, as the kernel reads it: a non-directory
+ * there is ENOTDIR. Returns whether PATH is a symlink that the slash follows to a directory (the
+ * engine, which ignores the slash, would act on the symlink itself).
+ */
+async function slashed(ov: Overlay, p: string, syscall: string): Promise<boolean> {
+  if (!p.endsWith('/') || splitRequestPath(p, syscall).length === 0) return false;
+  const st = await statOr(ov, p, true);
+  if (!st) return false;
+  if (st.type !== 'd') throw createError('ENOTDIR', syscall, p);
+  return (await ov.lstat(p)).type === 'l';
+}
+
 /** Run `fn`; an error it throws names `p` (what the user typed) instead of the resolved path. */
 async function naming<T>(p: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -142,7 +155,8 @@ async function truncate(ov: Overlay, w: Writes, p: string, sizeSpec: string, noC
     if (isErrno(err, 'ENOENT')) return undefined;
     throw err;
   });
-  if (st?.type === 'd') throw createError('EISDIR', 'open', p);
+  // open(O_CREAT) of a name with a trailing slash, or of a directory: EISDIR.
+  if (st?.type === 'd' || (st && p.endsWith('/'))) throw createError('EISDIR', 'open', p);
   if (st) return naming(p, () => w.truncate(followed(ov, p, 'open'), size(st.size)));
   if (noCreate) return;
   // open(O_CREAT) of a name with a trailing slash: the kernel refuses to make it a file.
@@ -164,6 +178,8 @@ async function truncate(ov: Overlay, w: Writes, p: string, sizeSpec: string, noC
  * to move a file onto itself (the same name, a hard link of it, or a symlink onto its target).
  */
 async function mv(ov: Overlay, w: Writes, src: string, dst: string, o: Values): Promise<void> {
+  if (await slashed(ov, src, 'rename')) throw createError('ENOTDIR', 'rename', src, undefined, dst);
+  await slashed(ov, dst, 'rename');
   const s = await ov.lstat(src);
   let target = dst;
   if (!o['no-target-directory'] && (await isDirectory(ov, dst, true))) target = inside(dst, basename(src));
@@ -216,10 +232,19 @@ async function ln(ov: Overlay, w: Writes, target: string, p: string, o: Values):
 
 /** rm [-r] [-f] [-d] PATH: -f ignores a missing PATH, -d removes an empty directory. */
 async function rm(ov: Overlay, w: Writes, p: string, o: Values): Promise<void> {
-  const st = await ov.lstat(p).catch((err: unknown) => {
-    if (o.force && isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
-    throw err;
-  });
+  const st = await slashed(ov, p, 'unlink')
+    .then(async (throughLink) => {
+      if (!throughLink) return ov.lstat(p);
+      // `rm LINK/` for a symlink to a directory: that directory (rm -r would empty it, then fail
+      // to remove LINK/ with ENOTDIR; overlayws stops before emptying it).
+      if (o.recursive || o.R) throw createError('ENOTDIR', 'rmdir', p);
+      if (o.dir) throw createError((await ov.readdir(p)).length > 0 ? 'ENOTEMPTY' : 'ENOTDIR', 'rmdir', p);
+      throw createError('EISDIR', 'unlink', p);
+    })
+    .catch((err: unknown) => {
+      if (o.force && isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
+      throw err;
+    });
   if (!st) return;
   if (st.type !== 'd') return w.rm(p, false);
   if (o.recursive || o.R) return w.rm(p, true);
@@ -294,6 +319,9 @@ export async function runCommand(
   stdin: () => Promise<Buffer>,
 ): Promise<void> {
   const line = (s: string): void => out(s + '\n');
+  // PATH/ must be a directory; through a symlink, the directory it leads to (slashed()).
+  const looked = ['ls', 'cat', 'stat', 'resolve', 'tree', 'diff', 'chmod'].includes(command) ? args[command === 'chmod' ? 1 : 0] : undefined;
+  const throughLink = looked !== undefined && (await slashed(ov, looked, command));
   switch (command) {
     case 'ls': {
       const st = await ov.stat(args[0]);
@@ -308,7 +336,7 @@ export async function runCommand(
       out(await ov.readFile(args[0]));
       return;
     case 'stat': {
-      const st = await ov.lstat(args[0]);
+      const st = throughLink ? await ov.stat(args[0]) : await ov.lstat(args[0]);
       line(JSON.stringify({ type: st.type, size: st.size, mode: st.mode, mtimeMs: st.mtimeMs, layer: st.layer }));
       return;
     }
@@ -342,6 +370,8 @@ export async function runCommand(
     case 'rm':
       return rm(ov, w, args[0], o);
     case 'rmdir':
+      // rmdir LINK/: the kernel does not follow the symlink ("Symbolic link not followed").
+      if (await slashed(ov, args[0], 'rmdir')) throw createError('ENOTDIR', 'rmdir', args[0], 'symbolic link not followed');
       return w.rmdir(args[0]);
     case 'mv':
       return mv(ov, w, args[0], args[1], o);
