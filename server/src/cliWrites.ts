@@ -63,18 +63,31 @@ export function liveWrites(ov: Overlay, live: LiveWriter): Writes {
     truncate: (p, size) => live.through('open', p, () => fsp.truncate(at(p, 'open', true), size)),
     mkdir: async (p, recursive) => {
       if (!recursive) return live.through('mkdir', p, () => fsp.mkdir(at(p, 'mkdir')));
-      // One level at a time: each parent is looked up in the overlay (symlinks stay inside it).
+      // mkdir -p one level at a time, each looked up in the overlay as the engine's mkdir -p does:
+      // a symlink to a directory is followed, a dangling one is EEXIST, a non-directory on the
+      // way ENOTDIR (at the end EEXIST).
       const comps = p.split('/').filter((c) => c !== '' && c !== '.');
       for (let i = 1; i <= comps.length; i++) {
         const sub = '/' + comps.slice(0, i).join('/');
-        await live.through('mkdir', p, async () => {
-          const real = at(sub, 'mkdir', true);
-          const st = await fsp.stat(real).catch(() => undefined);
-          if (st?.isDirectory()) return;
-          // mkdir -p: an existing non-directory on the way is ENOTDIR, at the end EEXIST.
-          if (st && i < comps.length) throw createError('ENOTDIR', 'mkdir', p);
-          await fsp.mkdir(real);
+        const last = i === comps.length;
+        const st = await ov.lstat(sub).catch((err: unknown) => {
+          if (isErrno(err, 'ENOENT')) return undefined;
+          throw createError((err as { code?: string }).code ?? 'EIO', 'mkdir', p);
         });
+        if (!st) {
+          await live.through('mkdir', p, () => fsp.mkdir(at(sub, 'mkdir')));
+          continue;
+        }
+        let type = st.type;
+        if (type === 'l') {
+          try {
+            type = (await ov.stat(sub)).type;
+          } catch (err) {
+            const code = (err as { code?: string }).code ?? 'EEXIST';
+            throw createError(code === 'ELOOP' || (code === 'ENOTDIR' && !last) ? code : 'EEXIST', 'mkdir', p);
+          }
+        }
+        if (type !== 'd') throw createError(last ? 'EEXIST' : 'ENOTDIR', 'mkdir', p);
       }
     },
     rm: (p, recursive) => live.delete(p, recursive),

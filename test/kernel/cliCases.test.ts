@@ -116,6 +116,9 @@ const CASES: Case[] = [
   c('rmdir @/e'),
   c('mkdir -p @/d/n/m'),
   c('mkdir -p @/a/x'),
+  c('mkdir -p @/dang/x'),
+  c('mkdir -p @/ld/n/m'),
+  c('mkdir -p @/loop1/x'),
   c('mkdir @/ro/n'),
   // A trailing slash: the path must be a directory; through a symlink, the one it leads to.
   c('rm @/a/'),
