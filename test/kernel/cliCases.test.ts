@@ -6,7 +6,8 @@
  * the raw upper directory must match. Everything runs as root and again as uid/gid 65534 on
  * layers that user owns (with a read-only directory and file, where permission checks decide).
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
+import { skipBecause } from '../mocha/skip';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -326,11 +327,8 @@ for (const who of ['root', 'nobody'] as const) {
     for (const k of CASES) {
       const left = user && k.notAsNobody ? ` (live mount only: ${k.notAsNobody})` : '';
       const title = `${k.argv.join(' ').replace(/@\//g, '/')}${k.input !== undefined ? ` <<< ${JSON.stringify(k.input)}` : ''}${left}`;
-      it(title, async (t) => {
-        if (skip) {
-          t.skip(skip);
-          return;
-        }
+      it(title, async function () {
+        if (skip) skipBecause(this, skip);
         const ref = await runCase(base, path.join(scratch, 'k'), k, 'kernel', user);
         const problems: string[] = [];
         for (const how of user && k.notAsNobody ? (['live'] as const) : (['cli', 'live'] as const)) {

@@ -1,5 +1,5 @@
 /** overlayws's command line: stack options, coreutils-style command options, URIs as operands. */
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import assert from 'node:assert/strict';
 import { overlayUri, parseCommandLine, parseOverlayUri, splitLower, UsageError } from '../../server/src/cliArgs';
 import { applyMode, parseSize } from '../../server/src/cliCommands';

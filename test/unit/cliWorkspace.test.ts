@@ -2,7 +2,7 @@
  * `overlayws --workspace FILE.code-workspace COMMAND overlay://NAME/...`: every command through the
  * real binary, on a workspace file written as VS Code writes them (comments, trailing commas).
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
