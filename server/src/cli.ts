@@ -5,9 +5,9 @@
  * The command line is cliArgs.ts, what each command does cliCommands.ts.
  */
 import * as fs from 'node:fs';
-import { createError, Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
+import { Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
 import { importLayer } from './overlay/ociLayer';
-import { findLiveMount, LiveWriter } from './liveMount';
+import { findLiveMount, liveRoute } from './liveMount';
 import { type CommandLine, overlayUri, parseCommandLine, UsageError, WRITES } from './cliArgs';
 import { runCommand } from './cliCommands';
 import { engineWrites, liveWrites, type Writes } from './cliWrites';
@@ -128,20 +128,14 @@ export async function main(argv: string[]): Promise<number> {
       await runImportLayer(spec, cl);
       return 0;
     }
-    // An upper that a mounted kernel overlay uses is written through that mount (as the
-    // server does): the kernel makes the copy-ups, nothing changes behind its back.
+    // An upper that a mounted overlay uses is written through that mount (as the server does):
+    // the kernel or fuse-overlayfs makes the copy-ups, nothing changes behind its back.
     const live = spec.upper ? findLiveMount(spec.upper) : undefined;
     ov = await Overlay.open(live?.reachable && !spec.merged ? { ...spec, merged: live.merged } : spec);
     let writes: Writes = engineWrites(ov);
-    if (live && WRITES.has(cl.command)) {
-      if (!live.reachable)
-        throw createError(
-          'EBUSY',
-          cl.command,
-          ov.stack.upper as string,
-          `the upper directory belongs to a mounted kernel overlay${live.merged ? ` (${live.merged})` : ''} that is not reachable from here; writing its upper behind the kernel's back is undefined: write through the mount, or unmount it first`,
-        );
-      writes = liveWrites(ov, new LiveWriter(ov, live.merged));
+    if (WRITES.has(cl.command)) {
+      const { writer } = liveRoute(ov, cl.command);
+      if (writer) writes = liveWrites(ov, writer);
     }
     await runCommand(ov, writes, cl.command, cl.operands, cl.options, (s) => process.stdout.write(s), readStdin);
     return 0;

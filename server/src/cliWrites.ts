@@ -92,43 +92,9 @@ export function liveWrites(ov: Overlay, live: LiveWriter): Writes {
     },
     rm: (p, recursive) => live.delete(p, recursive),
     rmdir: (p) => live.through('rmdir', p, () => fsp.rmdir(at(p, 'rmdir'))),
-    rename: async (src, dst, copyBelow) => {
-      const from = at(src, 'rename');
-      const to = at(dst, 'rename');
-      try {
-        await live.through('rename', src, () => fsp.rename(from, to));
-      } catch (err) {
-        if (!isErrno(err, 'EXDEV')) throw err;
-        // A directory with lower parts (no redirect_dir). rename(2) checked the types already;
-        // an existing target must be empty, as the engine's rename says.
-        const d = await ov.lstat(dst).catch(() => undefined);
-        if (d?.type === 'd' && (await ov.readdir(dst)).length > 0) throw createError('ENOTEMPTY', 'rename', src, undefined, dst);
-        if (copyBelow) return live.rename(src, dst, true);
-        if (d) await live.through('rename', src, () => fsp.rmdir(to));
-        await live.through('rename', src, () => moveEntries(from, to));
-      }
-    },
+    // mv -T: rename(2) replaces; after EXDEV what mv does (LiveWriter.rename answers as the engine).
+    rename: (src, dst, copyBelow) => live.rename(src, dst, true, copyBelow),
     symlink: (target, p) => live.through('symlink', p, () => fsp.symlink(encodePath(target), at(p, 'symlink'))),
     chmod: (p, mode) => live.through('chmod', p, () => fsp.chmod(at(p, 'chmod', true), mode)),
   };
-}
-
-/** mv after EXDEV (merged paths): make the target, rename each entry into it (recursing where EXDEV again), take the metadata, remove the source. */
-async function moveEntries(from: string | Buffer, to: string | Buffer): Promise<void> {
-  const fsp = fs.promises;
-  const st = await fsp.lstat(from);
-  await fsp.mkdir(to, 0o700);
-  const sub = (dir: string | Buffer, name: Buffer): Buffer => Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
-  for (const name of await fsp.readdir(from, { encoding: 'buffer' })) {
-    try {
-      await fsp.rename(sub(from, name), sub(to, name));
-    } catch (err) {
-      if (!isErrno(err, 'EXDEV')) throw err;
-      await moveEntries(sub(from, name), sub(to, name));
-    }
-  }
-  await fsp.chmod(to, st.mode & 0o7777);
-  if (process.getuid?.() === 0) await fsp.lchown(to, st.uid, st.gid);
-  await fsp.utimes(to, st.atime, st.mtime);
-  await fsp.rmdir(from);
 }

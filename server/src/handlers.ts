@@ -25,6 +25,9 @@ export function requestHandlers(reg: Registry): RequestHandlers {
     [P.AddOverlay.method]: (p) => reg.add(p.name, p.spec),
     [P.RemoveOverlay.method]: async (p) => (await reg.remove(p.name), null),
     [P.ListOverlays.method]: () => reg.list(),
+    [P.Mount.method]: (p) => reg.mount(p.name),
+    [P.Unmount.method]: async (p) => (await reg.unmount(p.name), null),
+    [P.Mounts.method]: () => reg.mountsList(),
 
     [P.Stat.method]: (p) => ov(p).stat(p.path),
     [P.ReadDirectory.method]: (p) => ov(p).readDirectory(p.path),
@@ -50,7 +53,7 @@ export function requestHandlers(reg: Registry): RequestHandlers {
     [P.Layers.method]: (p) => ov(p).overlay.layers(),
     [P.Diff.method]: (p) => ov(p).diff(),
     [P.ResolveLower.method]: async (p) => (await ov(p).overlay.lowerResolve(p.path)) ?? null,
-    [P.Revert.method]: async (p) => (await ov(p).revert(p.path), null),
+    [P.Revert.method]: async (p) => (await ov(p).revert(p.path, p.throughMount ?? false), null),
     [P.ParseStack.method]: (p) => {
       if (p.dockerLayerDir !== undefined) return parseDockerLayerDir(p.dockerLayerDir);
       if (p.dockerInspect !== undefined) return parseDockerInspect(p.dockerInspect);

@@ -1,21 +1,30 @@
 /**
- * Live kernel mounts. When a stack's upper directory is the upperdir of a mounted
- * overlay (per /proc/self/mountinfo), writing into that upper behind the kernel's
- * back is undefined behaviour. Writes then go through the mount's merged directory
- * with plain fs calls (the kernel copies up; the watcher reports it), or are refused
- * with EROFS when the merged directory cannot be reached from here.
+ * Live mounts, and the one route for writes while one exists. When a stack's upper directory
+ * is in use by a mounted overlay — a kernel overlay in /proc/self/mountinfo (a container's,
+ * or one the server mounted), or a fuse-overlayfs mount the server made (the runtime
+ * directory's state file says which stack it serves: its mountinfo line shows no layers) —
+ * writing into that upper behind the mount's back is undefined behaviour. Writes then go
+ * through the mount's merged directory with plain fs calls (the kernel or fuse-overlayfs
+ * copies up; the watcher reports it), or are refused with EBUSY (upperInUse) when the merged
+ * directory cannot be reached from here. The server (registry.ts) and the CLI (cli.ts) both
+ * route through liveRoute().
  */
 import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { copyMetadata } from './overlay/copyUp';
 import { createError, isErrno } from './overlay/errors';
 import { keepsInode } from './overlay/inPlaceWrite';
-import { decodeName, encodePath, parseMountinfoLine, type Overlay, type StackSpec } from './overlay/index';
+import { decodeName, encodePath, type Overlay } from './overlay/index';
+import { overlayMounts, readMountinfo, upperInUse } from './overlay/mountinfo';
 import { splitRequestPath } from './overlay/paths';
+import { readState } from './mounting/state';
+import { runtimeDirPath } from './mounting/runtimeDir';
 
 export interface LiveMountInfo {
   merged: string;
   reachable: boolean;
+  /** Who serves the mount. */
+  fs: 'overlay' | 'fuse-overlayfs';
 }
 
 function realOrSelf(p: string): string {
@@ -24,12 +33,6 @@ function realOrSelf(p: string): string {
   } catch {
     return p;
   }
-}
-
-/** st_dev as glibc's makedev builds it from mountinfo's "major:minor". */
-function makedev(majmin: string): number {
-  const [maj, min] = majmin.split(':').map(Number);
-  return ((maj & 0xfff) << 8) + (min & 0xff) + (min & ~0xff) * 4096 + (maj & ~0xfff) * 2 ** 32;
 }
 
 /** Is `dir` the root of the mount with device `dev` (and not over-mounted by something else)? */
@@ -42,41 +45,51 @@ function servesMount(dir: string, dev: number): boolean {
   }
 }
 
-interface OverlayMount {
-  spec: StackSpec;
-  dev: number;
-}
-
-function overlayMounts(mountinfo?: string): OverlayMount[] {
-  let text: string;
-  try {
-    text = mountinfo ?? fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return [];
-  }
-  const out: OverlayMount[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.includes(' - overlay ')) continue;
+/** The fuse-overlayfs mounts the server made (state file of the runtime directory) that are mounted now, with their upper. */
+function fuseMounts(mountinfo?: string): { merged: string; upper: string; reachable: boolean }[] {
+  const records = readState(runtimeDirPath()).mounts.filter((r) => r.by === 'fuse-overlayfs' && r.stack.upper);
+  if (records.length === 0) return [];
+  const fuse = readMountinfo(mountinfo).filter((e) => e.fstype === 'fuse.fuse-overlayfs');
+  const out: { merged: string; upper: string; reachable: boolean }[] = [];
+  for (const r of records) {
+    if (!fuse.some((e) => e.mountPoint === r.path)) continue;
+    let reachable = false;
     try {
-      out.push({ spec: parseMountinfoLine(line), dev: makedev(line.split(' ')[2]) });
+      reachable = fs.statSync(r.path).isDirectory();
     } catch {
-      /* skip */
+      /* ENOTCONN: the daemon is gone; EACCES: another user's */
     }
+    out.push({ merged: r.path, upper: r.stack.upper as string, reachable });
   }
   return out;
 }
 
-/** The live kernel mount whose upperdir is `upper`, if any (read fresh from mountinfo). */
+/** The live mount whose upperdir is `upper`, if any (read fresh from mountinfo and the state file). */
 export function findLiveMount(upper: string | undefined, mountinfo?: string): LiveMountInfo | undefined {
   if (!upper) return undefined;
   const want = realOrSelf(upper);
-  const hits = overlayMounts(mountinfo).filter(
-    (m) => m.spec.upper !== undefined && m.spec.upper.startsWith('/') && (m.spec.upper === upper || realOrSelf(m.spec.upper) === want),
-  );
-  if (hits.length === 0) return undefined;
-  const reachable = hits.find((m) => m.spec.merged && servesMount(m.spec.merged, m.dev));
-  const merged = (reachable ?? hits[hits.length - 1]).spec.merged ?? '';
-  return { merged, reachable: reachable !== undefined };
+  const same = (u: string | undefined) => u !== undefined && u.startsWith('/') && (u === upper || realOrSelf(u) === want);
+  const hits = overlayMounts(mountinfo).filter((m) => same(m.spec.upper));
+  if (hits.length > 0) {
+    const reachable = hits.find((m) => servesMount(m.spec.merged, m.dev));
+    return { merged: (reachable ?? hits[hits.length - 1]).spec.merged, reachable: reachable !== undefined, fs: 'overlay' };
+  }
+  const fuse = fuseMounts(mountinfo).filter((m) => same(m.upper));
+  if (fuse.length === 0) return undefined;
+  const reachable = fuse.find((m) => m.reachable);
+  return { merged: (reachable ?? fuse[fuse.length - 1]).merged, reachable: reachable !== undefined, fs: 'fuse-overlayfs' };
+}
+
+/**
+ * The route for writes of `overlay` now: undefined = the engine; a LiveWriter = through the
+ * mount that uses its upper. A mount whose merged directory cannot be reached refuses
+ * (EBUSY, upperInUse). `writer` is the one to reuse when it still serves the same mount.
+ */
+export function liveRoute(overlay: Overlay, syscall: string, writer?: LiveWriter): { live?: LiveMountInfo; writer?: LiveWriter } {
+  const live = findLiveMount(overlay.stack.upper);
+  if (!live) return {};
+  if (!live.reachable) throw upperInUse(syscall, overlay.stack.upper as string, live.merged || undefined, false);
+  return { live, writer: writer?.merged === live.merged ? writer : new LiveWriter(overlay, live.merged) };
 }
 
 function fail(err: unknown, syscall: string, p: string): never {
@@ -233,25 +246,39 @@ export class LiveWriter {
     }
   }
 
-  async rename(from: string, to: string, overwrite: boolean): Promise<void> {
+  /**
+   * rename(2) through the mount, answering as the engine does for the same stack: EEXIST without
+   * `overwrite`, ENOTEMPTY onto a directory that holds the source, and otherwise the kernel's own
+   * answer (EISDIR, ENOTDIR, ENOTEMPTY for a non-empty target). A directory with lower parts gets
+   * EXDEV (no redirect_dir): then what mv does — an existing target must be empty and goes, and
+   * the entries move one by one (`copyBelow`: are copied, as mv SRC NEW without -T does).
+   */
+  async rename(from: string, to: string, overwrite: boolean, copyBelow = false): Promise<void> {
     const src = this.real(from, 'rename');
     const dst = this.real(to, 'rename');
     const d = await this.exists(dst);
     if (d && !overwrite) throw createError('EEXIST', 'rename', from, undefined, to);
-    // The target holds the source: rename(2) answers ENOTEMPTY, and removing it first would lose both.
+    // The target holds the source: rename(2) answers ENOTEMPTY.
     if (src.startsWith(dst + '/')) throw createError('ENOTEMPTY', 'rename', from, undefined, to);
     try {
-      if (d?.isDirectory() && overwrite) await fs.promises.rm(encodePath(dst), { recursive: true });
       await fs.promises.rename(encodePath(src), encodePath(dst));
+      return;
     } catch (err) {
-      if ((err as { code?: string }).code !== 'EXDEV') fail(err, 'rename', from);
-      // A directory with lower parts and no redirect_dir: do what mv does.
-      try {
+      if (!isErrno(err, 'EXDEV')) fail(err, 'rename', from);
+    }
+    // rename(2) checked the types before answering EXDEV; an existing target must be empty.
+    if (d) {
+      const inside = await this.through('rename', to, () => fs.promises.readdir(encodePath(dst)));
+      if (inside.length > 0) throw createError('ENOTEMPTY', 'rename', from, undefined, to);
+      await this.through('rename', to, () => fs.promises.rmdir(encodePath(dst)));
+    }
+    try {
+      if (copyBelow) {
         await copyTree(src, dst);
         await fs.promises.rm(encodePath(src), { recursive: true });
-      } catch (err2) {
-        fail(err2, 'rename', from);
-      }
+      } else await moveEntries(encodePath(src), encodePath(dst));
+    } catch (err) {
+      fail(err, 'rename', from);
     }
   }
 
@@ -316,4 +343,24 @@ export class LiveWriter {
   async closeAll(): Promise<void> {
     for (const id of [...this.handles.keys()]) await this.close(id);
   }
+}
+
+/** mv after EXDEV (merged paths): make the target, rename each entry into it (recursing where EXDEV again), take the metadata, remove the source. */
+async function moveEntries(from: string | Buffer, to: string | Buffer): Promise<void> {
+  const fsp = fs.promises;
+  const st = await fsp.lstat(from);
+  await fsp.mkdir(to, 0o700);
+  const sub = (dir: string | Buffer, name: Buffer): Buffer => Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
+  for (const name of await fsp.readdir(from, { encoding: 'buffer' })) {
+    try {
+      await fsp.rename(sub(from, name), sub(to, name));
+    } catch (err) {
+      if (!isErrno(err, 'EXDEV')) throw err;
+      await moveEntries(sub(from, name), sub(to, name));
+    }
+  }
+  await fsp.chmod(to, st.mode & 0o7777);
+  if (process.getuid?.() === 0) await fsp.lchown(to, st.uid, st.gid);
+  await fsp.utimes(to, st.atime, st.mtime);
+  await fsp.rmdir(from);
 }

@@ -4,12 +4,20 @@
  * the merged directory. Every operation the protocol offers, in overlay terms.
  */
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
 import { createError } from './overlay/errors';
-import { hasEscapes, Overlay, type DirEntry, type OverlayStat, type StackSpec } from './overlay/index';
-import { findLiveMount, LiveWriter } from './liveMount';
+import { encodePath, hasEscapes, Overlay, overlayMounts, upperInUse, type DirEntry, type OverlayStat, type StackSpec } from './overlay/index';
+import { findLiveMount, LiveWriter, liveRoute } from './liveMount';
+import { MountManager } from './mounting/mounts';
+import { stackHash } from './mounting/runtimeDir';
+import { holderOf, readState, type Holder } from './mounting/state';
 import {
   FileType,
   type DidChangeFile,
+  type DidChangeMount,
+  type Mount,
+  type Mounts,
+  type MountState,
   type DidCopyUp,
   type Diff,
   type FileStat,
@@ -23,6 +31,8 @@ import { OverlayWatcher } from './watcher';
 
 export interface RegistryEvents {
   changes: [DidChangeFile.Change[]];
+  /** A held mount went away under the server. */
+  mount: [DidChangeMount.Params];
   copyup: [DidCopyUp.Params];
   log: [string];
 }
@@ -38,11 +48,14 @@ export class ManagedOverlay {
   /** Handles opened through a live mount's merged directory (ids above this). */
   private static readonly LIVE_BASE = 1 << 30;
   private nextLive = ManagedOverlay.LIVE_BASE;
+  /** The mount the server holds for this overlay (Registry.mount). */
+  mountState?: MountState;
 
   private constructor(
     readonly name: string,
     readonly overlay: Overlay,
     readonly watcher: OverlayWatcher,
+    private readonly registry: Registry,
   ) {}
 
   static async open(name: string, spec: StackSpec, registry: Registry): Promise<ManagedOverlay> {
@@ -51,7 +64,7 @@ export class ManagedOverlay {
     const overlay = await Overlay.open(spec.upper && !spec.merged ? { ...spec, merged: findLiveMount(spec.upper)?.merged } : spec);
     const holder: { self?: ManagedOverlay } = {};
     const watcher = new OverlayWatcher(overlay, (p) => holder.self?.statOrUndefined(p));
-    const self = new ManagedOverlay(name, overlay, watcher);
+    const self = new ManagedOverlay(name, overlay, watcher, registry);
     holder.self = self;
     overlay.on('copyup', (e) => {
       watcher.noteServerCopyUp(e.path);
@@ -79,34 +92,27 @@ export class ManagedOverlay {
     }
     if (s.merged) stack.merged = s.merged;
     const info: OverlayInfo = { name: this.name, stack, readOnly: this.overlay.readOnly, watchReady: this.watcher.ready };
+    this.refreshLive();
     if (this.liveInfo) info.liveMount = this.liveInfo;
+    if (this.mountState) info.mount = this.mountState;
     return info;
   }
 
-  /** Look at mountinfo again: a container may have mounted (or unmounted) the stack since. */
+  /** Look again for a live mount of the upper: a container or the server may have mounted (or unmounted) the stack since. */
   private refreshLive(): void {
     const found = findLiveMount(this.overlay.stack.upper);
-    this.liveInfo = found;
-    if (!found || !found.reachable) {
-      this.live = undefined;
-      return;
-    }
-    if (this.live?.merged !== found.merged) this.live = new LiveWriter(this.overlay, found.merged);
+    this.liveInfo = found && { merged: found.merged, reachable: found.reachable };
+    if (!found || !found.reachable) this.live = undefined;
+    else if (this.live?.merged !== found.merged) this.live = new LiveWriter(this.overlay, found.merged);
   }
 
-  /** The route for a write: undefined = the engine; a LiveWriter = through the kernel mount. */
+  /** The route for a write: undefined = the engine; a LiveWriter = through the live mount (liveMount.ts). */
   private route(syscall: string, p: string, ...more: string[]): LiveWriter | undefined {
     if (this.overlay.readOnly) return undefined; // the engine answers EROFS
     for (const q of [p, ...more]) if (typeof q === 'string' && q.startsWith('/')) this.watcher.noteBeforeWrite(q.replace(/\/+$/, '') || '/');
-    this.refreshLive();
-    if (this.liveInfo && !this.liveInfo.reachable) {
-      throw createError(
-        'EROFS',
-        syscall,
-        p,
-        `the upper directory belongs to a mounted kernel overlay (${this.liveInfo.merged || 'merged directory unknown'}) that is not reachable from here; writing into its upper behind the kernel's back is undefined, so writes are refused`,
-      );
-    }
+    const { live, writer } = liveRoute(this.overlay, syscall, this.live);
+    this.liveInfo = live && { merged: live.merged, reachable: live.reachable };
+    this.live = writer;
     if (this.live) for (const q of [p, ...more]) this.watcher.noteServerWrite(q);
     return this.live;
   }
@@ -207,17 +213,32 @@ export class ManagedOverlay {
     return this.overlay.unlink(p);
   }
 
-  /** Revert to the lowers' version. Behind a live kernel mount there is no kernel operation for it: refused. */
-  async revert(p: string): Promise<void> {
-    if (this.route('revert', p)) {
-      throw createError(
-        'EBUSY',
-        'revert',
-        p,
-        `the overlay is mounted (${this.liveInfo?.merged}); reverting edits the upper layer directly, which is undefined behaviour under a live mount — unmount it first`,
-      );
+  /**
+   * Revert to the lowers' version. Under a mount the server holds, the mount is taken down for
+   * the moment (no kernel operation drops an upper copy or a whiteout) and mounted again.
+   * Under another's mount (a running container) the upper cannot be changed: `throughMount`
+   * writes the lower copy back through the mount instead; without it the answer is EBUSY.
+   */
+  async revert(p: string, throughMount = false): Promise<void> {
+    const live = this.route('revert', p);
+    if (!live) return this.overlay.revert(p);
+    if (this.mountState && this.mountState.path === live.merged) {
+      await this.registry.mounts.remount(this.name, this.overlay.stack, () => this.overlay.revert(p));
+      return;
     }
-    await this.overlay.revert(p);
+    if (!throughMount) throw upperInUse('revert', this.overlay.stack.upper as string, live.merged, true);
+    await this.restoreThroughMount(live, p);
+  }
+
+  /** The lower copy of `p` written through the mount: a file's bytes and mode, a symlink, or a whole directory. */
+  private async restoreThroughMount(live: LiveWriter, p: string): Promise<void> {
+    const lower = await this.overlay.lowerResolve(p);
+    if (!lower) return live.delete(p, true); // added: deleting it is the revert
+    const real = live.pathOf(p, 'revert');
+    await live.through('revert', p, async () => {
+      await fs.promises.rm(encodePath(real), { recursive: true, force: true });
+      await fs.promises.cp(lower.realPath, real, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    });
   }
 
   /** Changes against the lowers, each with the entry's type and the lower layer it hides or replaces. */
@@ -299,6 +320,31 @@ export class ManagedOverlay {
 /** Named overlays. */
 export class Registry extends EventEmitter<RegistryEvents> {
   private readonly map = new Map<string, ManagedOverlay>();
+  private mountManager?: MountManager;
+  private holder?: Holder;
+
+  /**
+   * Who holds the mounts this server makes: the process that started it (the extension host:
+   * LSP's processId), so a server restarted by the same window adopts them, else the server.
+   */
+  setHolder(pid: number | null | undefined): void {
+    this.holder = (pid ? holderOf(pid) : undefined) ?? holderOf(process.pid);
+  }
+
+  get mounts(): MountManager {
+    if (!this.mountManager) {
+      this.mountManager = new MountManager(this.holder ?? (holderOf(process.pid) as Holder));
+      this.mountManager.on('log', (m) => this.emit('log', m));
+      this.mountManager.on('lost', (at, message) => {
+        for (const o of this.map.values()) {
+          if (o.mountState?.path !== at) continue;
+          o.mountState = undefined;
+          this.emit('mount', { name: o.name, message });
+        }
+      });
+    }
+    return this.mountManager;
+  }
 
   get(name: unknown): ManagedOverlay {
     if (typeof name !== 'string') throw createError('EINVAL', 'overlay', String(name), 'malformed params: "name" must be a string');
@@ -312,21 +358,67 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const o = await ManagedOverlay.open(name, spec, this);
     const old = this.map.get(name);
     this.map.set(name, o);
-    if (old) await old.close();
+    if (old) {
+      // The same stack keeps its mount; another one lets it go.
+      if (old.mountState && this.mountManager?.heldFor(name) === old.mountState.path) {
+        if (stackHash(o.overlay.stack) === stackHash(old.overlay.stack)) o.mountState = old.mountState;
+        else await this.mounts.release(name);
+      }
+      await old.close();
+    }
     return o.info();
+  }
+
+  /** Mounts overlay `name` (mounting/mounts.ts), unless a mount the server does not own already uses its upper. */
+  async mount(name: string): Promise<Mount.Result> {
+    const o = this.get(name);
+    const live = findLiveMount(o.overlay.stack.upper);
+    const ours = live && this.mountManager?.heldFor(name) === live.merged;
+    if (live && !ours && !readState(this.mounts.runtimeDir).mounts.some((r) => r.path === live.merged)) {
+      return live.reachable
+        ? { existing: live.merged }
+        : { failure: `not mounted: the upper directory is mounted at ${live.merged}, which is not reachable from here` };
+    }
+    const r = await this.mounts.mount(name, o.overlay.stack);
+    o.mountState = r.mount;
+    return r;
+  }
+
+  /** Lets go of overlay `name`'s mount (unmounted when no other window holds it). */
+  async unmount(name: string): Promise<void> {
+    const o = this.get(name);
+    o.mountState = undefined;
+    const failure = await this.mountManager?.release(name);
+    if (failure) this.emit('log', `[mount] ${failure}`);
+  }
+
+  /** What `overlay/mounts` answers. */
+  mountsList(): Mounts.Result {
+    return { runtimeDir: this.mounts.runtimeDir, overlays: overlayMounts().map((m) => ({ merged: m.spec.merged, spec: m.spec })) };
   }
 
   async remove(name: string): Promise<void> {
     const o = this.get(name);
     this.map.delete(name);
+    if (o.mountState) await this.unmountQuietly(name);
     await o.close();
+  }
+
+  private async unmountQuietly(name: string): Promise<void> {
+    const failure = await this.mountManager?.release(name).catch((err: unknown) => String(err));
+    if (failure) this.emit('log', `[mount] ${failure}`);
   }
 
   list(): OverlayInfo[] {
     return [...this.map.values()].map((o) => o.info());
   }
 
+  /** A clean shutdown: held mounts linger for the next server (mounts.ts), then every overlay closes. */
   async closeAll(): Promise<void> {
-    for (const name of [...this.map.keys()]) await this.remove(name);
+    await this.mountManager?.shutdown().catch((err: unknown) => this.emit('log', `[mount] shutdown: ${String(err)}`));
+    for (const [name, o] of [...this.map]) {
+      this.map.delete(name);
+      await o.close();
+    }
   }
 }

@@ -8,7 +8,7 @@
  */
 import { createConnection, ProposedFeatures, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver/node';
 import { requests } from '../../shared/src/catalog';
-import { DidChangeFile, DidCopyUp, OVERLAY_ERROR, stackSpec } from '../../shared/src/protocol';
+import { DidChangeFile, DidChangeMount, DidCopyUp, OVERLAY_ERROR, stackSpec } from '../../shared/src/protocol';
 import { checkParams, type Check } from '../../shared/src/validate';
 import { requestHandlers } from './handlers';
 import { Registry } from './registry';
@@ -19,6 +19,7 @@ const registry = new Registry();
 registry.on('log', (msg) => connection.console.warn(msg));
 registry.on('changes', (changes) => void connection.sendNotification(DidChangeFile.type, { changes }));
 registry.on('copyup', (e) => void connection.sendNotification(DidCopyUp.type, e));
+registry.on('mount', (e) => void connection.sendNotification(DidChangeMount.type, e));
 
 const handlers = requestHandlers(registry);
 for (const r of requests) {
@@ -38,6 +39,10 @@ for (const r of requests) {
 }
 
 connection.onInitialize(async (params) => {
+  // The mounts this server makes are held for the process that started it (mounting/mounts.ts);
+  // those whose holders died (a crash of the window) are removed now.
+  registry.setHolder(params.processId);
+  await registry.mounts.cleanup().catch((err: unknown) => connection.console.error(`[mount] cleanup: ${String(err)}`));
   const overlays: unknown = (params.initializationOptions as { overlays?: unknown } | undefined)?.overlays ?? {};
   if (typeof overlays !== 'object' || overlays === null || Array.isArray(overlays)) {
     connection.console.error('initializationOptions.overlays must be an object { name: stack spec }; no overlay opened');

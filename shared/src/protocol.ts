@@ -77,6 +77,19 @@ export interface OverlayInfo {
   liveMount?: { merged: string; reachable: boolean };
   /** The watcher has finished its initial scan: changes from now on are reported. */
   watchReady: boolean;
+  /** The mount this server holds for the overlay (overlay/mount), whose directory is the workspace folder. */
+  mount?: MountState;
+}
+
+/** A mount the server made (or adopted) for an overlay. */
+export interface MountState {
+  /** The mount point: a `file:` folder under the server's runtime directory. */
+  path: string;
+  by: 'kernel' | 'fuse-overlayfs';
+  /** Why this way, in one sentence (status item, log). */
+  reason: string;
+  /** It was mounted already (another window, or the server before a restart) and is shared. */
+  adopted: boolean;
 }
 
 export interface NameParams {
@@ -130,6 +143,42 @@ export const ListOverlays = request0('overlay/list', {
   changesOverlay: false,
   result: returns<OverlayInfo[]>(),
 });
+
+// ---------------------------------------------------------------- mounts
+
+export const Mount = request('overlay/mount', {
+  doc: 'Mount an open overlay (the kernel where the server may, else fuse-overlayfs), or adopt the mount of the same stack; a stack that cannot be mounted answers why.',
+  changesOverlay: false,
+  params: nameParams,
+  result: returns<Mount.Result>(),
+});
+export namespace Mount {
+  /** One of the two. `existing`: a mount not made by the server (a running container) already serves the upper: open it there. */
+  export interface Result {
+    mount?: MountState;
+    existing?: string;
+    failure?: string;
+  }
+}
+
+export const Unmount = request('overlay/unmount', {
+  doc: "Let go of an overlay's mount; unmounted when no other window holds it.",
+  changesOverlay: false,
+  params: nameParams,
+  result: returns<null>(),
+});
+
+export const Mounts = request0('overlay/mounts', {
+  doc: "The server's runtime directory (where it mounts) and the kernel overlay mounts of /proc/self/mountinfo, parsed by the engine.",
+  changesOverlay: false,
+  result: returns<Mounts.Result>(),
+});
+export namespace Mounts {
+  export interface Result {
+    runtimeDir: string;
+    overlays: { merged: string; spec: StackSpec }[];
+  }
+}
 
 // ---------------------------------------------------------------- FileSystemProvider
 
@@ -413,11 +462,22 @@ export namespace ExportLayer {
 }
 
 export const Revert = request('overlay/revert', {
-  doc: "Revert a path to the lower layers' version (drop the upper copy, added tree or whiteout).",
+  doc: "Revert a path to the lower layers' version (drop the upper copy, added tree or whiteout); under a mount the server holds, it unmounts for the moment. `throughMount`: under another's mount, write the lower copy back through it instead.",
   changesOverlay: true,
-  params: pathParams,
+  params: object<Revert.Params>({ name: str, path: str, throughMount: optional(bool) }),
   result: returns<null>(),
 });
+export namespace Revert {
+  export interface Params extends PathParams {
+    /**
+     * The upper belongs to a mount the server does not own (a running container's): what can be
+     * done without changing the upper behind it — the lower copy written back through the mount
+     * (a deleted entry comes back; a modified file reads as the lower copy again, and stays in
+     * the upper as a changed copy).
+     */
+    throughMount?: boolean;
+  }
+}
 
 // ---------------------------------------------------------------- search
 
@@ -497,6 +557,19 @@ export namespace DidChangeFile {
   }
   export interface Params {
     changes: Change[];
+  }
+}
+
+export const DidChangeMount = notification('overlay/didChangeMount', {
+  doc: "An overlay's mount went away under the server (someone unmounted it), or came back.",
+  params: returns<DidChangeMount.Params>(),
+});
+export namespace DidChangeMount {
+  export interface Params {
+    name: string;
+    /** The mount now; absent when it is gone. */
+    mount?: MountState;
+    message: string;
   }
 }
 

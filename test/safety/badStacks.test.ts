@@ -129,7 +129,7 @@ test('an upper that belongs to a live kernel mount: the engine refuses it withou
         'without merged',
         spec,
         new RegExp(
-          `upperdir of the kernel overlay mounted at ${D('m')}; changing it behind the kernel's back is undefined\\. Write through ${D('m')} instead .*"merged": "${D('m')}".*or unmount it first`,
+          `belongs to the overlay mounted at ${D('m')}; changing it behind the mount's back is undefined\\. Write through ${D('m')} instead .*"merged": "${D('m')}".*or unmount it first`,
         ),
       ],
       ['with another merged', { ...spec, merged: d }, new RegExp(`mounted at ${D('m')}, not at ${d} \\(the "merged" given\\)`)],

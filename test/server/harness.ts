@@ -23,12 +23,30 @@ export interface Started {
   copyUps: P.DidCopyUp.Params[];
   stderr: string[];
   logs: string[];
+  mountChanges: P.DidChangeMount.Params[];
   exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
-export async function startServer(overlays: Record<string, P.StackSpec> = {}, transport: '--stdio' | '--node-ipc' = '--stdio'): Promise<Started> {
-  const child = spawn(process.execPath, [SERVER, transport], { stdio: transport === '--stdio' ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'ipc'] });
+/** `env`: added to the server's environment; `processId`: what initialize names as the server's parent (default this process); `uid`/`gid`: run it as that user. */
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  processId?: number | null;
+  uid?: number;
+  gid?: number;
+}
+
+export async function startServer(
+  overlays: Record<string, P.StackSpec> = {},
+  transport: '--stdio' | '--node-ipc' = '--stdio',
+  options: StartOptions = {},
+): Promise<Started> {
+  const child = spawn(process.execPath, [SERVER, transport], {
+    stdio: transport === '--stdio' ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'ipc'],
+    env: { ...process.env, ...options.env },
+    uid: options.uid,
+    gid: options.gid,
+  });
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
@@ -39,6 +57,7 @@ export async function startServer(overlays: Record<string, P.StackSpec> = {}, tr
   const changes: P.DidChangeFile.Change[] = [];
   const copyUps: P.DidCopyUp.Params[] = [];
   const logs: string[] = [];
+  const mountChanges: P.DidChangeMount.Params[] = [];
   conn.onNotification(P.DidChangeFile.type, (p) => {
     changes.push(...p.changes);
   });
@@ -48,8 +67,12 @@ export async function startServer(overlays: Record<string, P.StackSpec> = {}, tr
   conn.onNotification('window/logMessage', (p: { message: string }) => {
     logs.push(p.message);
   });
+  conn.onNotification(P.DidChangeMount.type, (p) => {
+    mountChanges.push(p);
+  });
   conn.listen();
-  await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
+  const processId = options.processId !== undefined ? options.processId : options.uid !== undefined && options.uid !== process.getuid?.() ? null : process.pid;
+  await conn.sendRequest('initialize', { processId, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
   await conn.sendNotification('initialized', {});
   let stopped = false;
   return {
@@ -59,6 +82,7 @@ export async function startServer(overlays: Record<string, P.StackSpec> = {}, tr
     copyUps,
     stderr,
     logs,
+    mountChanges,
     exited,
     async stop() {
       if (stopped) return;

@@ -22,6 +22,11 @@ describe('parsing stacks', () => {
     const line = '123 45 0:67 / /mnt/my\\040merged rw,relatime shared:1 - overlay overlay rw,lowerdir=/l\\0721:/l2,upperdir=/up\\040per,workdir=/work';
     assert.deepEqual(parseMountinfoLine(line), { lower: ['/l:1', '/l2'], upper: '/up per', work: '/work', merged: '/mnt/my merged' });
     assert.throws(() => parseMountinfoLine('1 2 3:4 / /x rw - ext4 /dev/sda rw'), /not an overlay mount/);
+    // What Linux 6.18 shows for lowerdir=/tmp/a\:b:/tmp/l 2 (a colon escaped in the option, then the backslash by mountinfo).
+    const kernel = '49 27 0:41 / /tmp/m rw,relatime - overlay overlay rw,lowerdir=/tmp/a\\134:b:/tmp/l\\0402,upperdir=/tmp/u,workdir=/tmp/w,uuid=on';
+    assert.deepEqual(parseMountinfoLine(kernel), { lower: ['/tmp/a:b', '/tmp/l 2'], upper: '/tmp/u', work: '/tmp/w', merged: '/tmp/m' });
+    // Data-only layers after `::` are not looked up.
+    assert.deepEqual(parseMountinfoLine('1 2 0:9 / /m rw - overlay overlay rw,lowerdir=/a:/b::/data').lower, ['/a', '/b']);
   });
 
   test('a Docker overlay2 layer directory and docker inspect JSON', () => {

@@ -3,6 +3,7 @@ export { Overlay } from './overlay';
 export { higherLayer, layerDepth } from './lookup';
 export type { OpenFlags } from './handles';
 export { createError, isErrno, type OverlayError } from './errors';
+export { makedev, overlayMounts, readMountinfo, upperInUse, type MountinfoEntry, type OverlayMount } from './mountinfo';
 export { compareNames, decodeName, encodePath, hasEscapes, nameBytes } from './names';
 export {
   detectWhiteoutFormat,

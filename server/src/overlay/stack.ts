@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createError } from './errors';
+import { overlayMounts, overlayStackOf, parseMountinfoEntry, upperInUse } from './mountinfo';
 import { encodePath, fromPlainPath, readdirEntries } from './names';
 import type { StackSpec, WhiteoutFormat } from './types';
 
@@ -17,10 +18,6 @@ export interface ResolvedStack {
   whiteouts: WhiteoutFormat;
   userxattr: boolean;
   merged?: string;
-}
-
-function unescapeOctal(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
 /** Split on `sep` not preceded by a backslash; `\<c>` becomes `<c>`. */
@@ -82,49 +79,16 @@ export function parseMountOptions(opts: string): StackSpec {
   return spec;
 }
 
-/** One line of /proc/self/mountinfo for an overlay mount. */
+/** One line of /proc/self/mountinfo for an overlay mount (mountinfo.ts parses it). */
 export function parseMountinfoLine(line: string): StackSpec {
-  const fields = line.trim().split(' ');
-  const dash = fields.indexOf('-');
-  if (dash < 0 || fields.length < dash + 4) throw createError('EINVAL', 'parse', line, 'not a mountinfo line');
-  const fstype = fields[dash + 1];
-  if (fstype !== 'overlay') throw createError('EINVAL', 'parse', line, `not an overlay mount (type ${fstype})`);
-  const mountPoint = unescapeOctal(fields[4]);
-  const superOpts = fields[dash + 3];
-  const spec: StackSpec = { lower: [] };
-  for (const opt of superOpts.split(',')) {
-    const eq = opt.indexOf('=');
-    const key = eq < 0 ? opt : opt.slice(0, eq);
-    const value = eq < 0 ? '' : opt.slice(eq + 1);
-    if (key === 'lowerdir') {
-      const dataOnly = value.indexOf('::');
-      spec.lower = (dataOnly >= 0 ? value.slice(0, dataOnly) : value)
-        .split(':')
-        .filter(Boolean)
-        .map((d) => unescapeOctal(d.replace(/\\:/g, ':')));
-    } else if (key === 'lowerdir+') spec.lower.push(unescapeOctal(value));
-    else if (key === 'upperdir') spec.upper = unescapeOctal(value);
-    else if (key === 'workdir') spec.work = unescapeOctal(value);
-    else if (key === 'userxattr') spec.userxattr = true;
-  }
-  if (spec.lower.length === 0) throw createError('EINVAL', 'parse', line, 'overlay mount shows no lowerdir');
-  spec.merged = mountPoint;
-  return spec;
+  const e = parseMountinfoEntry(line);
+  if (!e) throw createError('EINVAL', 'parse', line, 'not a mountinfo line');
+  return overlayStackOf(e);
 }
 
 /** All overlay mounts from a mountinfo text (default: this process's). */
 export function listOverlayMounts(text?: string): StackSpec[] {
-  const content = text ?? fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  const out: StackSpec[] = [];
-  for (const line of content.split('\n')) {
-    if (!line.includes(' - overlay ')) continue;
-    try {
-      out.push(parseMountinfoLine(line));
-    } catch {
-      /* not parseable: skip */
-    }
-  }
-  return out;
+  return overlayMounts(text).map((m) => m.spec);
 }
 
 /**
@@ -253,13 +217,9 @@ function realOrSelf(p: string): string {
  * is `upper`, a real path. Changing such an upper behind the kernel's back is undefined.
  */
 export function liveMountsOf(upper: string, mountinfo?: string): string[] {
-  let mounts: StackSpec[];
-  try {
-    mounts = listOverlayMounts(mountinfo);
-  } catch {
-    return [];
-  }
-  return mounts.filter((m) => m.upper?.startsWith('/') && realOrSelf(m.upper) === upper).map((m) => m.merged as string);
+  return listOverlayMounts(mountinfo)
+    .filter((m) => m.upper?.startsWith('/') && realOrSelf(m.upper) === upper)
+    .map((m) => m.merged as string);
 }
 
 function inside(child: string, parent: string): boolean {
@@ -281,13 +241,7 @@ export function resolveStack(spec: StackSpec): ResolvedStack {
     checkWritable(upper, 'upper directory');
     const mounts = liveMountsOf(upper);
     if (mounts.length > 0 && !(spec.merged && mounts.includes(realOrSelf(path.resolve(spec.merged))))) {
-      const given = spec.merged ? `, not at ${spec.merged} (the "merged" given)` : '';
-      throw createError(
-        'EBUSY',
-        'stack',
-        upper,
-        `upper directory is the upperdir of the kernel overlay mounted at ${mounts[0]}${given}; changing it behind the kernel's back is undefined. Write through ${mounts[0]} instead (a program that routes its writes there, as the server does, passes "merged": "${mounts[0]}"), or unmount it first`,
-      );
+      throw upperInUse('stack', upper, mounts[0], true, spec.merged);
     }
     if (!spec.work) throw createError('EINVAL', 'stack', upper, 'an upper directory needs a work directory');
     work = checkDir(spec.work, `work directory (${spec.work})`);

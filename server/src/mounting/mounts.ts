@@ -1,0 +1,332 @@
+/**
+ * The mounts this server holds for its windows, kept in the runtime directory's state file
+ * (state.ts) with every other server's: one mount per stack, whoever asks for it — a second
+ * window on the same stack adopts the mount instead of mounting it again, so two mounts never
+ * write the same upper. The last holder to let go unmounts. A server that shuts down cleanly
+ * (a window reloading, an extension host restarting because its first folder changed) leaves
+ * its mounts lingering for LINGER_MS, long enough for the next server to adopt them, and
+ * starts a detached reaper (reaper.ts) that unmounts what nobody adopted. Mounts whose holders
+ * died (server and VS Code killed) are removed at the next start, with any mount of the
+ * runtime directory the state does not know.
+ */
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createError, readMountinfo } from '../overlay/index';
+import { mountedAt, mountFuse, mountKernel, mountStack, unmount, type Stack } from './mounters';
+import { ensureRuntimeDir, mountPointOf, runtimeDirPath, stackHash } from './runtimeDir';
+import { isAlive, sameHolder, withState, type Holder, type MountedBy, type MountRecord, type State } from './state';
+
+/** How long a cleanly released mount waits to be adopted (OVERLAYWS_MOUNT_LINGER_MS overrides). */
+export const LINGER_MS = Number(process.env.OVERLAYWS_MOUNT_LINGER_MS ?? 30_000);
+/** How often held mounts are checked (someone may unmount them). */
+const POLL_MS = 2000;
+
+export interface HeldMount {
+  path: string;
+  by: MountedBy;
+  reason: string;
+  /** Mounted before this server asked (another window, or a server before a restart). */
+  adopted: boolean;
+}
+
+export interface MountEvents {
+  /** A held mount disappeared (unmounted by someone else). */
+  lost: [path: string, message: string];
+  log: [string];
+}
+
+/** Processes using something under `dir`: their current directory, root or an open file. */
+export function usersOf(dir: string): string[] {
+  const out: string[] = [];
+  const inside = (p: string) => p === dir || p.startsWith(dir + '/');
+  for (const pid of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    const what: string[] = [];
+    try {
+      if (inside(fs.readlinkSync(`/proc/${pid}/cwd`))) what.push('current directory');
+    } catch {
+      /* gone, or not ours */
+    }
+    try {
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        try {
+          if (inside(fs.readlinkSync(`/proc/${pid}/fd/${fd}`))) {
+            what.push('open file');
+            break;
+          }
+        } catch {
+          /* closed meanwhile */
+        }
+      }
+    } catch {
+      /* not ours */
+    }
+    if (what.length === 0) continue;
+    let comm = '?';
+    try {
+      comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      /* gone */
+    }
+    out.push(`${comm} (pid ${pid}: ${what.join(', ')})`);
+  }
+  return out;
+}
+
+function rmdirQuiet(p: string): void {
+  try {
+    fs.rmdirSync(p);
+  } catch {
+    /* busy, gone or not empty: left */
+  }
+}
+
+/**
+ * Removes what nobody holds: records whose holders are dead and whose linger has passed, records
+ * of mounts that are gone, and mounts of the runtime directory the state does not know. Runs in
+ * the state's lock. Returns one log line per thing done.
+ */
+export async function reapStale(s: State, dir: string, now = Date.now()): Promise<string[]> {
+  const log: string[] = [];
+  const keep: MountRecord[] = [];
+  for (const r of s.mounts) {
+    r.holders = r.holders.filter(isAlive);
+    if (r.remounting && isAlive(r.remounting)) {
+      keep.push(r);
+      continue;
+    }
+    delete r.remounting;
+    if (!mountedAt(r.path)) {
+      log.push(`${r.path} is no longer mounted: forgotten`);
+      rmdirQuiet(r.path);
+      continue;
+    }
+    if (r.holders.length > 0 || (r.lingerUntil !== undefined && r.lingerUntil > now)) {
+      keep.push(r);
+      continue;
+    }
+    const err = await unmount(r.path, r.by);
+    if (err) {
+      log.push(`${r.path}: nobody holds it, but it cannot be unmounted: ${err}; left mounted (${usersOf(r.path).join(', ') || 'no process found using it'})`);
+      keep.push(r);
+      continue;
+    }
+    rmdirQuiet(r.path);
+    log.push(`${r.path}: unmounted (${r.lingerUntil !== undefined ? 'released, and not adopted in time' : 'its holders are gone'})`);
+  }
+  s.mounts = keep;
+  // Mounts directly under the runtime directory that no record names (a state file lost or
+  // written by a crashed version): ours by place, held by nobody.
+  for (const e of readMountinfo()) {
+    if (path.dirname(e.mountPoint) !== dir || keep.some((r) => r.path === e.mountPoint)) continue;
+    const err = await unmount(e.mountPoint, e.fstype === 'overlay' ? 'kernel' : 'fuse-overlayfs');
+    if (!err) rmdirQuiet(e.mountPoint);
+    log.push(`${e.mountPoint}: a mount of the runtime directory no record names: ${err ? `cannot be unmounted: ${err}` : 'unmounted'}`);
+  }
+  return log;
+}
+
+export class MountManager extends EventEmitter<MountEvents> {
+  /** Mount points this server holds, by the overlay names it holds them for. */
+  private readonly held = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private dirCache: string | undefined;
+
+  constructor(
+    private readonly holder: Holder,
+    private readonly dirPath = runtimeDirPath(),
+  ) {
+    super();
+  }
+
+  private get dir(): string {
+    this.dirCache ??= ensureRuntimeDir(this.dirPath);
+    return this.dirCache;
+  }
+
+  get runtimeDir(): string {
+    return this.dirPath;
+  }
+
+  /** The mount point held for overlay `name`, if any. */
+  heldFor(name: string): string | undefined {
+    return this.held.get(name);
+  }
+
+  /** Removes stale mounts (dead holders, lapsed lingers, unknown mounts of the runtime dir). */
+  async cleanup(): Promise<void> {
+    if (!fs.existsSync(this.dirPath)) return;
+    for (const line of await withState(this.dir, (s) => reapStale(s, this.dir))) this.emit('log', `[mount] ${line}`);
+  }
+
+  /**
+   * Mounts overlay `name` (or adopts the mount of the same stack that another window or an
+   * earlier server holds). A stack that cannot be mounted is no error: the answer says why.
+   */
+  async mount(name: string, stack: Stack): Promise<{ mount?: HeldMount; failure?: string }> {
+    const current = this.held.get(name);
+    const hash = stackHash(stack);
+    if (current && path.basename(current).endsWith(`.${hash}`) && mountedAt(current)) {
+      const rec = await withState(this.dir, (s) => s.mounts.find((r) => r.path === current));
+      if (rec) return { mount: { path: rec.path, by: rec.by, reason: rec.reason, adopted: true } };
+    }
+    if (current) await this.release(name);
+    const dir = this.dir;
+    const result = await withState(dir, async (s): Promise<{ mount?: HeldMount; failure?: string }> => {
+      for (const line of await reapStale(s, dir)) this.emit('log', `[mount] ${line}`);
+      const same = s.mounts.find((r) => r.hash === hash);
+      if (same) {
+        if (!same.holders.some((h) => sameHolder(h, this.holder))) same.holders.push(this.holder);
+        delete same.lingerUntil;
+        return { mount: { path: same.path, by: same.by, reason: same.reason, adopted: true } };
+      }
+      const other = stack.upper ? s.mounts.find((r) => r.stack.upper === stack.upper) : undefined;
+      if (other) return { failure: `not mounted: its upper directory is already mounted at ${other.path} for another stack of overlay "${other.name}"` };
+      const at = mountPointOf(dir, name, stack);
+      const there = mountedAt(at);
+      if (there) {
+        // Ours by its name and hash, though no record says so (the state was lost): adopt it.
+        const by: MountedBy = there === 'overlay' ? 'kernel' : 'fuse-overlayfs';
+        const reason = `${by === 'kernel' ? 'mount -t overlay' : 'fuse-overlayfs'}: found mounted at its place`;
+        s.mounts.push({ path: at, name, hash, stack: pick(stack), by, reason, holders: [this.holder] });
+        return { mount: { path: at, by, reason, adopted: true } };
+      }
+      fs.mkdirSync(at, { recursive: true, mode: 0o700 });
+      const r = await mountStack(stack, at);
+      if ('failure' in r) {
+        rmdirQuiet(at);
+        return { failure: r.failure };
+      }
+      s.mounts.push({ path: at, name, hash, stack: pick(stack), by: r.by, reason: r.reason, holders: [this.holder] });
+      return { mount: { path: at, by: r.by, reason: r.reason, adopted: false } };
+    });
+    if (result.mount) {
+      this.held.set(name, result.mount.path);
+      this.emit('log', `[mount] overlay "${name}" ${result.mount.adopted ? 'adopted the mount' : 'mounted'} at ${result.mount.path} (${result.mount.reason})`);
+      this.poll();
+    } else this.emit('log', `[mount] overlay "${name}": ${result.failure}`);
+    return result;
+  }
+
+  /** Lets go of overlay `name`'s mount: unmounted when no other holder is left. Answers why it could not be, if so. */
+  async release(name: string): Promise<string | undefined> {
+    const at = this.held.get(name);
+    if (!at) return undefined;
+    this.held.delete(name);
+    if ([...this.held.values()].includes(at)) return undefined; // held for another name of the same stack
+    const failure = await withState(this.dir, async (s) => {
+      const rec = s.mounts.find((r) => r.path === at);
+      if (!rec) return undefined;
+      rec.holders = rec.holders.filter((h) => !sameHolder(h, this.holder) && isAlive(h));
+      if (rec.holders.length > 0) return undefined;
+      const err = await unmount(rec.path, rec.by);
+      if (err) {
+        const users = usersOf(rec.path);
+        return `${rec.path} could not be unmounted: ${err}${users.length ? ` (in use by ${users.join(', ')})` : ''}; the next start removes it`;
+      }
+      s.mounts = s.mounts.filter((r) => r !== rec);
+      rmdirQuiet(rec.path);
+      return undefined;
+    });
+    this.emit('log', `[mount] overlay "${name}" let go of ${at}${failure ? `: ${failure}` : ''}`);
+    return failure;
+  }
+
+  /**
+   * Unmounts the mount of overlay `name`, runs `change` (which may then write the upper: no
+   * mount uses it), and mounts the stack again at the same place the same way. Refused (EBUSY,
+   * naming the processes) when something has the mount in use.
+   */
+  async remount<T>(name: string, stack: Stack, change: () => Promise<T>): Promise<T> {
+    const at = this.held.get(name);
+    if (!at) return change();
+    const dir = this.dir;
+    const rec = await withState(dir, async (s) => {
+      const r = s.mounts.find((m) => m.path === at);
+      if (!r) return undefined;
+      const err = await unmount(r.path, r.by);
+      if (err) {
+        const users = usersOf(r.path);
+        throw createError(
+          'EBUSY',
+          'revert',
+          r.path,
+          `reverting changes the upper layer, which needs the overlay unmounted for a moment, but ${users.length ? `these processes use it: ${users.join(', ')}` : `it is busy (${err})`}. Close them (or leave the folder in those terminals) and revert again`,
+        );
+      }
+      r.remounting = this.holder;
+      return { ...r };
+    });
+    if (!rec) return change();
+    try {
+      return await change();
+    } finally {
+      const failure = await withState(dir, async (s) => {
+        const r = s.mounts.find((m) => m.path === at);
+        if (r) delete r.remounting;
+        const again = rec.by === 'kernel' ? await mountKernel(stack, at) : await mountFuse(stack, at);
+        if (again && r) s.mounts = s.mounts.filter((m) => m !== r);
+        return again;
+      });
+      if (failure) {
+        this.held.delete(name);
+        this.emit('lost', at, `it could not be mounted again after the revert: ${failure}`);
+      }
+    }
+  }
+
+  /** On a clean shutdown: every held mount lingers for the next server, and a reaper takes what nobody adopts. */
+  async shutdown(): Promise<void> {
+    clearInterval(this.timer);
+    if (this.held.size === 0) return;
+    const paths = new Set(this.held.values());
+    this.held.clear();
+    const lingering = await withState(this.dir, (s) => {
+      let n = 0;
+      for (const r of s.mounts) {
+        if (!paths.has(r.path)) continue;
+        r.holders = r.holders.filter((h) => !sameHolder(h, this.holder) && isAlive(h));
+        if (r.holders.length === 0) {
+          r.lingerUntil = Date.now() + LINGER_MS;
+          n++;
+        }
+      }
+      return n;
+    });
+    if (lingering > 0) startReaper(this.dir);
+  }
+
+  /** Notices held mounts that someone else unmounted. */
+  private poll(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (this.held.size === 0) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+        return;
+      }
+      for (const [name, at] of [...this.held]) {
+        if (mountedAt(at)) continue;
+        void withState(this.dir, (s) => s.mounts.find((r) => r.path === at)?.remounting !== undefined).then((remounting) => {
+          if (remounting || mountedAt(at) || this.held.get(name) !== at) return;
+          this.held.delete(name);
+          this.emit('lost', at, `${at} was unmounted outside VS Code`);
+        });
+      }
+    }, POLL_MS);
+    this.timer.unref();
+  }
+}
+
+function pick(stack: Stack): MountRecord['stack'] {
+  return { lower: stack.lower, upper: stack.upper, work: stack.work, whiteouts: stack.whiteouts, userxattr: stack.userxattr };
+}
+
+/** A detached process that unmounts lingering mounts nobody adopted (reaper.ts), outliving this server. */
+function startReaper(dir: string): void {
+  const script = path.join(__dirname, 'reaper.js');
+  if (!fs.existsSync(script)) return;
+  const child = spawn(process.execPath, [script, dir], { detached: true, stdio: 'ignore', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
+  child.unref();
+}
