@@ -81,7 +81,7 @@ export function overlayStackOf(e: MountinfoEntry): StackSpec {
       spec.lower = (dataOnly >= 0 ? raw.slice(0, dataOnly) : raw)
         .split(':')
         .filter(Boolean)
-        .map((d) => unescapeMountinfo(d).replace(/\u0000/g, ':'));
+        .map((d) => unescapeMountinfo(d).split('\u0000').join(':'));
     } else if (key === 'lowerdir+') spec.lower.push(unescapeMountinfo(value));
     else if (key === 'upperdir') spec.upper = unescapeMountinfo(value);
     else if (key === 'workdir') spec.work = unescapeMountinfo(value);
