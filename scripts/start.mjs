@@ -176,7 +176,10 @@ function e2e(rest) {
     log(`testing the installed .vsix: ${path.basename(installed)}`);
     extra.push('--extension', installed);
   }
-  const r = spawnSync(process.execPath, [path.join(REPO, 'scripts/e2e/run.mjs'), '--open', workspace, '--setting', 'files.autoSave="off"', ...extra, ...rest], {
+  // The suite starts on overlay:// (overlay.mount never in user settings); test/e2e/workspaceMounted.test.ts
+  // turns mounting on in the workspace and goes on in the mounted folder.
+  const settings = ['--setting', 'files.autoSave="off"', '--setting', 'overlay.mount="never"'];
+  const r = spawnSync(process.execPath, [path.join(REPO, 'scripts/e2e/run.mjs'), '--open', workspace, ...settings, ...extra, ...rest], {
     stdio: 'inherit',
     cwd: REPO,
   });

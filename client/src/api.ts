@@ -3,6 +3,7 @@ import type * as vscode from 'vscode';
 import type { OverlayInfo } from '../../shared/src/protocol';
 import type { ServerState } from './client';
 import type { LowerGuard } from './lowerGuard';
+import type { MountedFolders } from './mountedFolders';
 import type { ReadAhead } from './readAhead';
 import type { StaleEditors } from './staleEditors';
 import type { Testing } from './testing';
@@ -24,6 +25,8 @@ export interface OverlayApi {
   readonly testing: Testing;
   /** Listings read ahead (readAhead.ts): how many were served from it, round trips made, changes that dropped them, listings held now. */
   readonly readAhead: Pick<ReadAhead, 'hits' | 'fetches' | 'changes' | 'size'>;
+  /** Mounted workspace folders (mountedFolders.ts): go over the folders again, why an overlay is not mounted. */
+  readonly mountedFolders: Pick<MountedFolders, 'schedule' | 'failures' | 'onDidSettle'>;
   /** Overlays the server has open: name → validated stack. */
   overlays(): OverlayInfo[];
 }

@@ -20,7 +20,15 @@ import {
 } from 'vscode-languageclient/node';
 import type { AnyRequest } from '../../shared/src/catalog';
 import type { ParamsOf, ResultOf } from '../../shared/src/messages';
-import { AddOverlay, ListOverlays, RemoveOverlay, type InitializationOptions, type OverlayInfo, type StackSpec } from '../../shared/src/protocol';
+import {
+  AddOverlay,
+  ListOverlays,
+  RemoveOverlay,
+  type InitializationOptions,
+  type MountState,
+  type OverlayInfo,
+  type StackSpec,
+} from '../../shared/src/protocol';
 import { configuredOverlays } from './config';
 import { SERVER_INSPECT_PORT } from './debugPort';
 
@@ -81,6 +89,17 @@ export class OverlayClient implements vscode.Disposable {
     this.overlaysEmitter.fire();
   }
 
+  /** Records the mount the server holds for `name` now (overlay/mount, overlay/didChangeMount). */
+  noteMount(name: string, mount: MountState | undefined): void {
+    const info = this.open.get(name);
+    if (!info || JSON.stringify(info.mount) === JSON.stringify(mount)) return;
+    const next: OverlayInfo = { ...info };
+    if (mount) next.mount = mount;
+    else delete next.mount;
+    this.open.set(name, next);
+    this.overlaysEmitter.fire();
+  }
+
   private forgetOverlays(): void {
     if (this.open.size === 0) return;
     this.open.clear();
@@ -114,9 +133,12 @@ export class OverlayClient implements vscode.Disposable {
 
   private create(): LanguageClient {
     const module = this.context.asAbsolutePath(path.join('dist', 'server.js'));
+    // The server's current directory is the extension's own, not the first workspace folder (the
+    // client's default): a process whose current directory is inside a mount keeps it busy.
+    const cwd = this.context.extensionPath;
     const serverOptions: ServerOptions = {
-      run: { module, transport: TransportKind.ipc },
-      debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', `--inspect=${SERVER_INSPECT_PORT}`] } },
+      run: { module, transport: TransportKind.ipc, options: { cwd } },
+      debug: { module, transport: TransportKind.ipc, options: { cwd, execArgv: ['--nolazy', `--inspect=${SERVER_INSPECT_PORT}`] } },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [],

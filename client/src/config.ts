@@ -35,7 +35,24 @@ export async function saveOverlay(name: string, spec: StackSpec): Promise<void> 
   const inspected = config.inspect<Record<string, StackSpec>>(OVERLAYS_KEY);
   const current = (target === vscode.ConfigurationTarget.Workspace ? inspected?.workspaceValue : inspected?.globalValue) ?? {};
   const clean = Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) as StackSpec;
-  await config.update(OVERLAYS_KEY, { ...current, [name]: clean }, target);
+  await updateSetting(config, OVERLAYS_KEY, { ...current, [name]: clean }, target);
+}
+
+/**
+ * config.update, tried again for a while when VS Code refuses because another write to the same
+ * settings file is in flight ("the file has unsaved changes": the lower guard and the mounted
+ * folders write the workspace file too).
+ */
+export async function updateSetting(config: vscode.WorkspaceConfiguration, key: string, value: unknown, target: vscode.ConfigurationTarget): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await config.update(key, value, target);
+      return;
+    } catch (err) {
+      if (attempt >= 20 || !/unsaved changes/.test(String((err as Error).message ?? err))) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 /** A name not yet used in the setting, derived from `hint`. */

@@ -5,7 +5,9 @@ import { OverlayClient } from './client';
 import { registerCommands } from './commands';
 import { registerOverlayFileSystem } from './fsProvider';
 import { registerLayerFileSystem } from './layerFsProvider';
+import { Locations } from './locations';
 import { LowerGuard } from './lowerGuard';
+import { MountedFolders } from './mountedFolders';
 import { trackMountedFolders } from './mounts';
 import { registerSearchProviders } from './search';
 import { StaleEditors } from './staleEditors';
@@ -20,25 +22,28 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
   server = new OverlayClient(context);
   const s = server;
   const testing = new Testing();
+  const locations = new Locations(s);
   const layers = registerLayerFileSystem(s);
   const overlayFs = registerOverlayFileSystem(s, testing);
-  const stale = new StaleEditors(s, s.output, testing);
-  const changes = new ChangesView(s, (uris, type) => overlayFs.provider.fireChanged(uris, type), testing);
-  const status = new OverlayStatus(s);
-  const guard = new LowerGuard(s, context, testing);
-  context.subscriptions.push(s, overlayFs.disposable, layers.disposable, stale, changes, status, guard, trackMountedFolders(s));
-  registerCommands(context, s, changes, guard);
+  const stale = new StaleEditors(s, locations, s.output, testing);
+  const changes = new ChangesView(s, locations, (uris, type) => overlayFs.provider.fireChanged(uris, type), testing);
+  const mounted = new MountedFolders(s, testing);
+  const status = new OverlayStatus(s, mounted);
+  const guard = new LowerGuard(s, locations, context, testing);
+  context.subscriptions.push(s, overlayFs.disposable, layers.disposable, stale, changes, mounted, status, guard, trackMountedFolders(s));
+  registerCommands(context, s, changes, guard, mounted, locations);
   s.output.info(registerSearchProviders(s, context.subscriptions, testing));
 
   const updateContext = () =>
     void vscode.commands.executeCommand(
       'setContext',
       'overlay.active',
-      (vscode.workspace.workspaceFolders ?? []).some((f) => f.uri.scheme === OVERLAY_SCHEME),
+      (vscode.workspace.workspaceFolders ?? []).some((f) => f.uri.scheme === OVERLAY_SCHEME) || locations.folderNames().length > 0,
     );
   updateContext();
   context.subscriptions.push(
     vscode.workspace.onDidChangeWorkspaceFolders(updateContext),
+    s.onDidChangeOverlays(updateContext),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('overlay.overlays') && s.state === 'running') {
         void s.syncOverlays().then(() => changes.scheduleRefresh(0));
@@ -71,6 +76,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
     changes,
     testing,
     readAhead: overlayFs.provider.readAhead,
+    mountedFolders: mounted,
     overlays: () => [...s.overlays.values()],
   };
 }

@@ -24,7 +24,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { OverlayInfo } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
-import { configuredOverlays } from './config';
+import { configuredOverlays, updateSetting } from './config';
+import type { Locations } from './locations';
 import type { Testing } from './testing';
 import { overlayUri, under } from './uris';
 
@@ -87,6 +88,7 @@ export class LowerGuard implements vscode.Disposable {
 
   constructor(
     private readonly server: OverlayClient,
+    private readonly locations: Locations,
     private readonly context: vscode.ExtensionContext,
     private readonly testing: Testing,
   ) {
@@ -115,7 +117,12 @@ export class LowerGuard implements vscode.Disposable {
     for (const root of this.roots) {
       const p = under(root.dir, uri.fsPath);
       if (p === undefined || p === '/') continue;
-      const target = root.merged ? vscode.Uri.file(path.join(root.merged, p)) : overlayUri(root.overlay, p);
+      // The copy the user works in: overlay:// when that folder is open, the mounted path when mounted.
+      const target = this.server.overlays.has(root.overlay)
+        ? this.locations.workingUri(root.overlay, p)
+        : root.merged
+          ? vscode.Uri.file(path.join(root.merged, p))
+          : overlayUri(root.overlay, p);
       return { root, path: p, target };
     }
     return undefined;
@@ -179,7 +186,7 @@ export class LowerGuard implements vscode.Disposable {
     for (const g of added) next[g] = true;
     if (inWorkspace) await this.context.workspaceState.update(OWNED_KEY, added);
     if (JSON.stringify(next) === JSON.stringify(current)) return;
-    await config.update(READONLY_KEY, next, target);
+    await updateSetting(config, READONLY_KEY, next, target);
     this.server.output.info(`[guard] read-only in the editor: ${wanted.join(', ') || '(nothing)'}`);
   }
 

@@ -18,10 +18,11 @@ import * as vscode from 'vscode';
 import { FindFiles, SearchText } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
 import type { Testing } from './testing';
+import type { Locations } from './locations';
 import { OVERLAY_SCHEME, overlayUri } from './uris';
 
-function overlayNames(server: OverlayClient): string[] {
-  const inWorkspace = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === OVERLAY_SCHEME).map((f) => f.uri.authority);
+function overlayNames(server: OverlayClient, locations: Locations): string[] {
+  const inWorkspace = locations.folderNames();
   const names = inWorkspace.length ? inWorkspace : [...server.overlays.keys()];
   return [...new Set(names)];
 }
@@ -32,11 +33,11 @@ function toGlob(query: string): string {
 }
 
 /** Files matching `query` in every overlay folder of the workspace. */
-export async function findFiles(server: OverlayClient, query: string, maxResults = 200): Promise<vscode.Uri[]> {
+export async function findFiles(server: OverlayClient, locations: Locations, query: string, maxResults = 200): Promise<vscode.Uri[]> {
   const out: vscode.Uri[] = [];
-  for (const name of overlayNames(server)) {
+  for (const name of overlayNames(server, locations)) {
     const r = await server.request(FindFiles, { name, include: toGlob(query), maxResults });
-    out.push(...r.paths.map((p) => overlayUri(name, p)));
+    out.push(...r.paths.map((p) => locations.workingUri(name, p)));
   }
   return out;
 }
@@ -47,19 +48,19 @@ export interface TextMatch {
   preview: string;
 }
 
-export async function searchText(server: OverlayClient, query: string, options: Partial<SearchText.Params> = {}): Promise<TextMatch[]> {
+export async function searchText(server: OverlayClient, locations: Locations, query: string, options: Partial<SearchText.Params> = {}): Promise<TextMatch[]> {
   const out: TextMatch[] = [];
-  for (const name of overlayNames(server)) {
+  for (const name of overlayNames(server, locations)) {
     const r = await server.request(SearchText, { maxResults: 2000, ...options, name, query });
     for (const m of r.matches)
-      out.push({ uri: overlayUri(name, m.path), range: new vscode.Range(m.line, m.character, m.line, m.character + m.length), preview: m.preview });
+      out.push({ uri: locations.workingUri(name, m.path), range: new vscode.Range(m.line, m.character, m.line, m.character + m.length), preview: m.preview });
   }
   return out;
 }
 
 /** "Overlay: Find File…": a quick pick that searches as you type. With `query`, returns the URIs without UI. */
-export async function findFileCommand(server: OverlayClient, query?: string): Promise<vscode.Uri[] | undefined> {
-  if (typeof query === 'string') return findFiles(server, query);
+export async function findFileCommand(server: OverlayClient, locations: Locations, query?: string): Promise<vscode.Uri[] | undefined> {
+  if (typeof query === 'string') return findFiles(server, locations, query);
   const qp = vscode.window.createQuickPick<vscode.QuickPickItem & { uri: vscode.Uri }>();
   qp.title = 'Overlay: Find File';
   qp.placeholder = 'File name or glob in the merged tree (e.g. greet, **/*.md)';
@@ -69,11 +70,11 @@ export async function findFileCommand(server: OverlayClient, query?: string): Pr
     const mine = ++seq;
     qp.busy = true;
     try {
-      const uris = await findFiles(server, value || '**/*');
+      const uris = await findFiles(server, locations, value || '**/*');
       if (mine !== seq) return;
       qp.items = uris.map((uri) => ({
         label: path.posix.basename(uri.path),
-        description: `${uri.authority}:${path.posix.dirname(uri.path)}`,
+        description: uri.scheme === 'file' ? path.dirname(uri.fsPath) : `${uri.authority}:${path.posix.dirname(uri.path)}`,
         uri,
         alwaysShow: true,
       }));
@@ -97,8 +98,8 @@ export async function findFileCommand(server: OverlayClient, query?: string): Pr
 }
 
 /** "Overlay: Search Text…": asks for a query, lists matching lines in a quick pick. With `query`, returns the matches without UI. */
-export async function searchTextCommand(server: OverlayClient, query?: string): Promise<TextMatch[] | undefined> {
-  if (typeof query === 'string') return searchText(server, query);
+export async function searchTextCommand(server: OverlayClient, locations: Locations, query?: string): Promise<TextMatch[] | undefined> {
+  if (typeof query === 'string') return searchText(server, locations, query);
   const q = await vscode.window.showInputBox({
     title: 'Overlay: Search Text',
     prompt: 'Text to find in the merged tree (prefix with / for a regular expression)',
@@ -107,10 +108,14 @@ export async function searchTextCommand(server: OverlayClient, query?: string): 
   const isRegExp = q.startsWith('/') && q.length > 1;
   const matches = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Overlay: searching for ${q}…`, cancellable: false },
-    () => searchText(server, isRegExp ? q.slice(1) : q, { isRegExp }),
+    () => searchText(server, locations, isRegExp ? q.slice(1) : q, { isRegExp }),
   );
   const picked = await vscode.window.showQuickPick(
-    matches.map((m) => ({ label: m.preview.trim(), description: `${m.uri.authority}:${m.uri.path}:${m.range.start.line + 1}`, match: m })),
+    matches.map((m) => ({
+      label: m.preview.trim(),
+      description: `${m.uri.scheme === 'file' ? m.uri.fsPath : `${m.uri.authority}:${m.uri.path}`}:${m.range.start.line + 1}`,
+      match: m,
+    })),
     { title: `${matches.length} match(es) for ${q}`, matchOnDescription: true },
   );
   if (picked) await vscode.window.showTextDocument(picked.match.uri, { selection: picked.match.range });

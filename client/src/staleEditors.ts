@@ -14,7 +14,8 @@ import { DidCopyUp, type OverlayInfo } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
 import { lowerIndexOfReal } from './lowerCopy';
 import type { Testing } from './testing';
-import { LAYER_SCHEME, layerUri, overlayUri } from './uris';
+import type { Locations } from './locations';
+import { LAYER_SCHEME, layerUri } from './uris';
 
 interface ViewState {
   selections: readonly vscode.Selection[];
@@ -51,6 +52,7 @@ export class StaleEditors implements vscode.Disposable {
 
   constructor(
     private readonly server: OverlayClient,
+    private readonly locations: Locations,
     private readonly output: vscode.LogOutputChannel,
     private readonly testing: Testing,
   ) {
@@ -77,8 +79,8 @@ export class StaleEditors implements vscode.Disposable {
   /** The URIs that showed the lower copy, and the one that shows the file now. */
   private urisOf(info: OverlayInfo | undefined, e: DidCopyUp.Params): { stale: vscode.Uri[]; current: vscode.Uri } {
     const stale = [vscode.Uri.file(e.lowerPath)];
-    const merged = info?.liveMount?.merged ?? info?.stack.merged;
-    const current = merged ? vscode.Uri.file(path.join(merged, e.path)) : overlayUri(e.name, e.path);
+    // The URI the user works in: overlay:// when that folder is open, the mounted path when mounted.
+    const current = this.locations.workingUri(e.name, e.path);
     if (info) {
       const layer = lowerIndexOfReal(info, e.lowerPath);
       if (layer !== undefined) stale.push(layerUri(e.name, layer, e.path));

@@ -32,6 +32,10 @@ export class Testing {
   readonly lowerGuard = new RecentLog<GuardRecord>();
   /** Calls of the overlay search providers, when registered (search.ts). */
   readonly search = { fileSearches: 0, textSearches: 0, lastTextMatches: -1 };
+  /** Notices about mounts: an overlay that could not be mounted, a mount that went away (mountedFolders.ts). */
+  readonly mountNotices = new RecentLog<{ overlay: string; message: string }>(50);
+  /** Messages of reverts that failed (views/changes.ts). */
+  readonly revertFailures = new RecentLog<string>(20);
   /** Modal confirmations (Revert in the changes view) take their default answer without asking. */
   autoConfirm = false;
 }

@@ -1,7 +1,9 @@
-/** Every overlay.* command, registered in one place. */
+/** Every overlay.* command. */
 import * as vscode from 'vscode';
 import type { OverlayClient } from '../client';
+import type { Locations } from '../locations';
 import type { LowerGuard } from '../lowerGuard';
+import type { MountedFolders } from '../mountedFolders';
 import { findFileCommand, searchTextCommand } from '../search';
 import { showStatus } from '../status';
 import type { ChangesView } from '../views/changes';
@@ -9,19 +11,26 @@ import { compareWithLower } from './compare';
 import { exportChangesAsLayer } from './exportLayer';
 import { openDocker, openFolders, openLayer, openMount, type OpenFoldersArgs } from './open';
 
-export function registerCommands(context: vscode.ExtensionContext, server: OverlayClient, changes: ChangesView, guard: LowerGuard): void {
+export function registerCommands(
+  context: vscode.ExtensionContext,
+  server: OverlayClient,
+  changes: ChangesView,
+  guard: LowerGuard,
+  mounted: MountedFolders,
+  locations: Locations,
+): void {
   const reg = (id: string, fn: (...args: never[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
   // Each open command takes an optional argument for scripted use (no pickers) and returns the overlay's name.
-  reg('overlay.openFolders', (args?: OpenFoldersArgs) => openFolders(server, args));
-  reg('overlay.openMount', (merged?: string) => openMount(server, merged));
-  reg('overlay.openDocker', (target?: string) => openDocker(server, target));
+  reg('overlay.openFolders', (args?: OpenFoldersArgs) => openFolders(server, mounted, args));
+  reg('overlay.openMount', (merged?: string) => openMount(server, mounted, merged));
+  reg('overlay.openDocker', (target?: string) => openDocker(server, mounted, target));
   reg('overlay.openLayer', (name?: string, layer?: 'upper' | number) => openLayer(server, name, layer));
-  reg('overlay.compareWithLower', (arg?: unknown) => compareWithLower(server, arg));
+  reg('overlay.compareWithLower', (arg?: unknown) => compareWithLower(server, locations, arg));
   reg('overlay.revert', (...args: unknown[]) => changes.revert(...args));
   reg('overlay.refreshChanges', () => changes.refresh());
   reg('overlay.exportChanges', (arg?: unknown, to?: vscode.Uri) => exportChangesAsLayer(server, arg, to));
-  reg('overlay.findFile', (query?: string) => findFileCommand(server, query));
-  reg('overlay.searchText', (query?: string) => searchTextCommand(server, query));
+  reg('overlay.findFile', (query?: string) => findFileCommand(server, locations, query));
+  reg('overlay.searchText', (query?: string) => searchTextCommand(server, locations, query));
   reg('overlay.restartServer', () => server.restart());
   reg('overlay.showLog', () => server.output.show());
   reg('overlay.showStatus', () => showStatus(server));

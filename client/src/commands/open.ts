@@ -12,7 +12,8 @@ import { ParseStack, type StackSpec } from '../../../shared/src/protocol';
 import type { OverlayClient } from '../client';
 import { freshName, saveOverlay } from '../config';
 import { overlayMounts } from '../mounts';
-import { layerUri, overlayUri } from '../uris';
+import type { MountedFolders } from '../mountedFolders';
+import { layerUri } from '../uris';
 
 /** Arguments for scripted use of the open commands (skip the pickers). */
 export interface OpenFoldersArgs {
@@ -23,7 +24,12 @@ export interface OpenFoldersArgs {
   whiteouts?: 'kernel' | 'oci' | 'auto';
 }
 
-async function addOverlayFolder(server: OverlayClient, name: string, spec: StackSpec): Promise<string | undefined> {
+/**
+ * Opens `spec` as overlay `name` on the server, saves the definition and adds its workspace
+ * folder: mounted where `overlay.mount` allows and a mount is possible (a container's running
+ * overlay at its own merged directory), else overlay://NAME/.
+ */
+async function addOverlayFolder(server: OverlayClient, mounted: MountedFolders, name: string, spec: StackSpec): Promise<string | undefined> {
   try {
     await server.addOverlay(name, spec);
   } catch (err) {
@@ -32,7 +38,7 @@ async function addOverlayFolder(server: OverlayClient, name: string, spec: Stack
   }
   await saveOverlay(name, spec);
   const folders = vscode.workspace.workspaceFolders ?? [];
-  const uri = overlayUri(name, '/');
+  const uri = await mounted.folderFor(name);
   if (!folders.some((f) => f.uri.toString() === uri.toString())) {
     // Wait until the folder is really added: the workspace file is being rewritten until
     // then, and a settings write meanwhile (the next open command) would be refused.
@@ -49,7 +55,8 @@ async function addOverlayFolder(server: OverlayClient, name: string, spec: Stack
         }
       });
     });
-    if (vscode.workspace.updateWorkspaceFolders(folders.length, 0, { uri, name: `${name} (overlay)` })) await added;
+    const label = `${name} (${uri.scheme === 'file' ? 'mounted' : 'overlay'})`;
+    if (vscode.workspace.updateWorkspaceFolders(folders.length, 0, { uri, name: label })) await added;
   }
   return name;
 }
@@ -59,9 +66,9 @@ async function pickDirs(title: string, many: boolean): Promise<string[] | undefi
   return picked?.map((u) => u.fsPath);
 }
 
-export async function openFolders(server: OverlayClient, args?: OpenFoldersArgs): Promise<string | undefined> {
+export async function openFolders(server: OverlayClient, mounted: MountedFolders, args?: OpenFoldersArgs): Promise<string | undefined> {
   if (args?.lower?.length) {
-    return addOverlayFolder(server, args.name ?? freshName(path.basename(args.upper ?? args.lower[0])), {
+    return addOverlayFolder(server, mounted, args.name ?? freshName(path.basename(args.upper ?? args.lower[0])), {
       lower: args.lower,
       upper: args.upper,
       work: args.work,
@@ -105,12 +112,12 @@ export async function openFolders(server: OverlayClient, args?: OpenFoldersArgs)
     validateInput: (v) => (/^[a-z0-9][a-z0-9.-]*$/i.test(v) ? undefined : 'letters, digits, . and -'),
   });
   if (!name) return undefined;
-  return addOverlayFolder(server, name, { lower, upper, work, whiteouts: 'auto' });
+  return addOverlayFolder(server, mounted, name, { lower, upper, work, whiteouts: 'auto' });
 }
 
 /** `mergedDir`: the mount point to open (skips the picker). */
-export async function openMount(server: OverlayClient, mergedDir?: string): Promise<string | undefined> {
-  const mounts = overlayMounts();
+export async function openMount(server: OverlayClient, mounted: MountedFolders, mergedDir?: string): Promise<string | undefined> {
+  const mounts = await overlayMounts(server);
   if (mounts.length === 0) {
     void vscode.window.showInformationMessage('No overlay mounts in /proc/self/mountinfo.');
     return undefined;
@@ -121,7 +128,7 @@ export async function openMount(server: OverlayClient, mergedDir?: string): Prom
       void vscode.window.showErrorMessage(`${mergedDir} is not an overlay mount point (see /proc/self/mountinfo).`);
       return undefined;
     }
-    return addOverlayFolder(server, freshName(path.basename(m.merged)), m.spec);
+    return addOverlayFolder(server, mounted, freshName(path.basename(m.merged)), m.spec);
   }
   const picked = await vscode.window.showQuickPick(
     mounts.map((m) => ({
@@ -133,7 +140,7 @@ export async function openMount(server: OverlayClient, mergedDir?: string): Prom
     { title: 'Overlay: open a mounted overlay' },
   );
   if (!picked) return undefined;
-  return addOverlayFolder(server, freshName(path.basename(picked.m.merged)), picked.m.spec);
+  return addOverlayFolder(server, mounted, freshName(path.basename(picked.m.merged)), picked.m.spec);
 }
 
 /** `docker inspect` of a container, parsed by the server's stack parser. */
@@ -167,12 +174,12 @@ function specFromLayerDir(server: OverlayClient, dir: string): Promise<StackSpec
 }
 
 /** `target`: a container id or name for `docker inspect`, or an overlay2 layer directory (skips the pickers). */
-export async function openDocker(server: OverlayClient, target?: string): Promise<string | undefined> {
+export async function openDocker(server: OverlayClient, mounted: MountedFolders, target?: string): Promise<string | undefined> {
   if (target !== undefined) {
     try {
       const isDir = path.isAbsolute(target) && fs.existsSync(path.join(target, 'diff'));
       const spec = isDir ? await specFromLayerDir(server, target) : await dockerInspect(server, target);
-      return addOverlayFolder(server, freshName(isDir ? `docker-${path.basename(target).slice(0, 12)}` : target), spec);
+      return addOverlayFolder(server, mounted, freshName(isDir ? `docker-${path.basename(target).slice(0, 12)}` : target), spec);
     } catch (err) {
       void vscode.window.showErrorMessage(`Cannot read the container's layers: ${String((err as Error).message ?? err)}`);
       return undefined;
@@ -201,7 +208,7 @@ export async function openDocker(server: OverlayClient, target?: string): Promis
     void vscode.window.showErrorMessage(`Cannot read the container's layers: ${String((err as Error).message ?? err)}`);
     return undefined;
   }
-  return addOverlayFolder(server, freshName(hint), spec);
+  return addOverlayFolder(server, mounted, freshName(hint), spec);
 }
 
 export async function openLayer(server: OverlayClient, name?: string, layer?: 'upper' | number): Promise<void> {

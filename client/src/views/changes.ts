@@ -10,8 +10,10 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Delete, Diff, DidChangeFile, Revert, type OverlayInfo } from '../../../shared/src/protocol';
 import type { OverlayClient } from '../client';
+import { updateSetting } from '../config';
 import { lowerCopyUri, lowerUriOf } from '../lowerCopy';
-import { OVERLAY_SCHEME, layerUri, overlayPath, overlayUri } from '../uris';
+import type { Locations } from '../locations';
+import { OVERLAY_SCHEME, layerUri, overlayUri } from '../uris';
 
 export type { ChangeKind } from '../../../shared/src/protocol';
 import type { ChangeKind } from '../../../shared/src/protocol';
@@ -32,14 +34,18 @@ const GROUPS: Record<ChangeKind, { id: string; label: string }> = {
 
 class OverlayRepository implements vscode.Disposable {
   readonly scm: vscode.SourceControl;
+  get root(): vscode.Uri {
+    return this.scm.rootUri as vscode.Uri;
+  }
   readonly groups: Record<ChangeKind, vscode.SourceControlResourceGroup>;
   changes: OverlayChange[] = [];
 
   constructor(
     readonly name: string,
+    root: vscode.Uri,
     provider: () => vscode.QuickDiffProvider,
   ) {
-    this.scm = vscode.scm.createSourceControl('overlay', `Overlay: ${name}`, overlayUri(name, '/'));
+    this.scm = vscode.scm.createSourceControl('overlay', `Overlay: ${name}`, root);
     this.scm.quickDiffProvider = provider();
     this.scm.inputBox.visible = false;
     this.groups = {
@@ -66,6 +72,7 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
 
   constructor(
     private readonly server: OverlayClient,
+    private readonly locations: Locations,
     private readonly fireChanged: (uris: vscode.Uri[], type: vscode.FileChangeType) => void,
     private readonly testing: Testing,
   ) {
@@ -77,8 +84,9 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
     );
   }
 
+  /** Overlays open as a workspace folder, overlay:// or mounted. */
   private overlayNames(): string[] {
-    return [...new Set((vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === OVERLAY_SCHEME).map((f) => f.uri.authority))];
+    return this.locations.folderNames();
   }
 
   scheduleRefresh(delayMs = 150): void {
@@ -105,8 +113,13 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       const info = this.server.overlays.get(name);
       if (!info || this.server.state !== 'running') continue;
       let repo = this.repos.get(name);
+      const root = this.locations.workingUri(name, '/');
+      if (repo && repo.root.toString() !== root.toString()) {
+        repo.dispose();
+        repo = undefined;
+      }
       if (!repo) {
-        repo = new OverlayRepository(name, () => this);
+        repo = new OverlayRepository(name, root, () => this);
         this.repos.set(name, repo);
       }
       let raw: Diff.Change[];
@@ -118,13 +131,13 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       const changes = raw.filter((c) => c.kind === 'D' || c.type !== 'd').map((c) => ({ kind: c.kind, name, path: c.path, lowerLayer: c.lowerLayer }));
       for (const key of [...this.kinds.keys()]) {
         if (key.startsWith(`${name}:`)) {
-          changedUris.push(overlayUri(name, key.slice(name.length + 1)));
+          changedUris.push(...this.urisOf(name, key.slice(name.length + 1)));
           this.kinds.delete(key);
         }
       }
       for (const c of changes) {
         this.kinds.set(`${name}:${c.path}`, c.kind);
-        changedUris.push(overlayUri(name, c.path));
+        changedUris.push(...this.urisOf(name, c.path));
       }
       repo.changes = changes;
       for (const kind of ['A', 'C', 'D'] as const) {
@@ -138,8 +151,14 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
     this.decorationsEmitter.fire(changedUris);
   }
 
+  /** The URIs that show overlay path `p`: overlay://, and the mounted file when there is one. */
+  private urisOf(name: string, p: string): vscode.Uri[] {
+    const working = this.locations.workingUri(name, p);
+    return working.scheme === OVERLAY_SCHEME ? [working] : [overlayUri(name, p), working];
+  }
+
   private resourceState(c: OverlayChange): vscode.SourceControlResourceState {
-    const uri = overlayUri(c.name, c.path);
+    const uri = this.locations.workingUri(c.name, c.path);
     const base = path.posix.basename(c.path);
     if (c.kind === 'D') {
       const layer = c.lowerLayer;
@@ -167,14 +186,18 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
     return this.repos.get(name)?.groups[kind];
   }
 
+  /** Quick diff: the lower copy of an overlay file, overlay:// or mounted. */
   provideOriginalResource(uri: vscode.Uri): Promise<vscode.Uri | undefined> | undefined {
-    if (uri.scheme !== OVERLAY_SCHEME || !this.server.overlays.has(uri.authority)) return undefined;
-    return lowerCopyUri(this.server, uri.authority, overlayPath(uri));
+    const at = this.locations.resolve(uri);
+    if (!at?.info || at.path === '/') return undefined;
+    return lowerCopyUri(this.server, at.name, at.path);
   }
 
   provideFileDecoration(uri: vscode.Uri): vscode.FileDecoration | undefined {
-    if (uri.scheme !== OVERLAY_SCHEME || !vscode.workspace.getConfiguration('overlay').get<boolean>('decorations', true)) return undefined;
-    const kind = this.kinds.get(`${uri.authority}:${overlayPath(uri)}`);
+    if (!vscode.workspace.getConfiguration('overlay').get<boolean>('decorations', true)) return undefined;
+    const at = this.locations.resolve(uri);
+    if (!at) return undefined;
+    const kind = this.kinds.get(`${at.name}:${at.path}`);
     if (kind === 'C') return { badge: 'M', tooltip: 'Copied up to the upper layer', color: new vscode.ThemeColor('gitDecoration.modifiedResourceForeground') };
     if (kind === 'A') return { badge: 'A', tooltip: 'Added in the upper layer', color: new vscode.ThemeColor('gitDecoration.addedResourceForeground') };
     return undefined;
@@ -188,11 +211,12 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
     const targets = collectUris(args);
     if (targets.length === 0) {
       const active = vscode.window.activeTextEditor?.document.uri;
-      if (active?.scheme === OVERLAY_SCHEME) targets.push(active);
+      if (active) targets.push(active);
     }
     const items = targets
-      .map((uri) => ({ uri, kind: this.kinds.get(`${uri.authority}:${overlayPath(uri)}`) }))
-      .filter((t): t is { uri: vscode.Uri; kind: ChangeKind } => t.kind !== undefined);
+      .map((uri) => ({ uri, at: this.locations.resolve(uri) }))
+      .map(({ uri, at }) => ({ uri, at, kind: at && this.kinds.get(`${at.name}:${at.path}`) }))
+      .filter((t): t is { uri: vscode.Uri; at: { name: string; path: string }; kind: ChangeKind } => t.kind !== undefined && t.at !== undefined);
     if (items.length === 0) {
       void vscode.window.showInformationMessage('Nothing to revert: the file is the same as in the lower layers.');
       return 0;
@@ -208,28 +232,52 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       if (!ok) return 0;
     }
     let done = 0;
-    for (const { uri, kind } of items) {
-      const info = this.server.overlays.get(uri.authority);
+    const remounted: vscode.Uri[] = [];
+    for (const { uri, at, kind } of items) {
+      const info = this.server.overlays.get(at.name);
       if (!info) continue;
       try {
-        await this.revertOne(info, uri, kind);
-        if (kind !== 'A') this.fireChanged([uri], kind === 'D' ? vscode.FileChangeType.Created : vscode.FileChangeType.Changed);
+        if (!(await this.revertOne(info, at.path, kind))) continue;
+        if (kind !== 'A' && info.mount) remounted.push(uri);
+        if (kind !== 'A') this.fireChanged([overlayUri(at.name, at.path)], kind === 'D' ? vscode.FileChangeType.Created : vscode.FileChangeType.Changed);
         done++;
       } catch (err) {
-        void vscode.window.showErrorMessage(`Revert of ${uri.path} failed: ${String((err as Error).message ?? err)}`);
+        const message = `Revert of ${uri.scheme === 'file' ? uri.fsPath : uri.path} failed: ${String((err as Error).message ?? err)}`;
+        this.testing.revertFailures.push(message);
+        void vscode.window.showErrorMessage(message);
       }
     }
+    if (remounted.length) await afterRemount(remounted, this.server.output);
     await this.refresh();
     return done;
   }
 
-  private async revertOne(info: OverlayInfo, uri: vscode.Uri, kind: ChangeKind): Promise<void> {
-    const p = overlayPath(uri);
+  /**
+   * One revert. Under the server's own mount the server unmounts for the moment. Under a mount
+   * it does not own (a running container's) the upper cannot be changed: the user is told what
+   * Revert can do there — write the lower copy back through the mount — and it does that.
+   */
+  private async revertOne(info: OverlayInfo, p: string, kind: ChangeKind): Promise<boolean> {
     if (kind === 'A') {
       await this.server.request(Delete, { name: info.name, path: p, recursive: true });
-      return;
+      return true;
     }
-    await this.server.request(Revert, { name: info.name, path: p });
+    const foreign = info.liveMount?.reachable && info.mount?.path !== info.liveMount.merged;
+    if (!foreign) {
+      await this.server.request(Revert, { name: info.name, path: p });
+      return true;
+    }
+    const WRITE = 'Write the Lower Copy';
+    const ok =
+      this.testing.autoConfirm ||
+      (await vscode.window.showWarningMessage(
+        `${path.posix.basename(p)}: the overlay is mounted at ${info.liveMount?.merged} by someone else (a running container), which owns its upper layer, so Revert cannot remove the ${kind === 'D' ? 'whiteout' : 'upper copy'} while it is mounted. It can write the lower copy back through the mount: the file then reads as in the lower layers, and stays listed as ${kind === 'D' ? 'Modified' : 'Modified'} (its copy lives in the upper layer). To drop the change itself, stop the container and revert then.`,
+        { modal: true },
+        WRITE,
+      )) === WRITE;
+    if (!ok) return false;
+    await this.server.request(Revert, { name: info.name, path: p, throughMount: true });
+    return true;
   }
 
   dispose(): void {
@@ -238,6 +286,37 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
     for (const d of this.disposables) d.dispose();
     this.decorationsEmitter.dispose();
   }
+}
+
+/**
+ * After a revert took a mount down and put it up again (the server's remount): VS Code's file
+ * watcher of the folder still watches the old mount, and saw none of it. Its watchers are made
+ * anew — a change of `files.watcherExclude` does that: a key that matches nothing is added, or
+ * removed if the last remount added it (in the workspace file; a window without one keeps its
+ * watcher until it reloads) — and clean editors of the reverted files are read again.
+ */
+async function afterRemount(uris: vscode.Uri[], output: vscode.LogOutputChannel): Promise<void> {
+  if (vscode.workspace.workspaceFile) {
+    const config = vscode.workspace.getConfiguration('files');
+    const KEY = '**/.overlayws-remounted';
+    const next = { ...(config.inspect<Record<string, boolean>>('watcherExclude')?.workspaceValue ?? {}) };
+    if (KEY in next) delete next[KEY];
+    else next[KEY] = true;
+    await updateSetting(config, 'watcherExclude', Object.keys(next).length ? next : undefined, vscode.ConfigurationTarget.Workspace).catch((err: unknown) =>
+      output.warn(`[revert] could not renew the file watchers: ${String(err)}`),
+    );
+  } else output.warn('[revert] the folder was mounted again; without a workspace file, VS Code may miss changes in it until the window reloads');
+  const keys = new Set(uris.map((u) => u.toString()));
+  const previous = vscode.window.activeTextEditor;
+  let moved = false;
+  for (const tab of vscode.window.tabGroups.all.flatMap((g) => g.tabs)) {
+    if (!(tab.input instanceof vscode.TabInputText) || !keys.has(tab.input.uri.toString()) || tab.isDirty) continue;
+    await vscode.window.showTextDocument(tab.input.uri, { viewColumn: tab.group.viewColumn, preserveFocus: false, preview: tab.isPreview });
+    await vscode.commands.executeCommand('workbench.action.files.revert');
+    moved = true;
+  }
+  if (moved && previous) await vscode.window.showTextDocument(previous.document, { viewColumn: previous.viewColumn });
+  await vscode.commands.executeCommand('workbench.files.action.refreshFilesExplorer');
 }
 
 /** URIs from command arguments: resource states (SCM), URIs (explorer), arrays of either. */
@@ -251,5 +330,5 @@ function collectUris(args: unknown[]): vscode.Uri[] {
   };
   args.forEach(add);
   const seen = new Set<string>();
-  return out.filter((u) => u.scheme === OVERLAY_SCHEME && !seen.has(u.toString()) && seen.add(u.toString()));
+  return out.filter((u) => (u.scheme === OVERLAY_SCHEME || u.scheme === 'file') && !seen.has(u.toString()) && seen.add(u.toString()));
 }

@@ -124,11 +124,18 @@ export function mountedAt(at: string, mountinfo?: string): string | undefined {
   return hits.length ? hits[hits.length - 1].fstype : undefined;
 }
 
-/** Unmounts `at`; undefined on success (or when nothing was mounted there), else the error text (e.g. busy). */
-export async function unmount(at: string, by: MountedBy): Promise<string | undefined> {
+/**
+ * Unmounts `at`; undefined on success (or when nothing was mounted there), else the error text
+ * (e.g. busy). `lazy`: detach it even while processes use it (umount -l), which keep what they
+ * hold until they let go.
+ */
+export async function unmount(at: string, by: MountedBy, lazy = false): Promise<string | undefined> {
   if (!mountedAt(at)) return undefined;
   const fuser = which('fusermount3') ?? which('fusermount');
-  const r = by === 'fuse-overlayfs' && fuser && uid() !== 0 ? await run(fuser, ['-u', at]) : await run(which('umount') ?? 'umount', [at]);
+  const r =
+    by === 'fuse-overlayfs' && fuser && uid() !== 0
+      ? await run(fuser, lazy ? ['-u', '-z', at] : ['-u', at])
+      : await run(which('umount') ?? 'umount', lazy ? ['-l', at] : [at]);
   if (r.ok || !mountedAt(at)) return undefined;
   return r.out;
 }

@@ -37,9 +37,25 @@ export interface MountEvents {
   log: [string];
 }
 
-/** Processes using something under `dir`: their current directory, root or an open file. */
+export interface MountUser {
+  pid: number;
+  /** The program's name (and its script, for an interpreter). */
+  name: string;
+  /** Only its current directory is inside (no open file). */
+  cwdOnly: boolean;
+  text: string;
+}
+
+/** Interactive shells: a terminal whose current directory is inside a mount may write through it. */
+const SHELLS = new Set(['bash', 'sh', 'dash', 'zsh', 'fish', 'ksh', 'tcsh', 'csh', 'ash']);
+
+/** Processes using something under `dir`: their current directory or an open file. */
 export function usersOf(dir: string): string[] {
-  const out: string[] = [];
+  return mountUsers(dir).map((u) => u.text);
+}
+
+export function mountUsers(dir: string): MountUser[] {
+  const out: MountUser[] = [];
   const inside = (p: string) => p === dir || p.startsWith(dir + '/');
   for (const pid of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
     const what: string[] = [];
@@ -65,11 +81,14 @@ export function usersOf(dir: string): string[] {
     if (what.length === 0) continue;
     let comm = '?';
     try {
-      comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      // The program's name as it was started (node's threads rename the main one "MainThread").
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      const script = argv.slice(1).find((a) => !a.startsWith('-'));
+      comm = [path.basename(argv[0] ?? '?'), script ? path.basename(script) : ''].filter(Boolean).join(' ');
     } catch {
       /* gone */
     }
-    out.push(`${comm} (pid ${pid}: ${what.join(', ')})`);
+    out.push({ pid: Number(pid), name: comm, cwdOnly: what.length === 1 && what[0] === 'current directory', text: `${comm} (pid ${pid}: ${what.join(', ')})` });
   }
   return out;
 }
@@ -235,8 +254,13 @@ export class MountManager extends EventEmitter<MountEvents> {
 
   /**
    * Unmounts the mount of overlay `name`, runs `change` (which may then write the upper: no
-   * mount uses it), and mounts the stack again at the same place the same way. Refused (EBUSY,
-   * naming the processes) when something has the mount in use.
+   * mount uses it), and mounts the stack again at the same place the same way. Language
+   * servers run with their current directory in the workspace folder, which keeps the mount
+   * busy: when every process using it does so only through its current directory and none is
+   * a shell (a terminal there could write through the old mount), the mount is detached lazily
+   * (umount -l) — those processes keep seeing the overlay as it was until they change
+   * directory, while every path resolves to the new mount. An open file or a shell inside
+   * refuses (EBUSY, naming them).
    */
   async remount<T>(name: string, stack: Stack, change: () => Promise<T>): Promise<T> {
     const at = this.held.get(name);
@@ -245,15 +269,26 @@ export class MountManager extends EventEmitter<MountEvents> {
     const rec = await withState(dir, async (s) => {
       const r = s.mounts.find((m) => m.path === at);
       if (!r) return undefined;
-      const err = await unmount(r.path, r.by);
+      let err = await unmount(r.path, r.by);
       if (err) {
-        const users = usersOf(r.path);
-        throw createError(
-          'EBUSY',
-          'revert',
-          r.path,
-          `reverting changes the upper layer, which needs the overlay unmounted for a moment, but ${users.length ? `these processes use it: ${users.join(', ')}` : `it is busy (${err})`}. Close them (or leave the folder in those terminals) and revert again`,
-        );
+        const users = mountUsers(r.path);
+        const blocking = users.filter((u) => !u.cwdOnly || SHELLS.has(u.name.split(' ')[0]));
+        if (blocking.length === 0) {
+          err = await unmount(r.path, r.by, true);
+          if (!err)
+            this.emit(
+              'log',
+              `[mount] ${r.path} detached lazily for a revert; still inside until they change directory: ${users.map((u) => u.text).join(', ') || 'nobody'}`,
+            );
+        }
+        if (err) {
+          throw createError(
+            'EBUSY',
+            'revert',
+            r.path,
+            `reverting changes the upper layer, which needs the overlay unmounted for a moment, but ${blocking.length ? `these processes use it: ${blocking.map((u) => u.text).join(', ')}` : `it is busy (${err})`}. Close them (or leave the folder in those terminals) and revert again`,
+          );
+        }
       }
       r.remounting = this.holder;
       return { ...r };
@@ -327,6 +362,7 @@ function pick(stack: Stack): MountRecord['stack'] {
 function startReaper(dir: string): void {
   const script = path.join(__dirname, 'reaper.js');
   if (!fs.existsSync(script)) return;
-  const child = spawn(process.execPath, [script, dir], { detached: true, stdio: 'ignore', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
+  // cwd '/': a process whose current directory is inside a mount keeps it busy.
+  const child = spawn(process.execPath, [script, dir], { cwd: '/', detached: true, stdio: 'ignore', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
   child.unref();
 }

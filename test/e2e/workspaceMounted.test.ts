@@ -1,0 +1,357 @@
+/**
+ * The demo overlay opened MOUNTED in a real VS Code: `overlay.mount` turned to auto in the
+ * workspace, the extension replaces the `overlay://demo/` folder by the `file:` directory of a
+ * mount the server makes (changing the first folder restarts the extension host: the mount
+ * lingers and the new server adopts it). Then VS Code's own TypeScript server, search and
+ * terminal work on the overlay, and every overlay feature works on the mounted folder.
+ * Runs after overlay.test.ts (name order), on the state it leaves.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { test } from 'mocha';
+import type { OverlayApi } from '../../client/src/api';
+import type { OverlayInfo } from '../../shared/src/protocol';
+import { resumed, screenshot, skipBecause, waitFor } from './harness';
+
+const EXTENSION_ID = 'overlay-workspaces.overlay-workspaces';
+const NAME = 'demo';
+
+async function api(): Promise<OverlayApi> {
+  const ext = vscode.extensions.getExtension<OverlayApi>(EXTENSION_ID);
+  assert.ok(ext, `extension ${EXTENSION_ID} is not installed`);
+  const a = await ext.activate();
+  await a.server.whenRunning(30_000);
+  return a;
+}
+
+/** The type of what is mounted at `dir`, from /proc/self/mountinfo. */
+function mountedType(dir: string): string | undefined {
+  const line = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[4]?.replace(/\\040/g, ' ') === dir);
+  return line ? line.split(' - ')[1].split(' ')[0] : undefined;
+}
+
+interface Mounted {
+  a: OverlayApi;
+  info: OverlayInfo & { mount: NonNullable<OverlayInfo['mount']> };
+  dir: string;
+  file(p: string): vscode.Uri;
+}
+
+let cached: Mounted | undefined;
+async function mounted(): Promise<Mounted> {
+  if (cached) return cached;
+  const a = await api();
+  const info = await waitFor(() => a.overlays().find((o) => o.name === NAME && o.mount), { what: 'the demo overlay mounted', timeoutMs: 30_000 });
+  const dir = info.mount!.path;
+  cached = { a, info: info as Mounted['info'], dir, file: (p) => vscode.Uri.file(path.join(dir, p)) };
+  return cached;
+}
+
+/** Skips the rest when the first test found no way to mount here. */
+let unmountable: string | undefined;
+
+test('mounted: with overlay.mount auto, the overlay://demo/ folder becomes the file: folder of a mount; the restarted extension host adopts it', async function () {
+  const a = await api();
+  const pid = a.server.pid;
+  if (!resumed()) {
+    assert.equal(vscode.workspace.workspaceFolders?.[0]?.uri.toString(), 'overlay://demo/', 'the suite starts on overlay://');
+    await vscode.workspace.getConfiguration('overlay').update('mount', 'auto', vscode.ConfigurationTarget.Workspace);
+    // The extension mounts and replaces folder 0. (Where VS Code restarts the extension host for
+    // that, this test runs again there, resumed, and the new server adopts the mount.)
+    await waitFor(() => a.mountedFolders.failures.get(NAME) ?? vscode.workspace.workspaceFolders?.[0]?.uri.scheme === 'file', {
+      what: 'folder 0 replaced by the mount',
+      timeoutMs: 60_000,
+    });
+    unmountable = a.mountedFolders.failures.get(NAME);
+    if (unmountable) skipBecause(this, `the demo overlay cannot be mounted here: ${unmountable}`);
+  }
+  const m = await mounted();
+  assert.equal(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, m.dir, 'the first folder is the mount');
+  assert.equal(vscode.workspace.workspaceFolders?.[0]?.uri.scheme, 'file');
+  assert.ok(mountedType(m.dir), `nothing mounted at ${m.dir}`);
+  const ws = vscode.workspace.workspaceFile;
+  await waitFor(() => ws?.scheme === 'file' && fs.readFileSync(ws.fsPath, 'utf8').includes(path.basename(m.dir)), {
+    what: 'the .code-workspace to name the mounted folder',
+  });
+  console.log(
+    `# mounted at ${m.dir} by ${m.info.mount.by}: ${m.info.mount.reason}; ${resumed() ? `extension host restarted, mount ${m.info.mount.adopted ? 'adopted' : 'MOUNTED AGAIN'}` : `same extension host and server (pid ${pid})`}`,
+  );
+  if (resumed()) assert.equal(m.info.mount.adopted, true, 'the new server adopted the mount the old one made (not mounted again)');
+  assert.deepEqual(fs.readdirSync(m.dir).sort(), ['README.md', 'config', 'docs', 'src', 'ts']);
+  await vscode.commands.executeCommand('workbench.view.explorer');
+  await screenshot('mounted-explorer');
+}).timeout(120_000);
+
+test('mounted TypeScript: go to definition across files, and the type error is reported', async function () {
+  if (unmountable) skipBecause(this, unmountable);
+  const m = await mounted();
+  const main = m.file('/ts/main.ts');
+  const doc = await vscode.workspace.openTextDocument(main);
+  await vscode.window.showTextDocument(doc, { preview: false });
+  const at = doc.positionAt(doc.getText().indexOf('greet("x")') + 1);
+  // The syntax server answers first with what one file knows (the import); the project's answer is the other file.
+  let seen: string[] = [];
+  const target = await waitFor(
+    async () => {
+      const r = (await vscode.commands.executeCommand<(vscode.Location | vscode.LocationLink)[]>('vscode.executeDefinitionProvider', main, at)) ?? [];
+      seen = r.map((d) => ('targetUri' in d ? d.targetUri : d.uri).fsPath);
+      return seen.find((p) => p.endsWith('/greet.ts'));
+    },
+    { what: `a definition in greet.ts from the TypeScript server (last answer: ${seen.join(', ') || 'none'})`, timeoutMs: 60_000, intervalMs: 500 },
+  );
+  assert.equal(target, path.join(m.dir, 'ts/greet.ts'), 'the definition is in the other file');
+  const diags = await waitFor(
+    () => {
+      const d = vscode.languages.getDiagnostics(main).filter((x) => x.severity === vscode.DiagnosticSeverity.Error);
+      return d.length ? d : undefined;
+    },
+    { what: 'the type error', timeoutMs: 60_000, intervalMs: 250 },
+  );
+  assert.match(diags[0].message, /not assignable to type 'number'/);
+  assert.equal(diags[0].range.start.line, 3);
+  await screenshot('mounted-typescript');
+}).timeout(120_000);
+
+test('mounted TypeScript: renaming a symbol across two files saves both; both copied up, the lowers byte-identical', async function () {
+  if (unmountable) skipBecause(this, unmountable);
+  const m = await mounted();
+  const [lowerApp, lowerBase] = m.info.stack.lower;
+  const lowers = [path.join(lowerApp, 'ts/main.ts'), path.join(lowerBase, 'ts/greet.ts')];
+  const before = lowers.map((f) => fs.readFileSync(f));
+  const main = m.file('/ts/greet.ts');
+  const doc = await vscode.workspace.openTextDocument(main);
+  // At the declaration: renamed in both files (at the call site TypeScript renames the import's local alias only).
+  const at = doc.positionAt(doc.getText().indexOf('greet(name') + 1);
+  let last = 'none';
+  const edit = await waitFor(
+    async () => {
+      const e = await Promise.resolve(vscode.commands.executeCommand<vscode.WorkspaceEdit>('vscode.executeDocumentRenameProvider', main, at, 'welcome')).then(
+        (x) => x,
+        (err: unknown) => ((last = String(err)), undefined),
+      );
+      if (e)
+        last = e
+          .entries()
+          .map(([u, edits]) => `${path.basename(u.fsPath)}×${edits.length}`)
+          .join(', ');
+      return e && e.entries().length === 2 ? e : undefined;
+    },
+    { what: 'a rename edit over both files', timeoutMs: 60_000, intervalMs: 500 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; the last answer: ${last}`);
+  });
+  assert.deepEqual(
+    edit
+      .entries()
+      .map(([u]) => path.basename(u.fsPath))
+      .sort(),
+    ['greet.ts', 'main.ts'],
+  );
+  assert.ok(await vscode.workspace.applyEdit(edit), 'applyEdit');
+  for (const [u] of edit.entries()) assert.ok(await (await vscode.workspace.openTextDocument(u)).save(), `save ${u.fsPath}`);
+  assert.match(fs.readFileSync(path.join(m.info.stack.upper as string, 'ts/main.ts'), 'utf8'), /welcome\("x"\)/);
+  assert.match(fs.readFileSync(path.join(m.info.stack.upper as string, 'ts/greet.ts'), 'utf8'), /export function welcome/);
+  lowers.forEach((f, i) => assert.ok(fs.readFileSync(f).equals(before[i]), `${f} changed`));
+}).timeout(120_000);
+
+test('mounted search: Quick Open (workspace.findFiles) and text search find files and text; Overlay: Find File answers mounted paths', async function () {
+  if (unmountable) skipBecause(this, unmountable);
+  const m = await mounted();
+  const ts = (await vscode.workspace.findFiles('**/*.ts')).map((u) => u.fsPath).sort();
+  assert.deepEqual(ts, [path.join(m.dir, 'ts/greet.ts'), path.join(m.dir, 'ts/main.ts')]);
+  const js = (await vscode.workspace.findFiles('**/*.js')).map((u) => path.relative(m.dir, u.fsPath)).sort();
+  assert.deepEqual(js, ['src/app.js', 'src/greet.js', 'src/server.js'], 'the whited-out legacy.js is not found');
+  // Text search through VS Code's own search (ripgrep in code-server), where the host exposes it to extensions.
+  const ws = vscode.workspace as unknown as {
+    findTextInFiles?: (q: { pattern: string }, o: object, cb: (r: { uri: vscode.Uri }) => void) => Thenable<unknown>;
+  };
+  if (typeof ws.findTextInFiles === 'function') {
+    const hits: string[] = [];
+    await ws.findTextInFiles({ pattern: 'export function welcome' }, {}, (r) => hits.push(r.uri.fsPath));
+    assert.deepEqual(hits, [path.join(m.dir, 'ts/greet.ts')]);
+    console.log('# workspace.findTextInFiles (the Search panel’s engine) found the renamed symbol');
+  } else console.log('# workspace.findTextInFiles is not exposed here; the Search panel is shown below');
+  await vscode.commands.executeCommand('workbench.action.findInFiles', { query: 'welcome', triggerSearch: true });
+  await screenshot('mounted-search-panel');
+  const files = (await vscode.commands.executeCommand<vscode.Uri[]>('overlay.findFile', 'greet')) ?? [];
+  assert.deepEqual(files.map((u) => u.toString()).sort(), [m.file('/src/greet.js').toString(), m.file('/ts/greet.ts').toString()]);
+});
+
+test('mounted terminal: a file written from the integrated terminal shows in the Overlay changes view', async function () {
+  if (unmountable) skipBecause(this, unmountable);
+  const m = await mounted();
+  const term = vscode.window.createTerminal({ name: 'overlay e2e', cwd: m.dir });
+  try {
+    term.show();
+    term.sendText('echo written from a terminal > from-terminal.txt');
+    await waitFor(() => fs.existsSync(path.join(m.info.stack.upper as string, 'from-terminal.txt')), { what: 'the file in the upper', timeoutMs: 20_000 });
+    const paths = () => (m.a.changes.group(NAME, 'A')?.resourceStates ?? []).map((r) => r.resourceUri.toString());
+    await waitFor(
+      async () => {
+        await m.a.changes.refresh();
+        return paths().includes(m.file('/from-terminal.txt').toString());
+      },
+      { what: 'from-terminal.txt in the Added group, as a mounted file: URI' },
+    );
+    await vscode.commands.executeCommand('workbench.view.scm');
+    await screenshot('mounted-terminal-changes');
+  } finally {
+    const closed = new Promise<void>((r) => vscode.window.onDidCloseTerminal((t) => t === term && r()));
+    term.dispose();
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+  }
+}).timeout(60_000);
+
+test('mounted: save copies up, delete leaves a whiteout, the changes view, decorations, quick diff and Compare with Lower work on file: URIs', async function () {
+  if (unmountable) skipBecause(this, unmountable);
+  const m = await mounted();
+  const upper = m.info.stack.upper as string;
+  const lowerFile = path.join(m.info.stack.lower[1], 'config/settings.json');
+  const lowerBefore = fs.readFileSync(lowerFile);
+  if (fs.existsSync(path.join(upper, 'config/settings.json'))) {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  }
+  const doc = await vscode.workspace.openTextDocument(m.file('/README.md'));
+  const editor = await vscode.window.showTextDocument(doc, { preview: false });
+  await editor.edit((e) => e.insert(new vscode.Position(0, 0), '<!-- edited in the mounted folder -->\n'));
+  assert.ok(await doc.save());
+  assert.match(fs.readFileSync(path.join(upper, 'README.md'), 'utf8'), /edited in the mounted folder/);
+  assert.ok(fs.readFileSync(lowerFile).equals(lowerBefore));
+  await vscode.workspace.fs.delete(m.file('/docs/guide.md'));
+  const wh = fs.lstatSync(path.join(upper, 'docs/guide.md'));
+  assert.ok(wh.isCharacterDevice() && wh.rdev === 0, 'a whiteout, made by the mount');
+  const groups = (k: 'A' | 'C' | 'D') => (m.a.changes.group(NAME, k)?.resourceStates ?? []).map((r) => r.resourceUri.fsPath);
+  await waitFor(
+    async () => {
+      await m.a.changes.refresh();
+      return groups('C').includes(path.join(m.dir, 'README.md')) && groups('D').includes(path.join(m.dir, 'docs/guide.md'));
+    },
+    { what: 'the changes view on mounted paths' },
+  );
+  assert.equal(m.a.changes.provideFileDecoration(m.file('/README.md'))?.badge, 'M');
+  assert.equal(m.a.changes.provideFileDecoration(m.file('/from-terminal.txt'))?.badge, 'A');
+  const original = await m.a.changes.provideOriginalResource(m.file('/README.md'));
+  assert.ok(original, 'a quick-diff original');
+  assert.doesNotMatch(Buffer.from(await vscode.workspace.fs.readFile(original)).toString(), /edited in the mounted folder/);
+  await vscode.commands.executeCommand('overlay.compareWithLower', m.file('/README.md'));
+  const tab = await waitFor(
+    () => {
+      const t = vscode.window.tabGroups.activeTabGroup.activeTab;
+      return t?.input instanceof vscode.TabInputTextDiff ? t.input : undefined;
+    },
+    { what: 'a diff editor' },
+  );
+  assert.equal(tab.modified.fsPath, path.join(m.dir, 'README.md'));
+  assert.equal(tab.original.scheme, 'overlay-layer');
+  await screenshot('mounted-compare-with-lower');
+  await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+});
+
+test('mounted: an outside copy-up moves an editor on the lower file to the mounted path; Export Changes as Layer works', async function () {
+  if (unmountable) skipBecause(this, unmountable);
+  const m = await mounted();
+  const lowerUri = vscode.Uri.file(path.join(m.info.stack.lower[0], 'src/server.js'));
+  await vscode.window.showTextDocument(lowerUri, { preview: false });
+  // another process writes through the mount: the kernel (or fuse-overlayfs) copies up
+  fs.appendFileSync(path.join(m.dir, 'src/server.js'), '// appended through the mount\n');
+  const target = m.file('/src/server.js').toString();
+  await waitFor(() => m.a.testing.staleEditors.entries.some((r) => r.stale === lowerUri.toString() && r.current === target && r.outcome === 'redirected'), {
+    what: `the editor to move to ${target}`,
+  });
+  const tarball = path.join(path.dirname(m.info.stack.upper as string), 'mounted-export.tar');
+  const written = await vscode.commands.executeCommand<string | undefined>('overlay.exportChanges', m.file('/'), vscode.Uri.file(tarball));
+  assert.equal(written, tarball);
+  assert.ok(fs.statSync(tarball).size > 0);
+  fs.rmSync(tarball, { force: true });
+  await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+});
+
+test('mounted: Revert takes the mount down for a moment and mounts it again; a dirty editor keeps its text', async function () {
+  if (unmountable) skipBecause(this, unmountable);
+  const m = await mounted();
+  const upper = m.info.stack.upper as string;
+  await vscode.workspace.getConfiguration('files').update('autoSave', 'off', vscode.ConfigurationTarget.Global);
+  const dirty = await vscode.window.showTextDocument(m.file('/src/app.js'), { preview: false });
+  await dirty.edit((e) => e.insert(new vscode.Position(0, 0), '// unsaved while reverting\n'));
+  assert.ok(dirty.document.isDirty);
+  const readme = (await vscode.window.showTextDocument(m.file('/README.md'), { preview: false, viewColumn: vscode.ViewColumn.Two })).document;
+  await m.a.changes.refresh();
+  const modified = m.a.changes.group(NAME, 'C')?.resourceStates.find((r) => r.resourceUri.fsPath === path.join(m.dir, 'README.md'));
+  assert.ok(modified, 'README.md is listed as modified');
+  m.a.testing.autoConfirm = true;
+  try {
+    assert.equal(await m.a.changes.revert(modified), 1, m.a.testing.revertFailures.entries.join('\n'));
+  } finally {
+    m.a.testing.autoConfirm = false;
+  }
+  assert.ok(!fs.existsSync(path.join(upper, 'README.md')), 'the upper copy is gone');
+  assert.ok(mountedType(m.dir), 'mounted again');
+  assert.doesNotMatch(fs.readFileSync(path.join(m.dir, 'README.md'), 'utf8'), /edited in the mounted folder/);
+  await waitFor(() => !/edited in the mounted folder/.test(readme.getText()), { what: 'the open README to show the lower copy again' });
+  assert.ok(dirty.document.isDirty && dirty.document.getText().startsWith('// unsaved while reverting'), 'the dirty editor kept its text');
+  // VS Code's watcher follows the mount put up again: a file written there shows.
+  const seen = new Promise<void>((resolve) => {
+    const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(m.dir), '*.txt'));
+    w.onDidCreate((u) => u.fsPath.endsWith('after-revert.txt') && (w.dispose(), resolve()));
+  });
+  fs.writeFileSync(path.join(m.dir, 'after-revert.txt'), 'x\n');
+  await waitFor(() => Promise.race([seen.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 200))]), {
+    what: 'a file watcher event from the mount after the revert',
+  });
+  fs.rmSync(path.join(m.dir, 'after-revert.txt'));
+  await vscode.window.showTextDocument(dirty.document);
+  await vscode.commands.executeCommand('workbench.action.files.revert');
+  await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+}).timeout(60_000);
+
+test('mounted lifecycle: another stack opened mounted gets a folder of its own; closing the folder unmounts it', async function () {
+  if (unmountable) skipBecause(this, unmountable);
+  const m = await mounted();
+  const tmp = fs.mkdtempSync(path.join(path.dirname(m.info.stack.upper as string), 'second-'));
+  for (const d of ['l', 'u', 'w']) fs.mkdirSync(path.join(tmp, d));
+  fs.writeFileSync(path.join(tmp, 'l/second.txt'), 'second stack\n');
+  const name = await vscode.commands.executeCommand<string | undefined>('overlay.openFolders', {
+    lower: [path.join(tmp, 'l')],
+    upper: path.join(tmp, 'u'),
+    work: path.join(tmp, 'w'),
+    name: 'e2e-second',
+  });
+  assert.equal(name, 'e2e-second');
+  const info = await waitFor(() => m.a.overlays().find((o) => o.name === 'e2e-second' && o.mount), { what: 'the second overlay mounted' });
+  const dir = info.mount!.path;
+  const i = vscode.workspace.workspaceFolders?.findIndex((f) => f.uri.fsPath === dir) ?? -1;
+  assert.ok(i > 0, 'opened as a file: folder of its own');
+  assert.equal(fs.readFileSync(path.join(dir, 'second.txt'), 'utf8'), 'second stack\n');
+  vscode.workspace.updateWorkspaceFolders(i, 1);
+  await waitFor(() => !mountedType(dir), { what: `${dir} unmounted after its folder closed` });
+  const config = vscode.workspace.getConfiguration('overlay');
+  const current = { ...(config.inspect<Record<string, unknown>>('overlays')?.workspaceValue ?? {}) };
+  delete current['e2e-second'];
+  await config.update('overlays', current, vscode.ConfigurationTarget.Workspace);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('mounted lifecycle: the server killed, the restarted server adopts the mount (the extension host still holds it)', async function () {
+  if (unmountable) skipBecause(this, unmountable);
+  const m = await mounted();
+  const pid = await waitFor(() => m.a.server.pid, { what: 'the server pid' });
+  const restarts = m.a.server.restartCount;
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => m.a.server.restartCount > restarts && m.a.server.state === 'running' && m.a.server.pid !== pid, {
+    what: 'a restarted server',
+    timeoutMs: 20_000,
+  });
+  const info = await waitFor(() => m.a.overlays().find((o) => o.name === NAME && o.mount), { what: 'the mount adopted', timeoutMs: 20_000 });
+  assert.equal(info.mount!.path, m.dir);
+  assert.equal(
+    info.mount!.adopted,
+    true,
+    `mounted again instead of adopted: ${JSON.stringify(info.mount)}; state: ${fs.readFileSync(path.join(path.dirname(m.dir), 'mounts.json'), 'utf8')}`,
+  );
+  assert.ok(mountedType(m.dir));
+});
