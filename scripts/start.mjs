@@ -183,8 +183,34 @@ function e2e(rest) {
     stdio: 'inherit',
     cwd: REPO,
   });
+  unmountUnder(scratch);
   if (!rest.includes('--keep')) fs.rmSync(scratch, { recursive: true, force: true });
   process.exit(r.status ?? 2);
+}
+
+/**
+ * code-server is stopped by a signal, so its overlay server may not have let go of the demo's
+ * mount (a window that is killed leaves it to the next start): unmount every mount whose
+ * layers are under `dir` before removing it.
+ */
+function unmountUnder(dir) {
+  let lines = [];
+  try {
+    lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  } catch {
+    return;
+  }
+  for (const line of lines) {
+    const mountPoint = line.split(' ')[4];
+    if (!mountPoint || !line.includes(dir)) continue;
+    const fuse = line.includes(' - fuse.fuse-overlayfs ');
+    const r = spawnSync(
+      fuse && process.getuid?.() !== 0 ? 'fusermount3' : 'umount',
+      fuse && process.getuid?.() !== 0 ? ['-u', '-z', mountPoint] : ['-l', mountPoint],
+      { stdio: 'ignore' },
+    );
+    if (r.status === 0) log(`unmounted ${mountPoint} (the demo's mount, left by the stopped code-server)`);
+  }
 }
 
 const args = process.argv.slice(2);

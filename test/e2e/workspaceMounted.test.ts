@@ -8,6 +8,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { test } from 'mocha';
@@ -52,6 +53,25 @@ async function mounted(): Promise<Mounted> {
   return cached;
 }
 
+/** Removes overlay `name` from the workspace's overlay.overlays (tried again while another write of the workspace file is in flight). */
+async function forget(name: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const config = vscode.workspace.getConfiguration('overlay');
+      const current = { ...(config.inspect<Record<string, unknown>>('overlays')?.workspaceValue ?? {}) };
+      delete current[name];
+      await config.update('overlays', current, vscode.ConfigurationTarget.Workspace);
+      return true;
+    },
+    { what: `overlay.overlays without ${name}`, intervalMs: 200 },
+  );
+}
+
+/** Where the reload test keeps what it saw before the reload (the driver's control dir, else the temp dir). */
+function reloadMarker(): string {
+  return path.join(process.env.OVERLAY_E2E_CONTROL_DIR ?? os.tmpdir(), 'mounted-reload.json');
+}
+
 /** Skips the rest when the first test found no way to mount here. */
 let unmountable: string | undefined;
 
@@ -82,7 +102,9 @@ test('mounted: with overlay.mount auto, the overlay://demo/ folder becomes the f
     `# mounted at ${m.dir} by ${m.info.mount.by}: ${m.info.mount.reason}; ${resumed() ? `extension host restarted, mount ${m.info.mount.adopted ? 'adopted' : 'MOUNTED AGAIN'}` : `same extension host and server (pid ${pid})`}`,
   );
   if (resumed()) assert.equal(m.info.mount.adopted, true, 'the new server adopted the mount the old one made (not mounted again)');
-  assert.deepEqual(fs.readdirSync(m.dir).sort(), ['README.md', 'config', 'docs', 'src', 'ts']);
+  const merged = (await vscode.workspace.fs.readDirectory(vscode.Uri.from({ scheme: 'overlay', authority: NAME, path: '/' }))).map(([n]) => n).sort();
+  assert.deepEqual(fs.readdirSync(m.dir).sort(), merged, 'the mount lists what overlay://demo/ lists');
+  assert.ok(merged.includes('ts'));
   await vscode.commands.executeCommand('workbench.view.explorer');
   await screenshot('mounted-explorer');
 }).timeout(120_000);
@@ -329,10 +351,7 @@ test('mounted lifecycle: another stack opened mounted gets a folder of its own; 
   assert.equal(fs.readFileSync(path.join(dir, 'second.txt'), 'utf8'), 'second stack\n');
   vscode.workspace.updateWorkspaceFolders(i, 1);
   await waitFor(() => !mountedType(dir), { what: `${dir} unmounted after its folder closed` });
-  const config = vscode.workspace.getConfiguration('overlay');
-  const current = { ...(config.inspect<Record<string, unknown>>('overlays')?.workspaceValue ?? {}) };
-  delete current['e2e-second'];
-  await config.update('overlays', current, vscode.ConfigurationTarget.Workspace);
+  await forget('e2e-second');
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -354,4 +373,56 @@ test('mounted lifecycle: the server killed, the restarted server adopts the moun
     `mounted again instead of adopted: ${JSON.stringify(info.mount)}; state: ${fs.readFileSync(path.join(path.dirname(m.dir), 'mounts.json'), 'utf8')}`,
   );
   assert.ok(mountedType(m.dir));
+});
+
+test('mounted lifecycle: a window reload keeps the mount; the new extension host adopts it', async function () {
+  if (unmountable) skipBecause(this, unmountable);
+  if (!resumed()) {
+    const m = await mounted();
+    fs.writeFileSync(reloadMarker(), JSON.stringify({ dir: m.dir, ext: process.pid }));
+    // Not awaited: the command's promise is cancelled as this extension host ends with the reload.
+    void Promise.resolve(vscode.commands.executeCommand('workbench.action.reloadWindow')).catch(() => undefined);
+    await new Promise(() => undefined);
+  }
+  const a = await api();
+  const info = await waitFor(() => a.overlays().find((o) => o.name === NAME && o.mount), {
+    what: 'the demo overlay mounted after the reload',
+    timeoutMs: 30_000,
+  });
+  const before = JSON.parse(fs.readFileSync(reloadMarker(), 'utf8')) as { dir: string; ext: number };
+  assert.notEqual(before.ext, process.pid, 'a new extension host');
+  assert.equal(info.mount!.path, before.dir);
+  assert.equal(info.mount!.adopted, true, `mounted again instead of adopted: ${JSON.stringify(info.mount)}`);
+  assert.equal(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, before.dir);
+  assert.ok(mountedType(before.dir));
+}).timeout(120_000);
+
+test('not mountable: a stack no mount can take (a comma in a layer path) opens as overlay:// with one notice that says why', async function () {
+  const a = await api();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-no,mount-'));
+  for (const d of ['l', 'u', 'w']) fs.mkdirSync(path.join(tmp, d));
+  fs.writeFileSync(path.join(tmp, 'l/hello.txt'), 'hello\n');
+  const notices = a.testing.mountNotices.entries.length;
+  try {
+    const name = await vscode.commands.executeCommand<string | undefined>('overlay.openFolders', {
+      lower: [path.join(tmp, 'l')],
+      upper: path.join(tmp, 'u'),
+      work: path.join(tmp, 'w'),
+      name: 'e2e-unmountable',
+    });
+    assert.equal(name, 'e2e-unmountable');
+    await waitFor(() => vscode.workspace.workspaceFolders?.some((f) => f.uri.toString() === 'overlay://e2e-unmountable/'), { what: 'the overlay:// folder' });
+    const notice = a.testing.mountNotices.entries.slice(notices).find((n) => n.overlay === 'e2e-unmountable');
+    assert.ok(notice, 'a notice');
+    assert.match(notice.message, /comma/);
+    assert.match(notice.message, /language servers, git, tasks, debugging and the terminal do not see/);
+    assert.match(a.mountedFolders.failures.get('e2e-unmountable') ?? '', /comma/, 'the reason, for the status item');
+    await a.mountedFolders.schedule();
+    assert.equal(a.testing.mountNotices.entries.slice(notices).filter((n) => n.overlay === 'e2e-unmountable').length, 1, 'once per overlay');
+  } finally {
+    const i = vscode.workspace.workspaceFolders?.findIndex((f) => f.uri.toString() === 'overlay://e2e-unmountable/') ?? -1;
+    if (i >= 0) vscode.workspace.updateWorkspaceFolders(i, 1);
+    await forget('e2e-unmountable');
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });

@@ -1,0 +1,71 @@
+/**
+ * Mounted views against the engine: for random stacks the kernel produced (stack.ts), the server's
+ * own mounting (server/src/mounting/mounters.ts: mount -t overlay with its options, and
+ * fuse-overlayfs) shows the same tree as the engine's merged view of the same layers, entry by
+ * entry (names, types, modes, sizes, contents, link counts, symlink targets).
+ *
+ *   OVERLAY_DIFF_MOUNTED_SEQUENCES=N  stacks per mounter (default 25)
+ *   OVERLAY_DIFF_SEED=S               replay from seed S
+ */
+import { test } from 'mocha';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Overlay } from '../../server/src/overlay';
+import { kernelRefusal, fuseRefusal, mountFuse, mountKernel, unmount, type Stack as MountStack } from '../../server/src/mounting/mounters';
+import { skipBecause } from '../mocha/skip';
+import { Rng, sequenceSeed } from './prng';
+import { buildStack, kernelLayerToOci } from './stack';
+import { diffLines, dumpEngine, dumpMount } from './tree';
+
+const env = process.env;
+const SEED = env.OVERLAY_DIFF_SEED ? Number(env.OVERLAY_DIFF_SEED) >>> 0 : undefined;
+const SEQUENCES = Number(env.OVERLAY_DIFF_MOUNTED_SEQUENCES || (SEED !== undefined ? 1 : 25));
+const BASE = SEED ?? Math.floor(Math.random() * 2 ** 32) >>> 0;
+
+for (const [by, format] of [
+  ['kernel', 'kernel'],
+  ['fuse-overlayfs', 'kernel'],
+  ['fuse-overlayfs', 'oci'],
+] as const) {
+  test(`mounted view (${by}, ${format} whiteouts, as the server mounts) and the engine's view list the same tree, for random stacks`, async function () {
+    this.timeout(10 * 60_000);
+    if (process.getuid?.() !== 0) skipBecause(this, 'builds its stacks with kernel overlay sessions: needs root');
+    const probe: MountStack = { lower: ['/'], whiteouts: format, userxattr: false };
+    const why = by === 'kernel' ? kernelRefusal(probe) : fuseRefusal(probe);
+    if (why) skipBecause(this, why);
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ovmounted-'));
+    try {
+      for (let i = 0; i < SEQUENCES; i++) {
+        const seed = i === 0 ? BASE : sequenceSeed(BASE, i);
+        const rng = new Rng(seed);
+        const root = path.join(scratch, `s${i}`);
+        const st = await buildStack(rng, root, rng.int(1, 4));
+        const lower = st.lower.map((n) => path.join(root, n));
+        // The same stack with OCI whiteouts (.wh.NAME, .wh..wh..opq): fuse-overlayfs reads them, the kernel does not.
+        if (format === 'oci') for (const d of [...lower, path.join(root, 'U')]) kernelLayerToOci(d);
+        const stack: MountStack = { lower, upper: path.join(root, 'U'), work: path.join(root, 'W'), whiteouts: format, userxattr: false };
+        const at = path.join(root, 'M');
+        const failed = by === 'kernel' ? await mountKernel(stack, at) : await mountFuse(stack, at);
+        assert.equal(failed, undefined, `seed ${seed}: ${failed}`);
+        try {
+          const mounted = dumpMount(at).lines;
+          const ov = await Overlay.open({ lower, upper: stack.upper, work: stack.work, whiteouts: format, merged: at });
+          try {
+            const engine = await dumpEngine(ov, at);
+            const d = diffLines(mounted, engine, by, 'engine');
+            assert.deepEqual(d, [], `seed ${seed} (OVERLAY_DIFF_SEED=${seed} to replay): the views differ\n${d.join('\n')}`);
+          } finally {
+            await ov.close();
+          }
+        } finally {
+          assert.equal(await unmount(at, by), undefined);
+        }
+      }
+      console.log(`# ${SEQUENCES} stacks (${format} whiteouts) mounted by ${by}: the same tree as the engine's (seeds from ${BASE})`);
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+}
