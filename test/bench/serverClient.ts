@@ -15,11 +15,12 @@ export interface ServerClient {
   stop(): Promise<void>;
 }
 
-export async function startServer(overlays: Record<string, StackSpec>): Promise<ServerClient> {
+export async function startServer(overlays: Record<string, StackSpec>, env: NodeJS.ProcessEnv = {}): Promise<ServerClient> {
   // node-ipc, the transport the extension uses (vscode-languageclient TransportKind.ipc).
   // BENCH_SERVER_ARGS passes node flags to the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_ARGS ? process.env.BENCH_SERVER_ARGS.split(' ') : []), SERVER_JS, '--node-ipc'], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    env: { ...process.env, ...env },
   });
   const conn = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
   conn.onNotification(() => undefined);

@@ -380,6 +380,12 @@ test('mounted lifecycle: a window reload keeps the mount; the new extension host
   if (!resumed()) {
     const m = await mounted();
     fs.writeFileSync(reloadMarker(), JSON.stringify({ dir: m.dir, ext: process.pid }));
+    // This extension host ends with the reload: errors of its teardown (other extensions' channels
+    // closing) belong to no test, and mocha would give them to this one.
+    process.removeAllListeners('uncaughtException');
+    process.removeAllListeners('unhandledRejection');
+    process.on('uncaughtException', () => undefined);
+    process.on('unhandledRejection', () => undefined);
     // Not awaited: the command's promise is cancelled as this extension host ends with the reload.
     void Promise.resolve(vscode.commands.executeCommand('workbench.action.reloadWindow')).catch(() => undefined);
     await new Promise(() => undefined);
@@ -425,4 +431,66 @@ test('not mountable: a stack no mount can take (a comma in a layer path) opens a
     await forget('e2e-unmountable');
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+test("mounted: a container's running overlay (Open Mounted Overlay) opens at its own merged directory, not mounted a second time; Search Text answers mounted paths", async function () {
+  const a = await api();
+  const m = await mounted();
+  const matches = (await vscode.commands.executeCommand<{ uri: vscode.Uri }[]>('overlay.searchText', 'export function welcome')) ?? [];
+  assert.ok(
+    matches.some((x) => x.uri.fsPath === path.join(m.dir, 'ts/greet.ts')),
+    `Search Text: ${matches.map((x) => x.uri.toString()).join(', ')}`,
+  );
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'overlayws-e2e-ctr-'));
+  for (const d of ['l', 'u', 'w', 'merged']) fs.mkdirSync(path.join(tmp, d));
+  fs.writeFileSync(path.join(tmp, 'l/in-container.txt'), 'from the container\n');
+  const merged = path.join(tmp, 'merged');
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${tmp}/l,upperdir=${tmp}/u,workdir=${tmp}/w`, merged], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    skipBecause(this, `Search Text checked; cannot mount a kernel overlay here for the container part: ${r.stderr.trim()}`);
+  }
+  let name: string | undefined;
+  try {
+    const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
+    name = await vscode.commands.executeCommand<string | undefined>('overlay.openMount', merged);
+    assert.ok(name);
+    await waitFor(() => vscode.workspace.workspaceFolders?.some((f) => f.uri.fsPath === merged), { what: 'the merged directory as a folder' });
+    assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length, before, 'no second mount');
+    const info = a.overlays().find((o) => o.name === name);
+    assert.equal(info?.mount, undefined, 'not a mount of the server');
+    assert.equal(info?.liveMount?.merged, merged);
+    fs.writeFileSync(path.join(merged, 'added.txt'), 'x\n');
+    await waitFor(
+      async () => {
+        await a.changes.refresh();
+        return (a.changes.group(name!, 'A')?.resourceStates ?? []).some((s) => s.resourceUri.fsPath === path.join(merged, 'added.txt'));
+      },
+      { what: 'the changes view of the container folder, on its merged paths' },
+    );
+  } finally {
+    const i = vscode.workspace.workspaceFolders?.findIndex((f) => f.uri.fsPath === merged) ?? -1;
+    if (i >= 0) vscode.workspace.updateWorkspaceFolders(i, 1);
+    await waitFor(() => !vscode.workspace.workspaceFolders?.some((f) => f.uri.fsPath === merged), { what: 'the folder removed' }).catch(() => undefined);
+    if (name) await forget(name);
+    spawnSync('umount', [merged]);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('mounted: a mount taken away under the window is reported; going over the folders again mounts it again', async function () {
+  if (unmountable) skipBecause(this, unmountable);
+  const m = await mounted();
+  const notices = m.a.testing.mountNotices.entries.length;
+  const { spawnSync } = await import('node:child_process');
+  assert.equal(spawnSync('umount', ['-l', m.dir]).status, 0);
+  const notice = await waitFor(() => m.a.testing.mountNotices.entries.slice(notices).find((n) => n.overlay === NAME), {
+    what: 'the notice',
+    timeoutMs: 15_000,
+  });
+  assert.match(notice.message, /unmounted outside VS Code/);
+  await m.a.mountedFolders.schedule(); // what "Mount Again" does
+  await waitFor(() => mountedType(m.dir), { what: 'mounted again' });
+  assert.ok(fs.existsSync(path.join(m.dir, 'README.md')));
 });

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, it } from 'mocha';
 import { skipBecause } from '../mocha/skip';
 import * as P from '../../shared/src/protocol';
 import { readOverlayFile } from '../../client/src/transport';
+import { Overlay } from '../../server/src/overlay';
 import { b64, errorCode, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
 
 function tryMount(st: Stack, merged: string): string | undefined {
@@ -87,5 +88,63 @@ describe('server with a live kernel mount', () => {
     assert.match((err as { message: string }).message, /belongs to the overlay mounted at .*not reachable from here/);
     assert.equal(fs.existsSync(path.join(st.upper, 'low.txt')), false, 'nothing written behind the kernel');
     assert.equal(Buffer.from(await readOverlayFile((q) => s!.conn.sendRequest(P.ReadFile.type, q), 'k', '/low.txt')).toString(), 'lower', 'reads still work');
+  });
+
+  it('a rename through the mount answers as the engine does: ENOTEMPTY, EISDIR, ENOTDIR, EEXIST — and nothing is removed', async function () {
+    if (skip) skipBecause(this, skip);
+    fs.mkdirSync(path.join(merged, 'full'));
+    fs.writeFileSync(path.join(merged, 'full/x'), 'x');
+    fs.mkdirSync(path.join(merged, 'empty'));
+    s = await startServer({ k: st.spec });
+    const mv = (from: string, to: string, overwrite = true) => errorCode(s!.conn.sendRequest(P.Rename.type, { name: 'k', from, to, overwrite }));
+    assert.equal(await mv('/dir', '/full'), 'ENOTEMPTY', 'a directory onto a non-empty one');
+    assert.equal(fs.readFileSync(path.join(merged, 'full/x'), 'utf8'), 'x', 'the target is still there');
+    assert.equal(await mv('/low.txt', '/empty'), 'EISDIR', 'a file onto a directory');
+    assert.equal(await mv('/dir', '/keep.txt'), 'ENOTDIR', 'a directory onto a file');
+    assert.equal(await mv('/low.txt', '/keep.txt', false), 'EEXIST');
+    assert.equal(await mv('/dir/in.txt', '/dir'), 'ENOTEMPTY', 'onto a directory that holds the source');
+    assert.equal(fs.readFileSync(path.join(merged, 'dir/in.txt'), 'utf8'), 'in');
+    // The engine on a copy of the same stack answers the same.
+
+    const copy = makeStack([{ 'low.txt': 'lower', 'keep.txt': 'keep', 'dir/in.txt': 'in' }], { 'full/x': 'x', empty: null });
+    const ov = await Overlay.open(copy.spec);
+    try {
+      const engine = async (from: string, to: string, overwrite = true) =>
+        ov.rename(from, to, { overwrite }).then(
+          () => 'ok',
+          (e: { code: string }) => e.code,
+        );
+      assert.deepEqual(
+        [
+          await engine('/dir', '/full'),
+          await engine('/low.txt', '/empty'),
+          await engine('/dir', '/keep.txt'),
+          await engine('/low.txt', '/keep.txt', false),
+          await engine('/dir/in.txt', '/dir'),
+        ],
+        ['ENOTEMPTY', 'EISDIR', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY'],
+      );
+    } finally {
+      await ov.close();
+      copy.cleanup();
+    }
+    // A directory with lower parts onto an empty directory: EXDEV, then moved as mv does.
+    await s.conn.sendRequest(P.Rename.type, { name: 'k', from: '/dir', to: '/empty', overwrite: true });
+    assert.equal(fs.readFileSync(path.join(merged, 'empty/in.txt'), 'utf8'), 'in');
+    assert.equal(fs.existsSync(path.join(merged, 'dir')), false);
+  });
+
+  it("revert under another's mount: EBUSY, or with throughMount the lower copy written back through the mount", async function () {
+    if (skip) skipBecause(this, skip);
+    fs.writeFileSync(path.join(merged, 'low.txt'), 'changed by the container\n');
+    fs.rmSync(path.join(merged, 'keep.txt'));
+    s = await startServer({ k: st.spec });
+    assert.equal(await errorCode(s.conn.sendRequest(P.Revert.type, { name: 'k', path: '/low.txt' })), 'EBUSY');
+    await s.conn.sendRequest(P.Revert.type, { name: 'k', path: '/low.txt', throughMount: true });
+    await s.conn.sendRequest(P.Revert.type, { name: 'k', path: '/keep.txt', throughMount: true });
+    assert.equal(fs.readFileSync(path.join(merged, 'low.txt'), 'utf8'), 'lower');
+    assert.equal(fs.readFileSync(path.join(merged, 'keep.txt'), 'utf8'), 'keep');
+    assert.equal(fs.readFileSync(path.join(st.upper, 'low.txt'), 'utf8'), 'lower', 'written by the kernel into its upper');
+    assert.equal(fs.readFileSync(path.join(st.lower[0], 'low.txt'), 'utf8'), 'lower');
   });
 });

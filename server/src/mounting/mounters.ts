@@ -102,16 +102,20 @@ export async function mountFuse(stack: Stack, at: string): Promise<string | unde
   return r.ok ? undefined : `fuse-overlayfs failed: ${r.out}`;
 }
 
-/** Mount `stack` at `at` the best way this process can. */
+/**
+ * Mount `stack` at `at` the best way this process can. OVERLAYWS_MOUNT_WITH=kernel or
+ * fuse-overlayfs keeps to one way (the benchmarks measure each).
+ */
 export async function mountStack(stack: Stack, at: string): Promise<{ by: MountedBy; reason: string } | { failure: string }> {
-  const noKernel = kernelRefusal(stack);
+  const only = process.env.OVERLAYWS_MOUNT_WITH;
+  const noKernel = only === 'fuse-overlayfs' ? 'OVERLAYWS_MOUNT_WITH=fuse-overlayfs' : kernelRefusal(stack);
   let kernelFailed: string | undefined;
   if (!noKernel) {
     kernelFailed = await mountKernel(stack, at);
     if (!kernelFailed) return { by: 'kernel', reason: 'mount -t overlay: the server runs as root and the stack is in the kernel whiteout format' };
   }
   const whyNotKernel = noKernel ?? kernelFailed ?? '';
-  const noFuse = fuseRefusal(stack);
+  const noFuse = only === 'kernel' ? 'OVERLAYWS_MOUNT_WITH=kernel' : fuseRefusal(stack);
   if (noFuse) return { failure: `not mounted: ${whyNotKernel}; and ${noFuse}` };
   const fuseFailed = await mountFuse(stack, at);
   if (fuseFailed) return { failure: `not mounted: ${whyNotKernel}; and ${fuseFailed}` };
