@@ -78,11 +78,10 @@ export class MountedFolders implements vscode.Disposable {
     const runtime = await this.dir();
     const folders = vscode.workspace.workspaceFolders ?? [];
     const configured = configuredOverlays();
-    for (let i = 0; i < folders.length; i++) {
-      const f = folders[i];
+    for (const f of folders) {
       if (f.uri.scheme === OVERLAY_SCHEME && mode === 'auto' && (configured[f.uri.authority] || this.server.overlays.has(f.uri.authority))) {
         const target = await this.mountFolder(f.uri.authority);
-        if (target) await this.replace(i, target, `${f.uri.authority} (mounted)`);
+        if (target) await this.replace(f.uri, target, `${f.uri.authority} (mounted)`);
       } else if (f.uri.scheme === 'file') {
         const ours = ourMountPoint(runtime, f.uri.path);
         if (!ours) continue;
@@ -95,14 +94,14 @@ export class MountedFolders implements vscode.Disposable {
           continue;
         }
         if (mode === 'never') {
-          await this.replace(i, overlayUri(name, '/'), `${name} (overlay)`);
+          await this.replace(f.uri, overlayUri(name, '/'), `${name} (overlay)`);
           continue;
         }
         const had = this.server.overlays.get(name)?.mount?.path === f.uri.fsPath;
         const listedEmpty = !had && !isMounted(f.uri.fsPath);
         const target = await this.mountFolder(name);
-        if (!target) await this.replace(i, overlayUri(name, '/'), `${name} (overlay)`);
-        else if (target.fsPath !== f.uri.fsPath) await this.replace(i, target, `${name} (mounted)`);
+        if (!target) await this.replace(f.uri, overlayUri(name, '/'), `${name} (overlay)`);
+        else if (target.fsPath !== f.uri.fsPath) await this.replace(f.uri, target, `${name} (mounted)`);
         else if (listedEmpty) await vscode.commands.executeCommand('workbench.files.action.refreshFilesExplorer');
       }
     }
@@ -155,10 +154,12 @@ export class MountedFolders implements vscode.Disposable {
     void vscode.window.showWarningMessage(message, 'Show Log').then((c) => c && this.server.output.show());
   }
 
-  /** Replaces workspace folder `i` by `uri`, resolving once VS Code has done it (or could not). */
-  private async replace(i: number, uri: vscode.Uri, name: string): Promise<void> {
+  /** Replaces the workspace folder `old` by `uri`, resolving once VS Code has done it (or could not). */
+  private async replace(old: vscode.Uri, uri: vscode.Uri, name: string): Promise<void> {
     const folders = vscode.workspace.workspaceFolders ?? [];
-    if (folders[i]?.uri.toString() === uri.toString()) return;
+    // By URI, not by a position taken earlier: a replacement before may have dropped a folder.
+    const i = folders.findIndex((f) => f.uri.toString() === old.toString());
+    if (i < 0 || old.toString() === uri.toString()) return;
     if (folders.some((f) => f.uri.toString() === uri.toString())) {
       // Open already (a second folder of the same stack): drop the duplicate.
       await this.whenChanged(() => vscode.workspace.updateWorkspaceFolders(i, 1));
@@ -200,8 +201,7 @@ export class MountedFolders implements vscode.Disposable {
     );
     if (choice === MOUNT_AGAIN) await this.schedule();
     else if (choice === OPEN_OVERLAY) {
-      const i = (vscode.workspace.workspaceFolders ?? []).findIndex((f) => f.uri.fsPath === before.path);
-      if (i >= 0) await this.replace(i, overlayUri(e.name, '/'), `${e.name} (overlay)`);
+      await this.replace(vscode.Uri.file(before.path), overlayUri(e.name, '/'), `${e.name} (overlay)`);
     }
   }
 

@@ -282,6 +282,8 @@ test('mounted: an outside copy-up moves an editor on the lower file to the mount
   // another process writes through the mount: the kernel (or fuse-overlayfs) copies up
   fs.appendFileSync(path.join(m.dir, 'src/server.js'), '// appended through the mount\n');
   const target = m.file('/src/server.js').toString();
+  // The lower file is read-only in the editor, and Edit in Overlay leads to the mounted copy.
+  assert.equal(m.a.lowerGuard.lookup(lowerUri)?.target.toString(), target);
   await waitFor(() => m.a.testing.staleEditors.entries.some((r) => r.stale === lowerUri.toString() && r.current === target && r.outcome === 'redirected'), {
     what: `the editor to move to ${target}`,
   });
