@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'mocha';
 import { skipBecause } from '../mocha/skip';
 import * as P from '../../shared/src/protocol';
+import { readState } from '../../server/src/mounting/state';
 import { b64, errorCode, makeStack, startServer, until, type Stack, type Started } from './harness';
 
 /** The type of what is mounted at `dir` now, from mountinfo (escapes decoded), or undefined. */
@@ -64,13 +65,22 @@ describe('mounted overlays (overlay/mount)', function () {
   });
   afterEach(async () => {
     for (const s of servers.splice(0)) await s.stop();
-    for (const c of others.splice(0)) c.kill('SIGKILL');
+    for (const c of others.splice(0)) {
+      c.kill('SIGKILL');
+      try {
+        // the process group of one spawned detached (a shell and its children)
+        if (c.pid) process.kill(-c.pid, 'SIGKILL');
+      } catch {
+        /* not a group leader, or gone */
+      }
+    }
     const dir = path.join(runtime, 'overlayws');
     for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
       const at = l.split(' ')[4];
       if (at?.startsWith(dir + '/')) spawnSync('umount', ['-l', at]);
     }
-    fs.rmSync(runtime, { recursive: true, force: true });
+    // A reaper may still be letting go of the state file's lock: tried again for a moment.
+    fs.rmSync(runtime, { recursive: true, force: true, maxRetries: 10 });
     st.cleanup();
   });
 
@@ -192,6 +202,39 @@ describe('mounted overlays (overlay/mount)', function () {
     );
   });
 
+  it('a window that went away without letting go (its server killed first): the next server that opens the same overlay adopts the mount, not mounted again', async function () {
+    if (NO_KERNEL && NO_FUSE) skipBecause(this, `${NO_KERNEL}; ${NO_FUSE}`);
+    // An extension host restarted (its first folder changed, a window reload) may end before its
+    // server has shut down: the mount is left with a dead holder and no linger.
+    const host = spawn('sleep', ['600']);
+    others.push(host);
+    const a = await server({ k: st.spec }, host.pid);
+    const r = await a.conn.sendRequest(P.Mount.type, { name: 'k' });
+    assert.ok(r.mount, r.failure);
+    a.child.kill('SIGKILL');
+    host.kill('SIGKILL');
+    await a.exited;
+    await new Promise<void>((res) => (host.exitCode !== null || host.signalCode !== null ? res() : host.once('exit', () => res())));
+    const b = await server({ k: st.spec });
+    assert.ok(mountedType(r.mount.path), `kept for the reopened overlay: ${b.logs.join('\n')}`);
+    assert.ok(
+      b.logs.some((l) => l.includes(r.mount!.path) && /waits .* to be adopted/.test(l)),
+      b.logs.join('\n'),
+    );
+    const again = await b.conn.sendRequest(P.Mount.type, { name: 'k' });
+    assert.equal(again.mount?.path, r.mount.path);
+    assert.equal(again.mount?.adopted, true, 'adopted, not mounted again');
+    // Held by b now, lingering no more: no reaper takes it.
+    const rec = readState(path.join(runtime, 'overlayws')).mounts.find((m) => m.path === r.mount!.path);
+    assert.equal(rec?.lingerUntil, undefined);
+    assert.deepEqual(
+      rec?.holders.map((h) => h.server),
+      [b.child.pid],
+    );
+    fs.writeFileSync(path.join(r.mount.path, 'through.txt'), 'x\n');
+    assert.equal(fs.readFileSync(path.join(st.upper, 'through.txt'), 'utf8'), 'x\n');
+  });
+
   it('a mount taken away under the server is reported; writes then go to the engine again', async function () {
     if (NO_KERNEL) skipBecause(this, NO_KERNEL);
     const s = await server({ k: st.spec });
@@ -228,7 +271,8 @@ describe('mounted overlays (overlay/mount)', function () {
     assert.equal(mountedType(r.mount.path), 'overlay');
     // A shell there could write through the old mount: refused, naming it.
     fs.writeFileSync(path.join(r.mount.path, 'low.txt'), 'changed a third time\n');
-    const sh = spawn('sh', ['-c', 'sleep 600'], { cwd: path.join(r.mount.path, 'dir') });
+    // A group of its own, so that afterEach ends its sleep too (killing sh alone leaves it, inside the mount).
+    const sh = spawn('sh', ['-c', 'sleep 600'], { cwd: path.join(r.mount.path, 'dir'), detached: true });
     others.push(sh);
     await until(() => fs.existsSync(`/proc/${sh.pid}/cwd`), 5000, 'the shell to start');
     const err = await s.conn.sendRequest(P.Revert.type, { name: 'k', path: '/low.txt' }).catch((e: { message: string; data: P.OverlayErrorData }) => e);
