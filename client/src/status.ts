@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { OverlayInfo } from '../../shared/src/protocol';
 import type { OverlayClient, ServerState } from './client';
+import type { Locations } from './locations';
 import type { MountedFolders } from './mountedFolders';
 
 const ICON: Record<ServerState, string> = {
@@ -69,14 +70,15 @@ export function mountLine(info: OverlayInfo, failure: string | undefined): strin
 }
 
 /** "Overlay: Show Overlays": a quick pick of the open overlays and server actions. */
-export async function showStatus(server: OverlayClient): Promise<void> {
+export async function showStatus(server: OverlayClient, locations: Locations): Promise<void> {
   const items: (vscode.QuickPickItem & { run?: () => unknown })[] = [];
   for (const info of server.overlays.values()) {
     items.push({
       label: `$(layers) ${info.name}`,
       description: [info.readOnly ? 'read-only' : '', info.mount ? `mounted (${info.mount.by})` : ''].filter(Boolean).join(', ') || undefined,
       detail: [info.stack.upper && `upper ${info.stack.upper}`, ...info.stack.lower.map((l, i) => `lower ${i} ${l}`)].filter(Boolean).join(' · '),
-      run: () => vscode.commands.executeCommand('revealInExplorer', vscode.Uri.from({ scheme: 'overlay', authority: info.name, path: '/' })),
+      // Its folder as the user works in it: overlay://NAME/, or the mounted directory.
+      run: () => vscode.commands.executeCommand('revealInExplorer', locations.workingUri(info.name, '/')),
     });
   }
   for (const [name, message] of server.failures) items.push({ label: `$(warning) ${name}`, detail: message });

@@ -33,7 +33,7 @@ export function registerCommands(
   reg('overlay.searchText', (query?: string) => searchTextCommand(server, locations, query));
   reg('overlay.restartServer', () => server.restart());
   reg('overlay.showLog', () => server.output.show());
-  reg('overlay.showStatus', () => showStatus(server));
+  reg('overlay.showStatus', () => showStatus(server, locations));
   reg('overlay.editInOverlay', (uri?: vscode.Uri) => guard.editInOverlay(uri));
   reg('overlay.saveToUpperCopy', (uri?: vscode.Uri) => guard.editInOverlay(uri));
 }
