@@ -40,12 +40,10 @@ for (const r of requests) {
 
 connection.onInitialize(async (params) => {
   // The mounts this server makes are held for the process that started it (mounting/mounts.ts);
-  // those whose holders died (a crash of the window) are removed now, but for the overlays this
-  // server opens again (a window whose extension host restarted), which wait to be adopted.
+  // those whose holders died (a crash of the window) are removed now.
   registry.setHolder(params.processId);
+  await registry.mounts.cleanup().catch((err: unknown) => connection.console.error(`[mount] cleanup: ${String(err)}`));
   const overlays: unknown = (params.initializationOptions as { overlays?: unknown } | undefined)?.overlays ?? {};
-  const reopening = typeof overlays === 'object' && overlays !== null && !Array.isArray(overlays) ? Object.keys(overlays) : [];
-  await registry.mounts.cleanup(reopening).catch((err: unknown) => connection.console.error(`[mount] cleanup: ${String(err)}`));
   if (typeof overlays !== 'object' || overlays === null || Array.isArray(overlays)) {
     connection.console.error('initializationOptions.overlays must be an object { name: stack spec }; no overlay opened');
   } else {

@@ -12,7 +12,6 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'mocha';
 import { skipBecause } from '../mocha/skip';
 import * as P from '../../shared/src/protocol';
-import { readState } from '../../server/src/mounting/state';
 import { b64, errorCode, makeStack, startServer, until, type Stack, type Started } from './harness';
 
 /** The type of what is mounted at `dir` now, from mountinfo (escapes decoded), or undefined. */
@@ -200,39 +199,6 @@ describe('mounted overlays (overlay/mount)', function () {
       b.logs.some((l) => l.includes(r.mount!.path) && /unmounted/.test(l)),
       b.logs.join('\n'),
     );
-  });
-
-  it('a window that went away without letting go (its server killed first): the next server that opens the same overlay adopts the mount, not mounted again', async function () {
-    if (NO_KERNEL && NO_FUSE) skipBecause(this, `${NO_KERNEL}; ${NO_FUSE}`);
-    // An extension host restarted (its first folder changed, a window reload) may end before its
-    // server has shut down: the mount is left with a dead holder and no linger.
-    const host = spawn('sleep', ['600']);
-    others.push(host);
-    const a = await server({ k: st.spec }, host.pid);
-    const r = await a.conn.sendRequest(P.Mount.type, { name: 'k' });
-    assert.ok(r.mount, r.failure);
-    a.child.kill('SIGKILL');
-    host.kill('SIGKILL');
-    await a.exited;
-    await new Promise<void>((res) => (host.exitCode !== null || host.signalCode !== null ? res() : host.once('exit', () => res())));
-    const b = await server({ k: st.spec });
-    assert.ok(mountedType(r.mount.path), `kept for the reopened overlay: ${b.logs.join('\n')}`);
-    assert.ok(
-      b.logs.some((l) => l.includes(r.mount!.path) && /waits .* to be adopted/.test(l)),
-      b.logs.join('\n'),
-    );
-    const again = await b.conn.sendRequest(P.Mount.type, { name: 'k' });
-    assert.equal(again.mount?.path, r.mount.path);
-    assert.equal(again.mount?.adopted, true, 'adopted, not mounted again');
-    // Held by b now, lingering no more: no reaper takes it.
-    const rec = readState(path.join(runtime, 'overlayws')).mounts.find((m) => m.path === r.mount!.path);
-    assert.equal(rec?.lingerUntil, undefined);
-    assert.deepEqual(
-      rec?.holders.map((h) => h.server),
-      [b.child.pid],
-    );
-    fs.writeFileSync(path.join(r.mount.path, 'through.txt'), 'x\n');
-    assert.equal(fs.readFileSync(path.join(st.upper, 'through.txt'), 'utf8'), 'x\n');
   });
 
   it('a mount taken away under the server is reported; writes then go to the engine again', async function () {

@@ -106,7 +106,7 @@ function rmdirQuiet(p: string): void {
  * of mounts that are gone, and mounts of the runtime directory the state does not know. Runs in
  * the state's lock. Returns one log line per thing done.
  */
-export async function reapStale(s: State, dir: string, now = Date.now(), reopening: ReadonlySet<string> = new Set()): Promise<string[]> {
+export async function reapStale(s: State, dir: string, now = Date.now()): Promise<string[]> {
   const log: string[] = [];
   const keep: MountRecord[] = [];
   for (const r of s.mounts) {
@@ -122,15 +122,6 @@ export async function reapStale(s: State, dir: string, now = Date.now(), reopeni
       continue;
     }
     if (r.holders.length > 0 || (r.lingerUntil !== undefined && r.lingerUntil > now)) {
-      keep.push(r);
-      continue;
-    }
-    if (r.lingerUntil === undefined && reopening.has(r.name) && usable(r.path)) {
-      // Its window went away without letting go (an extension host that a restart ended before
-      // its server's shutdown, or a crash), and this server opens an overlay of that name again:
-      // it lingers, as after a clean shutdown, for this server to adopt; else the reaper takes it.
-      r.lingerUntil = now + LINGER_MS;
-      log.push(`${r.path}: its holders are gone; overlay "${r.name}" is open again, so it waits ${LINGER_MS / 1000} s to be adopted`);
       keep.push(r);
       continue;
     }
@@ -153,16 +144,6 @@ export async function reapStale(s: State, dir: string, now = Date.now(), reopeni
     log.push(`${e.mountPoint}: a mount of the runtime directory no record names: ${err ? `cannot be unmounted: ${err}` : 'unmounted'}`);
   }
   return log;
-}
-
-/** Whether a mount answers (a fuse mount whose daemon died answers ENOTCONN). */
-function usable(at: string): boolean {
-  try {
-    fs.statSync(at);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export class MountManager extends EventEmitter<MountEvents> {
@@ -192,21 +173,10 @@ export class MountManager extends EventEmitter<MountEvents> {
     return this.held.get(name);
   }
 
-  /**
-   * Removes stale mounts (dead holders, lapsed lingers, unknown mounts of the runtime dir), except
-   * those of the overlays `reopening` (this server opens them again: a restarted window), which
-   * linger to be adopted.
-   */
-  async cleanup(reopening: readonly string[] = []): Promise<void> {
+  /** Removes stale mounts (dead holders, lapsed lingers, unknown mounts of the runtime dir). */
+  async cleanup(): Promise<void> {
     if (!fs.existsSync(this.dirPath)) return;
-    const { log, lingering } = await withState(this.dir, async (s) => {
-      const already = new Set(s.mounts.filter((r) => r.lingerUntil !== undefined).map((r) => r.path));
-      const log = await reapStale(s, this.dir, Date.now(), new Set(reopening));
-      // A reaper runs for those that lingered before; one more for those that linger now.
-      return { log, lingering: s.mounts.some((r) => r.lingerUntil !== undefined && !already.has(r.path)) };
-    });
-    for (const line of log) this.emit('log', `[mount] ${line}`);
-    if (lingering) startReaper(this.dir);
+    for (const line of await withState(this.dir, (s) => reapStale(s, this.dir))) this.emit('log', `[mount] ${line}`);
   }
 
   /**
