@@ -89,6 +89,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   chmod: { usage: 'chmod MODE PATH', operands: () => ({ kinds: ['text', 'path'] }) },
   export: { usage: 'export FILE.tar[.gz]', operands: () => ({ kinds: ['real'] }) },
+  holders: { usage: 'holders PATH', operands: onePath },
   'import-layer': {
     usage: 'import-layer FILE.tar[.gz] DIR [--whiteouts kernel|oci] [--userxattr]',
     options: { whiteouts: { type: 'string' }, userxattr: { type: 'boolean' } },
