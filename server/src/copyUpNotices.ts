@@ -1,13 +1,15 @@
 /**
  * Copy-up notifications, with the processes that still read the stale copy (holders/).
  * Each copy-up — by the engine, or one the watcher saw — is queued; once no request is
- * being answered (a write answers as soon as its copy-up is done: the scan never delays
- * it), everything queued is scanned in one pass over /proc and notified in the order it
- * happened. Copy-ups that arrive during a scan wait for the next pass.
+ * being answered (a write answers as soon as its copy-up is done), everything queued is
+ * scanned in one pass over /proc, in a worker thread (holders/scanner.ts: the event loop goes
+ * on answering requests meanwhile), and notified in the order it happened. Copy-ups made
+ * during a scan wait for the next pass.
  */
+import * as path from 'node:path';
 import type { DidCopyUp } from '../../shared/src/protocol';
-import { ContainerNames } from './holders/containers';
-import { findHolders, type CopiedFile } from './holders/index';
+import type { CopiedFile } from './holders/index';
+import { HolderScanner } from './holders/scanner';
 
 /** Where a copy-up's lower copy is: its layer, and the merged directory of the stack's kernel mount. */
 export interface CopyUpWhere {
@@ -25,7 +27,11 @@ export class CopyUpNotices {
   private draining = false;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
-  private readonly containers = new ContainerNames();
+  /** The scan runs in a worker thread (dist/holders/scanWorker.js beside dist/server.js; out/server/src/holders/ in a build). */
+  private readonly scanner = new HolderScanner(path.join(__dirname, 'holders', 'scanWorker.js'), async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.idle();
+  });
 
   constructor(
     private readonly send: (params: DidCopyUp.Params) => void,
@@ -76,7 +82,7 @@ export class CopyUpNotices {
               lower: where.layerRoot ? { realPath: params.lowerPath, layerRoot: where.layerRoot } : undefined,
               merged: where.merged,
             }));
-            const report = await findHolders(files, { containers: this.containers });
+            const report = await this.scanner.scan(files);
             batch.forEach((b, i) => {
               b.params.holders = report.holders[i];
               b.params.uninspectable = report.uninspectable;

@@ -15,6 +15,7 @@ import { busyboxImage, childrenOf, dockerDaemon, runContainer, type Container, t
 import { describeOrSkip, skipBecause } from '../mocha/skip';
 import { b64, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
 import { holdFiles, noPython, type HeldBy } from './holderProcess';
+import { HolderScanner } from '../../server/src/holders/scanner';
 
 const BIN = path.resolve(__dirname, '../../../bin/overlayws.js');
 const NOBODY = { uid: 65534, gid: 65534 };
@@ -127,6 +128,30 @@ describeOrSkip('processes that still read the old copy', noPython, () => {
     assert.equal(truncated.err, `overlayws: warning: python3 (pid ${open.pid}) still reads the old copy of /e.conf (open)\n`);
     const failed = cli([...stack, 'truncate', '/e.conf/', '2']);
     assert.equal(failed.code, 1, 'a failing write keeps its status');
+  });
+
+  it('the scan runs in a worker thread, or on the calling thread where the worker cannot start: the same answer', async () => {
+    const open = await holdFiles('open', [lower('a.conf')]);
+    held.push(open);
+    const file = { path: '/a.conf', lower: { realPath: lower('a.conf'), layerRoot: st.lower[0] } };
+    const inWorker = new HolderScanner(path.resolve(__dirname, '../../server/src/holders/scanWorker.js'));
+    let paused = 0;
+    const inThread = new HolderScanner(path.join(st.root, 'no-such-worker.js'), async () => {
+      paused++;
+      await new Promise((resolve) => setImmediate(resolve));
+    });
+    try {
+      for (const scanner of [inWorker, inThread]) {
+        const report = await scanner.scan([file]);
+        assert.deepEqual(
+          report.holders[0].map((h) => `${h.pid} ${h.how}`),
+          [`${open.pid} open`],
+        );
+      }
+      assert.ok(paused > 0, 'the in-thread scan yields between slices');
+    } finally {
+      inWorker.stop();
+    }
   });
 
   it('with the scan turned off (overlay/configure) copy-ups come without holders', async () => {
