@@ -154,6 +154,27 @@ describeOrSkip('processes that still read the old copy', noPython, () => {
     }
   });
 
+  it('a write answers before its copy-up is notified; copy-ups are notified in the order they were made', async () => {
+    const open = await holdFiles('open', [lower('c.conf'), lower('e.conf')]);
+    held.push(open);
+    s = await startServer({ w: st.spec });
+    await watchReady(s);
+    const order = ['/a.conf', '/b.conf', '/c.conf', '/d.conf', '/e.conf'];
+    for (const p of order) {
+      await s.conn.sendRequest(P.WriteFile.type, { name: 'w', path: p, data: b64('edited\n'), create: false, overwrite: true });
+      assert.ok(!s.copyUps.some((c) => c.path === p), `the answer to the write of ${p} came before its notification`);
+    }
+    await until(() => s!.copyUps.length >= order.length, 10_000, 'every didCopyUp');
+    assert.deepEqual(
+      s.copyUps.map((c) => c.path),
+      order,
+    );
+    assert.deepEqual(
+      s.copyUps.map((c) => (c.holders ?? []).map((h) => h.pid)),
+      [[], [], [open.pid], [], [open.pid]],
+    );
+  });
+
   it('with the scan turned off (overlay/configure) copy-ups come without holders', async () => {
     const open = await holdFiles('open', [lower('a.conf'), lower('b.conf')]);
     held.push(open);
