@@ -5,7 +5,18 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { compareNames, createError, encodePath, Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
+import {
+  compareNames,
+  createError,
+  encodePath,
+  listChoices,
+  Overlay,
+  parseDockerInspect,
+  parseDockerLayerDir,
+  parseMountOptions,
+  whiteoutFormatNames,
+  type StackSpec,
+} from './overlay';
 import { exportLayer, importLayer } from './overlay/ociLayer';
 import { findLiveMount, LiveWriter } from './liveMount';
 
@@ -13,7 +24,7 @@ const USAGE = `usage: overlayws STACK COMMAND [ARGS]
 STACK:
   --lower DIR[:DIR...]   lower layers, top-most first (\\: escapes a colon)
   --upper DIR --work DIR writable upper layer and its work directory
-  --whiteouts FORMAT     kernel | oci | auto (default auto)
+  --whiteouts FORMAT     ${[...whiteoutFormatNames(), 'auto'].join(' | ')} (default auto)
   --userxattr            opaque markers in user.overlay.* (mount -o userxattr)
   --mount-opts STRING    lowerdir=a:b,upperdir=u,workdir=w
   --docker-layer DIR     a Docker overlay2 layer directory
@@ -24,7 +35,7 @@ COMMANDS (paths are absolute from the overlay root):
   truncate PATH SIZE | mkdir [-p] PATH | rm [-r] PATH | rmdir PATH
   mv SRC DST | ln -s TARGET PATH | chmod OCTAL PATH
   export FILE.tar[.gz]            the upper layer as an OCI layer tarball (gzip by name)
-overlayws import-layer FILE.tar[.gz] DIR [--whiteouts kernel|oci] [--userxattr]
+overlayws import-layer FILE.tar[.gz] DIR [--whiteouts ${whiteoutFormatNames().join('|')}] [--userxattr]
   unpack an OCI layer into DIR for use as a lower layer (no stack needed;
   with a STACK before it (the layers it goes on), that stack's whiteout format is
   used and parent dirs the tarball leaves out copy their metadata from it)`;
@@ -77,7 +88,8 @@ export function parseArgs(argv: string[]): { spec: StackSpec; command: string; a
         break;
       case '--whiteouts': {
         const w = value(a);
-        if (w !== 'kernel' && w !== 'oci' && w !== 'auto') throw new UsageError(`--whiteouts must be kernel, oci or auto, not ${JSON.stringify(w)}`);
+        if (w !== 'auto' && !whiteoutFormatNames().includes(w))
+          throw new UsageError(`--whiteouts must be ${listChoices([...whiteoutFormatNames(), 'auto'])}, not ${JSON.stringify(w)}`);
         explicit.whiteouts = w;
         break;
       }
@@ -309,7 +321,7 @@ async function runImportLayer(spec: StackSpec, argv: string[]): Promise<void> {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--whiteouts') {
       const w = argv[++i];
-      if (w !== 'kernel' && w !== 'oci') throw new UsageError('import-layer: --whiteouts must be kernel or oci');
+      if (!whiteoutFormatNames().includes(w)) throw new UsageError(`import-layer: --whiteouts must be ${listChoices(whiteoutFormatNames())}`);
       whiteouts = w;
     } else if (argv[i] === '--userxattr') userxattr = true;
     else if (argv[i].startsWith('--')) throw new UsageError(`unknown option ${argv[i]}`);
@@ -321,7 +333,7 @@ async function runImportLayer(spec: StackSpec, argv: string[]): Promise<void> {
   const ov = (spec.lower?.length ?? 0) > 0 ? await Overlay.open(spec) : undefined;
   try {
     if (whiteouts === undefined || whiteouts === 'auto') {
-      whiteouts = ov?.view.format ?? 'kernel';
+      whiteouts = ov?.stack.whiteouts ?? whiteoutFormatNames()[0];
       userxattr = ov?.stack.userxattr ?? userxattr;
     }
     importLayer(args[0], args[1], { whiteouts, userxattr }, { parentsFrom: ov });

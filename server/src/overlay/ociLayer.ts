@@ -12,7 +12,6 @@
  * archive/tar writes them), so a name that is not valid UTF-8 goes through unchanged
  * (names.ts decodes and encodes it).
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,15 +19,15 @@ import { PassThrough, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { createError } from './errors';
-import { lstatOrUndefined } from './lookup';
-import { OCI_OPAQUE } from './markers';
-import { compareNames, decodeName, encodePath, fromPlainPath, hasEscapes, nameBytes, readdirNames, readlinkName, withStringPath } from './names';
+import { whiteoutFormat } from './formats';
+import { OPAQUE as OCI_OPAQUE, WH, WH_META } from './formats/oci';
+import { lstatOrUndefined } from './lstat';
+import { mknod as mknodAt } from './mknod';
+import { compareNames, decodeName, encodePath, fromPlainPath, hasEscapes, nameBytes, readdirEntries, readlinkName } from './names';
 import type { Overlay } from './overlay';
 import type { WhiteoutFormat } from './types';
 import { getXattr, listXattrs, setXattr } from './xattr';
 
-const WH = '.wh.';
-const WH_META = '.wh..wh.';
 const BLOCK = 512;
 
 export interface LayerFormat {
@@ -54,7 +53,7 @@ export interface ExportResult {
 export async function exportLayer(ov: Overlay, file: string, opts: ExportOptions = {}): Promise<ExportResult> {
   const upper = ov.view.upper;
   if (!upper) throw createError('EROFS', 'export', file, 'the overlay has no upper layer to export');
-  return exportLayerDir(ov.stack.upper as string, file, { whiteouts: ov.view.format, userxattr: ov.stack.userxattr }, opts);
+  return exportLayerDir(ov.stack.upper as string, file, { whiteouts: ov.stack.whiteouts, userxattr: ov.stack.userxattr }, opts);
 }
 
 // ---------------------------------------------------------------- tar writing
@@ -228,41 +227,26 @@ function exportedXattrs(real: string): [string, Buffer][] {
 export async function exportLayerDir(layerDir: string, file: string, format: LayerFormat, opts: ExportOptions = {}): Promise<ExportResult> {
   const dir = fromPlainPath(layerDir);
   const gzip = opts.gzip ?? /\.(t?gz)$/.test(file);
-  const prefix = format.userxattr ? 'user.overlay.' : 'trusted.overlay.';
-  const opaqueOf = (real: string): string => {
-    if (format.whiteouts === 'oci') return lstatOrUndefined(real + '/' + OCI_OPAQUE) ? 'y' : '';
-    const v = getXattr(real, prefix + 'opaque');
-    return v ? v.toString() : '';
-  };
+  const layerFormat = whiteoutFormat(format.whiteouts, { userxattr: format.userxattr === true });
   fs.statSync(encodePath(dir)); // ENOENT/ENOTDIR early, before the output file is created
   const sink = new TarSink(file, gzip);
   const links = new Map<string, string>(); // dev:ino → first archived path
   const walk = async (real: string, rel: string): Promise<void> => {
-    const opq = opaqueOf(real);
-    const names = readdirNames(real).sort(compareNames);
+    const dirSt = fs.lstatSync(encodePath(real));
+    const verdict = layerFormat.entries({ real, st: dirSt });
     const whiteouts: string[] = [];
     const others: { name: string; st: fs.Stats }[] = [];
-    for (const name of names) {
-      const st = lstatOrUndefined(real + '/' + name);
-      if (!st) continue;
-      if (format.whiteouts === 'oci' && name.startsWith(WH)) {
-        if (!name.startsWith(WH_META)) whiteouts.push(name.slice(WH.length));
-        continue; // .wh..wh..opq handled by opaqueOf; other .wh..wh.* are AUFS internals
+    for (const d of readdirEntries(real).sort((a, b) => compareNames(a.name, b.name))) {
+      const v = verdict(d);
+      if (v === null) continue; // the format's own markers (an opaque marker is written below)
+      if (typeof v === 'string') {
+        whiteouts.push(v);
+        continue;
       }
-      if (format.whiteouts === 'kernel') {
-        if (st.isCharacterDevice() && st.rdev === 0) {
-          whiteouts.push(name);
-          continue;
-        }
-        if (opq === 'x' && st.isFile() && st.size === 0 && getXattr(real + '/' + name, prefix + 'whiteout') !== undefined) {
-          whiteouts.push(name);
-          continue;
-        }
-      }
-      others.push({ name, st });
+      const st = v ?? lstatOrUndefined(real + '/' + d.name);
+      if (st) others.push({ name: d.name, st });
     }
     const base = rel === '' ? '' : rel + '/';
-    const dirSt = fs.lstatSync(encodePath(real));
     const marker = (name: string): TarHeader => ({
       name: base + name,
       mode: 0o644,
@@ -272,7 +256,7 @@ export async function exportLayerDir(layerDir: string, file: string, format: Lay
       mtime: Math.floor(dirSt.mtimeMs / 1000),
       type: '0',
     });
-    if (opq === 'y') await sink.header(marker(OCI_OPAQUE));
+    if (layerFormat.isOpaque(real)) await sink.header(marker(OCI_OPAQUE));
     for (const w of whiteouts.sort(compareNames)) await sink.header(marker(WH + w));
     for (const { name, st } of others) {
       const childReal = real + '/' + name;
@@ -490,17 +474,8 @@ function beside(p: string): string {
   return hasEscapes(p.slice(slash + 1)) ? `${p.slice(0, slash)}/.ovlws-import-${process.pid}` : p;
 }
 
-/** mknod(1) at `p`, whose own name is plain (mknod takes a string: withStringPath reaches escaped parents). */
 function mknod(p: string, type: 'c' | 'b' | 'p', major = 0, minor = 0): void {
-  try {
-    const made = withStringPath(p, (s) =>
-      execFileSync('mknod', type === 'p' ? [s, 'p'] : [s, type, String(major), String(minor)], { stdio: ['ignore', 'ignore', 'pipe'] }),
-    );
-    if (made === undefined) throw createError('ENOENT', 'mknod', p);
-  } catch (err) {
-    const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
-    throw createError('EPERM', 'mknod', p, `cannot create ${type === 'p' ? 'a fifo' : 'a device node'}: ${stderr || (err as Error).message}`);
-  }
+  mknodAt(p, type, major, minor, type === 'p' ? 'a fifo' : 'a device node');
 }
 
 /**
@@ -514,7 +489,7 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
   const entries = readTar(fs.readFileSync(file));
   fs.mkdirSync(dir, { recursive: true });
   const root = decodeName(fs.realpathSync(encodePath(fromPlainPath(dir)), { encoding: 'buffer' }));
-  const prefix = format.userxattr ? 'user.overlay.' : 'trusted.overlay.';
+  const layerFormat = whiteoutFormat(format.whiteouts, { userxattr: format.userxattr === true });
   const chown = process.getuid?.() === 0;
   const dirTimes: [string, number][] = [];
   const result: ImportResult = { entries: 0, whiteouts: 0, opaques: 0 };
@@ -584,24 +559,16 @@ export function importLayer(file: string, dir: string, format: LayerFormat, opts
     result.entries++;
     if (base === OCI_OPAQUE) {
       result.opaques++;
-      const parent = path.dirname(p);
-      if (format.whiteouts === 'oci') fs.writeFileSync(encodePath(p), '', { mode: 0o644 });
-      else setXattr(parent, prefix + 'opaque', 'y');
+      layerFormat.fromOciOpaque(path.dirname(p));
       continue;
     }
     if (base.startsWith(WH_META)) continue; // other AUFS metadata: not part of the filesystem
     if (base.startsWith(WH)) {
       result.whiteouts++;
-      const victim = path.dirname(p) + '/' + base.slice(WH.length);
-      if (format.whiteouts === 'oci') {
-        clear(victim, false);
-        fs.writeFileSync(encodePath(p), '', { mode: 0o644 });
-      } else {
-        clear(victim, false);
-        const t = beside(victim);
-        mknod(t, 'c', 0, 0);
-        if (t !== victim) fs.renameSync(encodePath(t), encodePath(victim));
-      }
+      const name = base.slice(WH.length);
+      const victim = path.dirname(p) + '/' + name;
+      clear(victim, false);
+      layerFormat.fromOciWhiteout(path.dirname(p), name, () => beside(victim));
       continue;
     }
     // A file or node whose own name has escaped bytes is made under a plain name beside it

@@ -9,8 +9,9 @@ import { diffUpper } from './diff';
 import { asOverlayError, createError } from './errors';
 import { Handles, type OpenFlags } from './handles';
 import { keepsInode, writeInPlace } from './inPlaceWrite';
-import { LayerView, typeOf, type Entry, type Hit } from './lookup';
-import { Markers } from './markers';
+import type { Format } from './formats';
+import { LayerView, type Entry, type Hit } from './lookup';
+import { typeOf } from './lstat';
 import { encodePath, readlinkName } from './names';
 import { splitRequestPath } from './paths';
 import { W, X, checkAccess, checkOwner, checkRemove } from './permission';
@@ -49,7 +50,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
   readonly stack: ResolvedStack;
   readonly view: LayerView;
   private readonly work?: WorkDir;
-  private readonly markers?: Markers;
+  private readonly format: Format;
   private readonly copyUp?: CopyUp;
   private readonly handles: Handles;
   private lock: Promise<unknown> = Promise.resolve();
@@ -63,10 +64,10 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     super();
     this.stack = stack;
     this.view = new LayerView(stack);
+    this.format = stack.format;
     if (stack.upper && stack.work) {
       this.work = new WorkDir(stack.work);
       this.work.cleanStale();
-      this.markers = new Markers(this.view, this.work);
       this.copyUp = new CopyUp(
         this.view,
         this.work,
@@ -114,9 +115,10 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     return e as Entry & { top: Hit };
   }
 
-  private writer(syscall: string, p: string): { copyUp: CopyUp; markers: Markers; work: WorkDir } {
-    if (!this.copyUp || !this.markers || !this.work) throw createError('EROFS', syscall, p, 'read-only file system (the overlay has no upper layer)');
-    return { copyUp: this.copyUp, markers: this.markers, work: this.work };
+  private writer(syscall: string, p: string): { copyUp: CopyUp; work: WorkDir; scratch: () => string } {
+    if (!this.copyUp || !this.work) throw createError('EROFS', syscall, p, 'read-only file system (the overlay has no upper layer)');
+    const work = this.work;
+    return { copyUp: this.copyUp, work, scratch: () => work.tempName() };
   }
 
   /** Mutations run one at a time; reads never wait. */
@@ -143,19 +145,14 @@ export class Overlay extends EventEmitter<OverlayEvents> {
 
   /** Install a new non-directory made by `make(tmp)` at `e` (which does not exist), over a whiteout if any. */
   private async placeNew(e: Entry, make: (tmp: string) => Promise<void> | void): Promise<string> {
-    const { markers, work } = this.writer('create', e.path);
+    const { work } = this.writer('create', e.path);
     this.checkCreate(e, 'open', e.path);
     const dir = this.parentUpper(e);
     const dest = dir + '/' + this.name(e);
     const tmp = work.tempName();
     try {
       await make(tmp);
-      if (this.view.format === 'kernel')
-        fs.renameSync(encodePath(tmp), encodePath(dest)); // atomically replaces a whiteout
-      else {
-        fs.renameSync(encodePath(tmp), encodePath(dest));
-        markers.clearWhiteout(dir, this.name(e));
-      }
+      this.format.renameOver(tmp, dir, this.name(e));
     } catch (err) {
       fs.rmSync(encodePath(tmp), { force: true, recursive: true });
       throw err;
@@ -181,25 +178,14 @@ export class Overlay extends EventEmitter<OverlayEvents> {
   }
 
   private makeDir(e: Entry, mode: number): string {
-    const { markers, work } = this.writer('mkdir', e.path);
+    const { scratch } = this.writer('mkdir', e.path);
     this.checkCreate(e, 'mkdir', e.path);
     const dir = this.parentUpper(e);
     const name = this.name(e);
     const dest = dir + '/' + name;
-    if (markers.hasWhiteout(dir, name)) {
-      // Over a whiteout the new directory must not merge with what was deleted: opaque.
-      if (this.view.format === 'kernel') {
-        const tmp = work.tempName();
-        fs.mkdirSync(encodePath(tmp), { mode });
-        markers.setOpaque(tmp);
-        fs.unlinkSync(encodePath(dest));
-        fs.renameSync(encodePath(tmp), encodePath(dest));
-      } else {
-        fs.mkdirSync(encodePath(dest), { mode });
-        markers.setOpaque(dest);
-        markers.clearWhiteout(dir, name);
-      }
-    } else {
+    // Over a whiteout the new directory must not merge with what was deleted: opaque.
+    if (this.format.hasWhiteout(dir, name)) this.format.mkdirOverWhiteout(dir, name, mode, scratch);
+    else {
       fs.mkdirSync(encodePath(dest), { mode });
     }
     return dest;
@@ -207,23 +193,23 @@ export class Overlay extends EventEmitter<OverlayEvents> {
 
   /** Remove `e` (any type, a directory with everything below) from the merged view. */
   private removeEntry(e: Entry & { top: Hit }): void {
-    const { markers, work } = this.writer('rm', e.path);
+    const { work, scratch } = this.writer('rm', e.path);
     const lowerPos = this.view.lowerPositive(e);
     const top = e.top;
     if (top.layer.ref === 'upper') {
       const dir = top.real.slice(0, top.real.length - this.name(e).length - 1);
       if (!top.st.isDirectory()) {
-        if (lowerPos) markers.whiteout(dir, this.name(e));
+        if (lowerPos) this.format.whiteout(dir, this.name(e), scratch);
         else fs.unlinkSync(encodePath(top.real));
         return;
       }
       const trash = work.tempName();
       fs.renameSync(encodePath(top.real), encodePath(trash));
-      if (lowerPos) markers.whiteout(dir, this.name(e));
+      if (lowerPos) this.format.whiteout(dir, this.name(e), scratch);
       fs.rmSync(encodePath(trash), { recursive: true, force: true });
       return;
     }
-    markers.whiteout(this.parentUpper(e), this.name(e));
+    this.format.whiteout(this.parentUpper(e), this.name(e), scratch);
   }
 
   // ---------------------------------------------------------------- reads
@@ -392,7 +378,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
    */
   revert(p: string): Promise<void> {
     return this.mutate('revert', p, () => {
-      const { markers, work } = this.writer('revert', p);
+      const { work } = this.writer('revert', p);
       const e = this.entry(p, false, 'revert');
       if (e.comps.length === 0) throw createError('EBUSY', 'revert', p, 'cannot revert the root; revert its entries');
       const parent = this.dirEntry(e.comps.slice(0, -1), 'revert');
@@ -405,7 +391,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
         fs.renameSync(encodePath(real), encodePath(trash));
         fs.rmSync(encodePath(trash), { recursive: true, force: true });
       }
-      markers.clearWhiteout(dir, name);
+      this.format.clearWhiteout(dir, name);
     });
   }
 
@@ -441,7 +427,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const tmp = work.tempName();
       try {
         await fs.promises.writeFile(encodePath(tmp), data, { mode: 0o600 });
-        copyMetadata(top.real, top.st, tmp, this.view.xattrPrefix, { times: false, afterWrite: true });
+        copyMetadata(top.real, top.st, tmp, { times: false, afterWrite: true });
         fs.renameSync(encodePath(tmp), encodePath(dest));
       } catch (err) {
         fs.rmSync(encodePath(tmp), { force: true });
@@ -652,7 +638,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
    * directory's metadata and remove the source.
    */
   private async moveEntry(s: Entry & { top: Hit }, d: Entry, dstRequest?: string): Promise<void> {
-    const { copyUp, markers } = this.writer('rename', s.path);
+    const { copyUp, scratch } = this.writer('rename', s.path);
     const sDir = s.top.st.isDirectory();
     const sName = this.name(s);
     const dName = this.name(d);
@@ -660,9 +646,8 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     if (!sDir) {
       const srcUpper = await copyUp.file(s);
       const dDir = this.parentUpper(d);
-      fs.renameSync(encodePath(srcUpper), encodePath(dDir + '/' + dName));
-      if (this.view.format === 'oci') markers.clearWhiteout(dDir, dName);
-      if (srcLowerPositive) markers.whiteout(this.parentUpper(s), sName);
+      this.format.renameOver(srcUpper, dDir, dName);
+      if (srcLowerPositive) this.format.whiteout(this.parentUpper(s), sName, scratch);
       return;
     }
     const pureUpper = s.top.layer.ref === 'upper' && s.merge.length === 1;
@@ -671,15 +656,15 @@ export class Overlay extends EventEmitter<OverlayEvents> {
       const dDir = copyUp.dir(dParent);
       const dest = dDir + '/' + dName;
       if (d.top?.layer.ref === 'upper') {
-        markers.clearInside(d.top.real);
+        this.format.clearInside(d.top.real);
         fs.rmdirSync(encodePath(d.top.real));
       }
-      markers.clearWhiteout(dDir, dName);
-      const wasOpaque = this.view.opaqueValue(s.top.real) === 'y';
+      this.format.clearWhiteout(dDir, dName);
+      const wasOpaque = this.format.isOpaque(s.top.real);
       fs.renameSync(encodePath(s.top.real), encodePath(dest));
       // The kernel makes a pure-upper directory opaque when it moves into a merged parent.
-      if (!wasOpaque && dParent.merge.some((h) => h.layer.ref !== 'upper')) markers.setOpaque(dest);
-      if (srcLowerPositive) markers.whiteout(this.parentUpper(s), sName);
+      if (!wasOpaque && dParent.merge.some((h) => h.layer.ref !== 'upper')) this.format.setOpaque(dest);
+      if (srcLowerPositive) this.format.whiteout(this.parentUpper(s), sName, scratch);
       return;
     }
     // A directory with lower parts: the kernel answers EXDEV and mv moves entry by entry.
@@ -698,7 +683,7 @@ export class Overlay extends EventEmitter<OverlayEvents> {
           : this.view.resolve(splitRequestPath(cdRequest, 'rename'), false, 'rename', cdRequest);
       await this.moveEntry(cs, cd, cdRequest);
     }
-    copyMetadata(s.top.real, s.top.st, real, this.view.xattrPrefix);
+    copyMetadata(s.top.real, s.top.st, real);
     this.removeEntry(this.existing(s.path, false, 'rename'));
   }
 
@@ -725,7 +710,6 @@ export class Overlay extends EventEmitter<OverlayEvents> {
   /** Create `dst` (absent) as a copy of `src` with data, mode, owner, xattrs and times (as cp -a / mv do). */
   private async copyTree(s: Entry & { top?: Hit }, d: Entry): Promise<void> {
     const top = s.top as Hit;
-    const prefix = this.view.xattrPrefix;
     if (top.st.isDirectory()) {
       const real = this.makeDir(d, 0o700);
       for (const child of this.view.readdir(s)) {
@@ -733,14 +717,14 @@ export class Overlay extends EventEmitter<OverlayEvents> {
         const cd = this.view.resolve([...d.comps, child.name], false, 'copy', d.path);
         await this.copyTree(cs, cd);
       }
-      copyMetadata(top.real, top.st, real, prefix);
+      copyMetadata(top.real, top.st, real);
       return;
     }
     await this.placeNew(d, async (tmp) => {
       if (top.st.isFile()) await fs.promises.copyFile(encodePath(top.real), encodePath(tmp), fs.constants.COPYFILE_FICLONE);
       else if (top.st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(encodePath(top.real), { encoding: 'buffer' }), encodePath(tmp));
       else throw createError('ENOTSUP', 'copy', s.path, 'cannot copy a device, FIFO or socket');
-      copyMetadata(top.real, top.st, tmp, prefix);
+      copyMetadata(top.real, top.st, tmp);
     });
   }
 
