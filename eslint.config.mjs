@@ -34,7 +34,7 @@ export default tseslint.config(
     },
   },
   {
-    // The engine's own folders (formats/, ociLayer/): one level up is still the engine.
+    // The engine's own folders (formats/, oci/): one level up is still the engine.
     files: ['server/src/overlay/*/**/*.ts'],
     rules: {
       'no-restricted-imports': [

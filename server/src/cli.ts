@@ -17,7 +17,7 @@ import {
   whiteoutFormatNames,
   type StackSpec,
 } from './overlay';
-import { exportLayer, importLayer } from './overlay/ociLayer';
+import { exportLayer, importLayer } from './overlay/oci';
 import { findLiveMount, LiveWriter } from './liveMount';
 
 const USAGE = `usage: overlayws STACK COMMAND [ARGS]
@@ -35,8 +35,8 @@ COMMANDS (paths are absolute from the overlay root):
   truncate PATH SIZE | mkdir [-p] PATH | rm [-r] PATH | rmdir PATH
   mv SRC DST | ln -s TARGET PATH | chmod OCTAL PATH
   export FILE.tar[.gz]            the upper layer as an OCI layer tarball (gzip by name)
-overlayws import-layer FILE.tar[.gz] DIR [--whiteouts ${whiteoutFormatNames().join('|')}] [--userxattr]
-  unpack an OCI layer into DIR for use as a lower layer (no stack needed;
+overlayws import-layer FILE.tar[.gz|.zst] DIR [--whiteouts ${whiteoutFormatNames().join('|')}] [--userxattr]
+  unpack an OCI layer (tar, gzip or zstd) into DIR for use as a lower layer (no stack needed;
   with a STACK before it (the layers it goes on), that stack's whiteout format is
   used and parent dirs the tarball leaves out copy their metadata from it)`;
 
@@ -327,7 +327,7 @@ async function runImportLayer(spec: StackSpec, argv: string[]): Promise<void> {
     else if (argv[i].startsWith('--')) throw new UsageError(`unknown option ${argv[i]}`);
     else args.push(argv[i]);
   }
-  need(args, 2, 'import-layer FILE.tar[.gz] DIR [--whiteouts kernel|oci]');
+  need(args, 2, `import-layer FILE.tar[.gz|.zst] DIR [--whiteouts ${whiteoutFormatNames().join('|')}]`);
   // A stack given before the command is the one the layer goes on: its format, and the
   // metadata for parent directories the tarball leaves out.
   const ov = (spec.lower?.length ?? 0) > 0 ? await Overlay.open(spec) : undefined;
@@ -336,7 +336,7 @@ async function runImportLayer(spec: StackSpec, argv: string[]): Promise<void> {
       whiteouts = ov?.stack.whiteouts ?? whiteoutFormatNames()[0];
       userxattr = ov?.stack.userxattr ?? userxattr;
     }
-    importLayer(args[0], args[1], { whiteouts, userxattr }, { parentsFrom: ov });
+    await importLayer(args[0], args[1], { whiteouts, userxattr }, { parentsFrom: ov });
   } finally {
     await ov?.close();
   }

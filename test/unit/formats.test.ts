@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import { FileChangeType } from '../../shared/src/protocol';
 import { Overlay, registerWhiteoutFormat, resolveStack, whiteoutFormatNames, type Format, type FormatModule } from '../../server/src/overlay';
-import { exportLayer, importLayer, readTar } from '../../server/src/overlay/ociLayer';
+import { exportLayer, importLayer, readTar } from '../../server/src/overlay/oci';
 import { OverlayWatcher } from '../../server/src/watcher';
 
 /**
@@ -219,11 +219,11 @@ describe('a whiteout format registered by a test alone (toy)', () => {
       const file = path.join(dir, 'layer.tar');
       await exportLayer(ov, file);
       assert.deepEqual(
-        readTar(fs.readFileSync(file)).map((e) => e.name),
+        (await readTar(file)).map((e) => e.name),
         ['.wh.a', 'keep/', 'keep/.wh..wh..opq', 'keep/fresh'],
       );
       const imported = path.join(dir, 'imported');
-      importLayer(file, imported, { whiteouts: 'toy' });
+      await importLayer(file, imported, { whiteouts: 'toy' });
       assert.ok(isToyWhiteout(path.join(imported, 'a')));
       assert.ok(fs.existsSync(path.join(imported, 'keep', MARKER)));
       const again = await Overlay.open({ lower: [imported, ...lower], whiteouts: 'toy' });
