@@ -38,10 +38,6 @@ export function listChoices(names: readonly string[], quote = (s: string): strin
   return q.length <= 1 ? q.join('') : `${q.slice(0, -1).join(', ')} or ${q[q.length - 1]}`;
 }
 
-export function isWhiteoutFormatName(name: unknown): name is string {
-  return typeof name === 'string' && formats.has(name);
-}
-
 /** The format `name` as one stack uses it; EINVAL naming the choices when there is no such format. */
 export function whiteoutFormat(name: string, opts: FormatOptions): Format {
   const m = formats.get(name);
