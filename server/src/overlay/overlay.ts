@@ -708,11 +708,11 @@ export class Overlay extends EventEmitter<OverlayEvents> {
     this.removeEntry(this.existing(s.path, false, 'rename'));
   }
 
-  /** Copy `src` (file or directory) to `dst` as VS Code's copy does. */
+  /** Copy `src` (file, directory or symlink — a symlink stays a symlink) to `dst` as VS Code's copy does. */
   copy(src: string, dst: string, opts: { overwrite?: boolean } = {}): Promise<void> {
     return this.mutate('copyfile', src, async () => {
       this.writer('copyfile', dst);
-      const s = this.existing(src, true, 'copyfile');
+      const s = this.existing(src, false, 'copyfile');
       let d = this.entry(dst, false, 'copyfile');
       if (d.comps.length === 0) throw createError('EBUSY', 'copyfile', src, undefined, dst);
       // Into itself or its own subtree (the root contains everything): cp refuses, else it recurses until ENAMETOOLONG.
