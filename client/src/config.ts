@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { StackSpec } from '../../shared/src/protocol';
+import { resolveStackPaths } from '../../shared/src/stackPaths';
 
 export const SECTION = 'overlay';
 export const OVERLAYS_KEY = 'overlays';
@@ -15,11 +16,6 @@ export function baseDir(): string {
   return fileFolder ? fileFolder.uri.fsPath : os.homedir();
 }
 
-function abs(base: string, p: string): string {
-  const expanded = p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
-  return path.resolve(base, expanded);
-}
-
 /** Every configured overlay with absolute paths. */
 export function configuredOverlays(): Record<string, StackSpec> {
   const raw = vscode.workspace.getConfiguration(SECTION).get<Record<string, StackSpec>>(OVERLAYS_KEY) ?? {};
@@ -27,13 +23,7 @@ export function configuredOverlays(): Record<string, StackSpec> {
   const out: Record<string, StackSpec> = {};
   for (const [name, spec] of Object.entries(raw)) {
     if (!spec || !Array.isArray(spec.lower)) continue;
-    out[name] = {
-      ...spec,
-      lower: spec.lower.map((d) => abs(base, d)),
-      upper: spec.upper ? abs(base, spec.upper) : undefined,
-      work: spec.work ? abs(base, spec.work) : undefined,
-      merged: spec.merged ? abs(base, spec.merged) : undefined,
-    };
+    out[name] = resolveStackPaths(spec, base, os.homedir());
   }
   return out;
 }

@@ -7,9 +7,10 @@ import { registerOverlayFileSystem } from './fsProvider';
 import { registerLayerFileSystem } from './layerFsProvider';
 import { LowerGuard } from './lowerGuard';
 import { trackMountedFolders } from './mounts';
-import { registerSearchProviders, searchStats } from './search';
+import { registerSearchProviders } from './search';
 import { StaleEditors } from './staleEditors';
 import { OverlayStatus } from './status';
+import { Testing } from './testing';
 import { OVERLAY_SCHEME } from './uris';
 import { ChangesView } from './views/changes';
 
@@ -18,15 +19,16 @@ let server: OverlayClient | undefined;
 export function activate(context: vscode.ExtensionContext): OverlayApi {
   server = new OverlayClient(context);
   const s = server;
+  const testing = new Testing();
   const layers = registerLayerFileSystem(s);
-  const overlayFs = registerOverlayFileSystem(s);
-  const stale = new StaleEditors(s, s.output);
-  const changes = new ChangesView(s, (uris, type) => overlayFs.provider.fireChanged(uris, type));
+  const overlayFs = registerOverlayFileSystem(s, testing);
+  const stale = new StaleEditors(s, s.output, testing);
+  const changes = new ChangesView(s, (uris, type) => overlayFs.provider.fireChanged(uris, type), testing);
   const status = new OverlayStatus(s);
-  const guard = new LowerGuard(s, context);
+  const guard = new LowerGuard(s, context, testing);
   context.subscriptions.push(s, overlayFs.disposable, layers.disposable, stale, changes, status, guard, trackMountedFolders(s));
   registerCommands(context, s, changes, guard);
-  s.output.info(registerSearchProviders(s, context.subscriptions));
+  s.output.info(registerSearchProviders(s, context.subscriptions, testing));
 
   const updateContext = () =>
     void vscode.commands.executeCommand(
@@ -67,12 +69,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
     staleEditors: stale,
     lowerGuard: guard,
     changes,
-    search: searchStats,
-    writeProgress: {
-      get shown() {
-        return overlayFs.provider.progressShown;
-      },
-    },
+    testing,
     readAhead: overlayFs.provider.readAhead,
     overlays: () => [...s.overlays.values()],
   };

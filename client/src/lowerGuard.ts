@@ -25,6 +25,7 @@ import * as vscode from 'vscode';
 import type { OverlayInfo } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
 import { configuredOverlays } from './config';
+import type { Testing } from './testing';
 import { overlayUri, under } from './uris';
 
 export const CONTEXT_KEY = 'overlay.inLowerLayer';
@@ -82,12 +83,12 @@ export class LowerGuard implements vscode.Disposable {
   private readonly savedToUpper = new Map<string, string>();
   private readonly failedCopies = new Map<string, string>();
   private readonly backups = new Map<string, string>();
-  readonly log: GuardRecord[] = [];
   private writing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly server: OverlayClient,
     private readonly context: vscode.ExtensionContext,
+    private readonly testing: Testing,
   ) {
     this.disposables.push(
       server.onDidChangeOverlays(() => this.refresh()),
@@ -203,7 +204,7 @@ export class LowerGuard implements vscode.Disposable {
     const key = doc.uri.toString();
     if (!hit || this.offered.has(key) || !this.unsaved(doc)) return;
     this.offered.add(key);
-    this.log.push({ uri: key, outcome: 'dirty-offered' });
+    this.testing.lowerGuard.push({ uri: key, outcome: 'dirty-offered' });
     void vscode.window
       .showWarningMessage(
         `Unsaved edits on ${doc.uri.fsPath}, a file in ${hit.root.kind === 'lower' ? 'a lower layer' : 'the upper layer of a live mount'} of overlay '${hit.root.overlay}'. It will not be saved there; save your text to the upper copy (${hit.target.toString(true)}) instead?`,
@@ -240,12 +241,12 @@ export class LowerGuard implements vscode.Disposable {
         );
         return undefined;
       }
-      this.log.push({ uri: uri.toString(), outcome: 'saved-to-upper' });
+      this.testing.lowerGuard.push({ uri: uri.toString(), outcome: 'saved-to-upper' });
       // the text is safe in the upper copy: drop it from the layer's buffer
       await vscode.window.showTextDocument(doc, { preserveFocus: false });
       await vscode.commands.executeCommand('workbench.action.files.revert');
     } else {
-      this.log.push({ uri: uri.toString(), outcome: 'opened-overlay' });
+      this.testing.lowerGuard.push({ uri: uri.toString(), outcome: 'opened-overlay' });
     }
     const tabsOf = () =>
       vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === uri.toString());
@@ -288,7 +289,7 @@ export class LowerGuard implements vscode.Disposable {
           return [];
         }
         this.savedToUpper.set(file, text);
-        this.log.push({ uri: doc.uri.toString(), outcome: 'saved-to-upper' });
+        this.testing.lowerGuard.push({ uri: doc.uri.toString(), outcome: 'saved-to-upper' });
         return [vscode.TextEdit.replace(new vscode.Range(0, 0, doc.lineCount, 0), onDisk)];
       })(),
     );
@@ -308,7 +309,7 @@ export class LowerGuard implements vscode.Disposable {
     const st = fs.statSync(file);
     if (!fs.readFileSync(file).equals(snap.data)) {
       fs.writeFileSync(file, snap.data);
-      this.log.push({ uri: doc.uri.toString(), outcome: 'restored-after-save' });
+      this.testing.lowerGuard.push({ uri: doc.uri.toString(), outcome: 'restored-after-save' });
     }
     if (st.mtimeMs !== snap.mtimeMs) fs.utimesSync(file, snap.atimeMs / 1000, snap.mtimeMs / 1000);
     if (failed !== undefined) {
@@ -337,7 +338,7 @@ export class LowerGuard implements vscode.Disposable {
     this.backups.delete(uri.fsPath);
     if (!fs.existsSync(uri.fsPath)) fs.cpSync(path.join(tmp, 'x'), uri.fsPath, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
     fs.rmSync(tmp, { recursive: true, force: true });
-    this.log.push({ uri: uri.toString(), outcome: 'restored-after-delete' });
+    this.testing.lowerGuard.push({ uri: uri.toString(), outcome: 'restored-after-delete' });
     void vscode.window.showWarningMessage(
       `${uri.fsPath} is in a lower layer of an overlay, which other stacks may share: it was not deleted. Delete it in the overlay instead (that leaves a whiteout in the upper layer).`,
     );
@@ -346,7 +347,7 @@ export class LowerGuard implements vscode.Disposable {
   private undoRename(from: vscode.Uri, to: vscode.Uri): void {
     if (!this.lookup(from) && !this.lookup(to)) return;
     if (fs.existsSync(to.fsPath) && !fs.existsSync(from.fsPath)) fs.renameSync(to.fsPath, from.fsPath);
-    this.log.push({ uri: from.toString(), outcome: 'restored-after-rename' });
+    this.testing.lowerGuard.push({ uri: from.toString(), outcome: 'restored-after-rename' });
     void vscode.window.showWarningMessage(
       `${from.fsPath} is in a lower layer of an overlay, which other stacks may share: it was not renamed. Rename it in the overlay instead.`,
     );

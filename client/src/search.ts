@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { FindFiles, SearchText } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
+import type { Testing } from './testing';
 import { OVERLAY_SCHEME, overlayUri } from './uris';
 
 function overlayNames(server: OverlayClient): string[] {
@@ -177,9 +178,8 @@ function fuzzy(pattern: string): (p: string) => boolean {
  * the proposed API. Returns what happened, for the log.
  */
 /** How often VS Code asked the providers, and the last text search's match count (status, e2e). */
-export const searchStats = { fileSearches: 0, textSearches: 0, lastTextMatches: -1 };
 
-export function registerSearchProviders(server: OverlayClient, subscriptions: vscode.Disposable[]): string {
+export function registerSearchProviders(server: OverlayClient, subscriptions: vscode.Disposable[], testing: Testing): string {
   const ws = vscode.workspace as unknown as SearchRegistration;
   if (typeof ws.registerFileSearchProvider !== 'function' || typeof ws.registerTextSearchProvider !== 'function') {
     return 'search providers: not in this VS Code API; use Overlay: Find File… / Search Text…';
@@ -188,7 +188,7 @@ export function registerSearchProviders(server: OverlayClient, subscriptions: vs
     subscriptions.push(
       ws.registerFileSearchProvider(OVERLAY_SCHEME, {
         async provideFileSearchResults(query, options, token) {
-          searchStats.fileSearches++;
+          testing.search.fileSearches++;
           const name = options.folder.authority;
           const r = await server.request(
             FindFiles,
@@ -202,7 +202,7 @@ export function registerSearchProviders(server: OverlayClient, subscriptions: vs
       }),
       ws.registerTextSearchProvider(OVERLAY_SCHEME, {
         async provideTextSearchResults(query, options, progress, token) {
-          searchStats.textSearches++;
+          testing.search.textSearches++;
           const name = options.folder.authority;
           const r = await server.request(
             SearchText,
@@ -231,7 +231,7 @@ export function registerSearchProviders(server: OverlayClient, subscriptions: vs
             line.preview.matches.push(new vscode.Range(0, m.character, 0, m.character + m.length));
           }
           for (const line of lines.values()) progress.report(line);
-          searchStats.lastTextMatches = r.matches.length;
+          testing.search.lastTextMatches = r.matches.length;
           return { limitHit: r.limitHit };
         },
       }),

@@ -13,6 +13,7 @@ import * as vscode from 'vscode';
 import { DidCopyUp, type OverlayInfo } from '../../shared/src/protocol';
 import type { OverlayClient } from './client';
 import { lowerIndexOfReal } from './lowerCopy';
+import type { Testing } from './testing';
 import { LAYER_SCHEME, layerUri, overlayUri } from './uris';
 
 interface ViewState {
@@ -46,12 +47,12 @@ export class StaleEditors implements vscode.Disposable {
   private readonly views = new Map<string, ViewState>();
   private readonly disposables: vscode.Disposable[] = [];
   readonly pending: PendingStale[] = [];
-  readonly log: RedirectRecord[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly server: OverlayClient,
     private readonly output: vscode.LogOutputChannel,
+    private readonly testing: Testing,
   ) {
     server.onNotification(DidCopyUp.type, (e) => {
       this.queue = this.queue.then(() => this.onCopyUp(e)).catch((err: unknown) => this.output.appendLine(`[stale] ${String(err)}`));
@@ -104,16 +105,16 @@ export class StaleEditors implements vscode.Disposable {
       }
       try {
         await this.replace(uri, tab.group.viewColumn, current);
-        this.log.push({ stale: uri.toString(), current: current.toString(), outcome: 'redirected', ms: Date.now() - started });
+        this.testing.staleEditors.push({ stale: uri.toString(), current: current.toString(), outcome: 'redirected', ms: Date.now() - started });
       } catch (err) {
-        this.log.push({ stale: uri.toString(), current: current.toString(), outcome: 'failed', ms: Date.now() - started });
+        this.testing.staleEditors.push({ stale: uri.toString(), current: current.toString(), outcome: 'failed', ms: Date.now() - started });
         this.output.appendLine(`[stale] could not redirect ${uri.toString(true)}: ${String(err)}`);
       }
     }
     for (const uri of dirtyUris.values()) {
       const item: PendingStale = { stale: uri, current, overlay: e.name, path: e.path };
       this.pending.push(item);
-      this.log.push({ stale: uri.toString(), current: current.toString(), outcome: 'dirty-kept', ms: 0 });
+      this.testing.staleEditors.push({ stale: uri.toString(), current: current.toString(), outcome: 'dirty-kept', ms: 0 });
       void this.ask(item);
     }
   }
@@ -167,7 +168,7 @@ export class StaleEditors implements vscode.Disposable {
       }
       await this.replace(item.stale, column, item.current);
     }
-    this.log.push({ stale: item.stale.toString(), current: item.current.toString(), outcome: 'applied', ms: 0 });
+    this.testing.staleEditors.push({ stale: item.stale.toString(), current: item.current.toString(), outcome: 'applied', ms: 0 });
   }
 
   /** Replaces the tab of `stale` in `column` by `current`, same position, same selection and scroll. */

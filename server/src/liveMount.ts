@@ -264,7 +264,7 @@ export class LiveWriter {
   }
 
   async copy(from: string, to: string, overwrite: boolean): Promise<void> {
-    const src = this.real(from, 'copyfile', true);
+    const src = this.real(from, 'copyfile');
     const dst = this.real(to, 'copyfile');
     const d = await this.exists(dst);
     if (d && !overwrite) throw createError('EEXIST', 'copyfile', from, undefined, to);

@@ -13,24 +13,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { test } from 'mocha';
+import type { OverlayApi } from '../../client/src/api';
 import { screenshot, skipBecause, waitFor } from './harness';
 
 const EXTENSION_ID = 'overlay-workspaces.overlay-workspaces';
 const NAME = 'demo';
 const AUTOSAVE_DELAY_MS = 200;
-
-interface GuardApi {
-  protectedRoots(): readonly { dir: string; kind: 'lower' | 'upper'; overlay: string; merged?: string }[];
-  lookup(uri: vscode.Uri): { path: string; target: vscode.Uri } | undefined;
-  log: { uri: string; outcome: string }[];
-  editInOverlay(uri?: vscode.Uri): Promise<vscode.Uri | undefined>;
-  whenSettled(): Promise<void>;
-}
-interface OverlayApi {
-  server: { whenRunning(t?: number): Promise<void> };
-  lowerGuard: GuardApi;
-  overlays(): { name: string; stack: { lower: string[]; upper?: string } }[];
-}
 
 async function api(): Promise<OverlayApi> {
   const ext = vscode.extensions.getExtension<OverlayApi>(EXTENSION_ID);
@@ -155,7 +143,7 @@ test('lower guard: with autoSave afterDelay, an edit in a file: editor on a lowe
     if (dirtyText !== undefined) {
       assert.ok(took.api || took.typed || applied);
       assert.match(dirtyText, /autosave must not write this|from a WorkspaceEdit/, 'the user text is not in the buffer');
-      await waitFor(() => a.lowerGuard.log.some((r) => r.uri === lowerUri.toString() && r.outcome === 'dirty-offered'), {
+      await waitFor(() => a.testing.lowerGuard.entries.some((r) => r.uri === lowerUri.toString() && r.outcome === 'dirty-offered'), {
         what: 'Save to Upper Copy to be offered',
       });
     } else {
@@ -168,7 +156,7 @@ test('lower guard: with autoSave afterDelay, an edit in a file: editor on a lowe
     });
     if (dirtyText !== undefined) {
       assert.equal(fs.readFileSync(path.join(upper, 'src/server.js'), 'utf8'), dirtyText, 'the upper copy does not hold the user text');
-      assert.ok(a.lowerGuard.log.some((r) => r.uri === lowerUri.toString() && r.outcome === 'saved-to-upper'));
+      assert.ok(a.testing.lowerGuard.entries.some((r) => r.uri === lowerUri.toString() && r.outcome === 'saved-to-upper'));
     }
     assert.equal(hash(lowerFile), want, 'the lower file changed on disk');
     assert.equal(fs.statSync(lowerFile).mtimeMs, mtime);
@@ -207,7 +195,7 @@ test('lower guard: read-only lifted by hand — Save writes the text to the uppe
     });
     assert.equal(hash(lowerFile), want, 'the lower file changed on disk');
     assert.equal(Math.floor(fs.statSync(lowerFile).mtimeMs), mtime, 'the lower file mtime changed');
-    const outcomes = a.lowerGuard.log.filter((r) => r.uri === lowerUri.toString()).map((r) => r.outcome);
+    const outcomes = a.testing.lowerGuard.entries.filter((r) => r.uri === lowerUri.toString()).map((r) => r.outcome);
     console.log(`# guard on that save: ${outcomes.join(', ')} (no restored-after-save: VS Code wrote the file's own bytes)`);
     assert.ok(outcomes.includes('saved-to-upper'));
     await waitFor(() => tabUris().includes(ov('/README.md').toString()) && !tabUris().includes(lowerUri.toString()), {
@@ -233,7 +221,7 @@ test('lower guard: a WorkspaceEdit that deletes a shadowed lower file leaves it 
   we.deleteFile(vscode.Uri.file(lowerFile));
   const applied = await vscode.workspace.applyEdit(we);
   await waitFor(() => fs.existsSync(lowerFile), { what: 'the lower file to exist' });
-  const restored = a.lowerGuard.log.some((r) => r.uri === vscode.Uri.file(lowerFile).toString() && r.outcome === 'restored-after-delete');
+  const restored = a.testing.lowerGuard.entries.some((r) => r.uri === vscode.Uri.file(lowerFile).toString() && r.outcome === 'restored-after-delete');
   console.log(
     `# WorkspaceEdit deleteFile on a protected file: applyEdit → ${applied}; ${restored ? 'deleted by VS Code, put back by the guard' : 'not deleted by VS Code'}`,
   );
@@ -276,7 +264,7 @@ test('lower guard: a live kernel mount — its upper and lower are read-only in 
     await a.lowerGuard.whenSettled();
     await waitFor(() => readonlyGlob(upper) && readonlyGlob(lower), { what: 'files.readonlyInclude to hold the mount layers' });
     assert.equal(a.lowerGuard.lookup(vscode.Uri.file(upperFile))?.target.fsPath, path.join(merged, 'top.txt'));
-    await waitFor(() => a.lowerGuard.log.some((r) => r.uri === vscode.Uri.file(lowerFile).toString() && r.outcome === 'dirty-offered'), {
+    await waitFor(() => a.testing.lowerGuard.entries.some((r) => r.uri === vscode.Uri.file(lowerFile).toString() && r.outcome === 'dirty-offered'), {
       what: 'Save to Upper Copy to be offered for the dirty buffer',
     });
 

@@ -15,37 +15,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { test } from 'mocha';
+import type { OverlayApi } from '../../client/src/api';
 import { resumed, screenshot, skipBecause, waitFor } from './harness';
 
 const EXTENSION_ID = 'overlay-workspaces.overlay-workspaces';
 const REPO = path.resolve(__dirname, '../../..');
 const NAME = 'demo';
-
-/** The parts of the extension's API (client/src/api.ts) the suite uses. */
-interface PendingStale {
-  stale: vscode.Uri;
-  current: vscode.Uri;
-}
-interface OverlayApi {
-  server: { state: string; pid: number | undefined; restartCount: number; whenRunning(t?: number): Promise<void> };
-  staleEditors: {
-    pending: PendingStale[];
-    log: { stale: string; current: string; outcome: string; ms: number }[];
-    resolve(item: PendingStale, choice: 'compare' | 'apply' | 'keep'): Promise<void>;
-  };
-  changes: {
-    changes(name: string): { kind: 'A' | 'C' | 'D'; path: string }[];
-    group(name: string, kind: 'A' | 'C' | 'D'): vscode.SourceControlResourceGroup | undefined;
-    refresh(): Promise<void>;
-    autoConfirm: boolean;
-    provideOriginalResource(uri: vscode.Uri): Promise<vscode.Uri | undefined> | undefined;
-    provideFileDecoration(uri: vscode.Uri): vscode.FileDecoration | undefined;
-  };
-  search: { fileSearches: number; textSearches: number; lastTextMatches: number };
-  writeProgress: { shown: readonly string[] };
-  readAhead: { hits: number; fetches: number; changes: number; size: number };
-  overlays(): { name: string; stack: { lower: string[]; upper?: string; work?: string; whiteouts?: string } }[];
-}
 
 interface Demo {
   api: OverlayApi;
@@ -248,7 +223,7 @@ test('stale editors: an outside copy-up replaces a clean editor on the lower rea
   const active = vscode.window.activeTextEditor;
   assert.equal(active?.document.uri.toString(), target);
   assert.deepEqual([active.selection.start.line, active.selection.start.character, active.selection.end.character], [2, 3, 11]);
-  assert.ok(d.api.staleEditors.log.some((r) => r.outcome === 'redirected' && r.current === target));
+  assert.ok(d.api.testing.staleEditors.entries.some((r) => r.outcome === 'redirected' && r.current === target));
   await screenshot('stale-editor-redirected');
 });
 
@@ -265,7 +240,7 @@ test('stale editors: a background tab in another group is replaced in place; foc
 
   outsideCopyUp(d, '/src/app.js');
   const target = ov('/src/app.js').toString();
-  await waitFor(() => d.api.staleEditors.log.some((r) => r.current === target), { what: `the redirection of ${lowerUri.toString()}` });
+  await waitFor(() => d.api.testing.staleEditors.entries.some((r) => r.current === target), { what: `the redirection of ${lowerUri.toString()}` });
   assert.deepEqual(tabUris(group2()), [target, ov('/src/server.js').toString()]);
   const active2 = group2()?.activeTab?.input;
   assert.ok(active2 instanceof vscode.TabInputText && active2.uri.toString() === ov('/src/server.js').toString(), 'the active tab of group 2 changed');
@@ -334,7 +309,7 @@ test('stale editors: a kernel-mounted overlay opened as a plain folder — an ed
     execFileSync('chmod', ['600', path.join(merged, 'notes.txt')]);
     assert.ok(fs.existsSync(path.join(upper, 'notes.txt')), 'the kernel did not copy up');
     const target = vscode.Uri.file(path.join(merged, 'notes.txt')).toString();
-    await waitFor(() => d.api.staleEditors.log.some((r) => r.current === target && r.outcome === 'redirected'), {
+    await waitFor(() => d.api.testing.staleEditors.entries.some((r) => r.current === target && r.outcome === 'redirected'), {
       what: `the editor to move to ${target}; tabs: ${tabUris().join(', ')}`,
     });
     assert.deepEqual(tabUris(), [target]);
@@ -387,14 +362,14 @@ test('changes view: Added, Modified and Deleted groups; Revert drops the upper c
   await screenshot('changes-view');
 
   const greet = await vscode.workspace.openTextDocument(ov('/src/greet.js'));
-  d.api.changes.autoConfirm = true;
+  d.api.testing.autoConfirm = true;
   try {
     const modified = d.api.changes.group(NAME, 'C')?.resourceStates.find((r) => r.resourceUri.path === '/src/greet.js');
     const deleted = d.api.changes.group(NAME, 'D')?.resourceStates.find((r) => r.resourceUri.path === '/docs/history.md');
     await vscode.commands.executeCommand('overlay.revert', modified);
     await vscode.commands.executeCommand('overlay.revert', deleted);
   } finally {
-    d.api.changes.autoConfirm = false;
+    d.api.testing.autoConfirm = false;
   }
   assert.ok(!fs.existsSync(path.join(d.upper, 'src/greet.js')));
   assert.match(await text(ov('/src/greet.js')), /from the app layer/);
@@ -551,10 +526,10 @@ test('progress: a write slower than overlay.progressDelayMs shows a progress not
   const before = config.inspect<number>('progressDelayMs')?.workspaceValue;
   await config.update('progressDelayMs', 0, vscode.ConfigurationTarget.Workspace);
   try {
-    const shown = d.api.writeProgress.shown.length;
+    const shown = d.api.testing.progressShown.entries.length;
     await vscode.workspace.fs.writeFile(ov('/big-progress.bin'), Buffer.alloc(16 << 20, 7));
-    assert.ok(d.api.writeProgress.shown.length > shown, 'a progress notification was shown');
-    assert.match(d.api.writeProgress.shown[d.api.writeProgress.shown.length - 1], /big-progress\.bin/);
+    assert.ok(d.api.testing.progressShown.entries.length > shown, 'a progress notification was shown');
+    assert.match(d.api.testing.progressShown.entries[d.api.testing.progressShown.entries.length - 1], /big-progress\.bin/);
     await vscode.workspace.fs.delete(ov('/big-progress.bin'));
   } finally {
     await config.update('progressDelayMs', before, vscode.ConfigurationTarget.Workspace);
@@ -578,7 +553,7 @@ test('single-layer views: a read-only folder per layer; an editor on a layer vie
     await vscode.window.showTextDocument(layerFile, { preview: false });
     outsideCopyUp(d, '/src/greet.js');
     const target = ov('/src/greet.js').toString();
-    await waitFor(() => d.api.staleEditors.log.some((r) => r.stale === layerFile.toString() && r.outcome === 'redirected'), {
+    await waitFor(() => d.api.testing.staleEditors.entries.some((r) => r.stale === layerFile.toString() && r.outcome === 'redirected'), {
       what: `the layer-view editor to move to ${target}; tabs: ${tabUris().join(', ')}`,
     });
     assert.deepEqual(tabUris(), [target]);
@@ -648,12 +623,12 @@ test('search: workspace.findFiles on the overlay folder answers (or, without a s
   assert.equal(hidden.length, 0, 'text of a whited-out file was found');
 
   if (providers) {
-    const before = d.api.search.textSearches;
+    const before = d.api.testing.search.textSearches;
     await vscode.commands.executeCommand('workbench.action.findInFiles', { query: 'greet', triggerSearch: true });
-    await waitFor(() => d.api.search.textSearches > before && d.api.search.lastTextMatches > 0, {
+    await waitFor(() => d.api.testing.search.textSearches > before && d.api.testing.search.lastTextMatches > 0, {
       what: 'the Search panel to ask the overlay text search provider',
     });
-    console.log(`# Search panel: ${d.api.search.lastTextMatches} match(es) from the overlay text search provider`);
+    console.log(`# Search panel: ${d.api.testing.search.lastTextMatches} match(es) from the overlay text search provider`);
     await screenshot('search-panel');
   }
 });

@@ -13,6 +13,8 @@
  *   OVERLAY_DIFF_FUSE=1       also run every sequence against fuse-overlayfs and REPORT differences
  *   OVERLAY_DIFF_SELFCHECK=1  compare the kernel against a second kernel mount (harness check)
  *   OVERLAY_DIFF_VERBOSE=1    print every sequence's report
+ *   OVERLAY_DIFF_OCI_SEQUENCES=N  sequences of the OCI-format run (default 20)
+ *   OVERLAY_DIFF_CLI_SEQUENCES=N  sequences of the CLI run (default 30): bin/overlayws.js instead of the engine API
  */
 import { test } from 'mocha';
 import { skipBecause } from '../mocha/skip';
@@ -21,11 +23,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Rng, sequenceSeed } from './prng';
-import { genOp, describeOp, compareResults, Op } from './ops';
+import { genOp, describeOp, compareResults, intoDir, Op } from './ops';
 import { buildStack, copyStack, dirsOf, kernelLayerToOci } from './stack';
 import { diffLines, dumpLayer, dumpMount, setOpaque } from './tree';
 import { hasCommand, isMounted, kernelOverlayUnavailable, run, unmount } from './shell';
-import { EngineModule, EngineTarget, loadEngine, MountTarget, Target } from './targets';
+import { CliTarget, EngineModule, EngineTarget, loadEngine, MountTarget, Target } from './targets';
 
 const env = process.env;
 const SEED = env.OVERLAY_DIFF_SEED !== undefined && env.OVERLAY_DIFF_SEED !== '' ? Number(env.OVERLAY_DIFF_SEED) >>> 0 : undefined;
@@ -133,7 +135,7 @@ function dstThroughSource(merged: string, src: string, dst: string): boolean {
  * when that is exactly what happened.
  */
 function failedRenameOpaque(before: string[], after: string[], op: Op): string | undefined {
-  if (op.kind !== 'rename') return undefined;
+  if (op.kind !== 'rename' && op.kind !== 'mvInto') return undefined;
   const d = diffLines(before, after, 'before', 'after');
   const src = op.src;
   if (d.length === 2 && d[0].startsWith(`- before: ${src} d `) && d[1] === `+ after: ${d[0].slice('- before: '.length)} opaque="y"`) return src;
@@ -148,7 +150,7 @@ interface SequenceResult {
   report: string[];
 }
 
-type OtherKind = 'engine' | 'kernel2' | 'fuse';
+type OtherKind = 'engine' | 'kernel2' | 'fuse' | 'cli';
 
 /** Raw dump of a kernel-format layer as it would look in OCI format (converted on a copy). */
 function dumpAsOci(layer: string): string[] {
@@ -164,9 +166,15 @@ function dumpAsOci(layer: string): string[] {
 
 /**
  * One sequence. With `oci`, the engine runs in OCI whiteout format on a converted copy of the
- * stack and its upper is compared with the kernel's upper converted to OCI format.
+ * stack and its upper is compared with the kernel's upper converted to OCI format. With `cli`,
+ * the same coreutils-style commands run through bin/overlayws.js on the copy (for odd seeds a
+ * mounted copy: the CLI writes through that mount), and the commands
+ * whose coreutils meaning is more than one syscall (mv into a directory, truncate creating,
+ * ln -s into a directory, ln -sf, rm -f, mv onto itself) are generated too.
  */
-async function runSequence(seed: number, fsRoot: string, engine: EngineModule | undefined, oci = false): Promise<SequenceResult> {
+async function runSequence(seed: number, fsRoot: string, engine: EngineModule | undefined, mode: 'engine' | 'oci' | 'cli' = 'engine'): Promise<SequenceResult> {
+  const oci = mode === 'oci';
+  const cli = mode === 'cli';
   const rng = new Rng(seed);
   const dir = path.join(fsRoot, `s${seed}`);
   const report: string[] = [];
@@ -175,9 +183,12 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
   try {
     const stack = await buildStack(rng, path.join(dir, 'k'), rng.int(2, 4));
     const kinds: OtherKind[] = [];
-    if (engine) kinds.push('engine');
-    if (SELFCHECK) kinds.push('kernel2');
-    if (FUSE) kinds.push('fuse');
+    if (cli) kinds.push('cli');
+    else {
+      if (engine) kinds.push('engine');
+      if (SELFCHECK) kinds.push('kernel2');
+      if (FUSE) kinds.push('fuse');
+    }
     const copies = kinds.map((k) => copyStack(stack, path.join(dir, k)));
     if (oci) copies.forEach((c, i) => kinds[i] === 'engine' && [...c.lower, 'U'].forEach((n) => kernelLayerToOci(path.join(c.root, n))));
 
@@ -190,17 +201,22 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
     for (let i = 0; i < kinds.length; i++) {
       const d = dirsOf(copies[i].root, copies[i].lower);
       const t =
-        kinds[i] === 'engine'
-          ? await EngineTarget.open(engine!, d, oci ? 'oci' : 'kernel', oci ? 'engine(oci)' : 'engine')
-          : MountTarget.open(kinds[i], d, kinds[i] === 'fuse' ? 'fuse' : 'kernel');
+        kinds[i] === 'cli'
+          ? CliTarget.open(seed % 2 ? 'overlayws(live mount)' : 'overlayws', d, seed % 2 === 1)
+          : kinds[i] === 'engine'
+            ? await EngineTarget.open(engine!, d, oci ? 'oci' : 'kernel', oci ? 'engine(oci)' : 'engine')
+            : MountTarget.open(kinds[i], d, kinds[i] === 'fuse' ? 'fuse' : 'kernel');
       targets.push({ kind: kinds[i], t, mismatch: [] });
     }
 
     const nOps = rng.int(10, 20);
     const ops: Op[] = [];
     for (let i = 0; i < nOps; i++) {
-      const op = genOp(rng, dumpMount(kd.merged).entries, kd.merged);
-      if (op.kind === 'rename' && dstThroughSource(kd.merged, op.src, op.dst)) {
+      const op = genOp(rng, dumpMount(kd.merged).entries, kd.merged, false, cli);
+      if (
+        (op.kind === 'rename' && dstThroughSource(kd.merged, op.src, op.dst)) ||
+        (op.kind === 'mvInto' && dstThroughSource(kd.merged, op.src, intoDir(kd.merged, op.src, op.dst)))
+      ) {
         orderDependent.count++;
         report.push(
           `op ${i}: ${describeOp(op)} => left out: the destination path runs through a symlink inside the source (the outcome depends on readdir order)`,
@@ -208,7 +224,7 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
         continue;
       }
       ops.push(op);
-      const kUpperBefore = op.kind === 'rename' ? dumpLayer(kd.upper) : undefined;
+      const kUpperBefore = op.kind === 'rename' || op.kind === 'mvInto' ? dumpLayer(kd.upper) : undefined;
       const ref = await kernel.apply(op);
       const quirk = kUpperBefore && !ref.ok ? failedRenameOpaque(kUpperBefore, dumpLayer(kd.upper), op) : undefined;
       let line = `op ${i}: ${describeOp(op)} => kernel ${ref.ok ? 'ok' : `FAIL ${ref.codes.join('|') || '?'} (${ref.detail})`}`;
@@ -218,7 +234,7 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
       }
       for (const x of targets) {
         const got = await x.t.apply(op);
-        if (quirk && x.kind === 'engine' && !got.ok) {
+        if (quirk && (x.kind === 'engine' || x.kind === 'cli') && !got.ok) {
           try {
             if (oci) fs.writeFileSync(path.join(x.t.upperDir, quirk, '.wh..wh..opq'), '');
             else setOpaque(path.join(x.t.upperDir, quirk));
@@ -274,7 +290,7 @@ async function runSequence(seed: number, fsRoot: string, engine: EngineModule | 
   } finally {
     for (const x of targets) if (x.t.close) await x.t.close();
     if (kernel) await kernel.close();
-    for (const m of ['k', 'engine', 'kernel2', 'fuse']) {
+    for (const m of ['k', 'engine', 'kernel2', 'fuse', 'cli']) {
       const mp = path.join(dir, m, 'M');
       if (fs.existsSync(mp) && isMounted(mp)) unmount(mp);
     }
@@ -369,7 +385,7 @@ test('differential (OCI whiteouts): engine in oci format on converted stacks vs 
     const n = SEED !== undefined ? Math.min(OCI_SEQUENCES, SEQUENCES) : OCI_SEQUENCES;
     for (let i = 0; i < n; i++) {
       const seed = seedOf(i);
-      const r = await runSequence(seed, scratch.fsRoot, mod, true);
+      const r = await runSequence(seed, scratch.fsRoot, mod, 'oci');
       if (!r.matched) failures.push(r);
       if (VERBOSE || (!r.matched && failures.length <= 2))
         console.log(`--- oci sequence seed ${seed} ${r.matched ? 'matched' : 'DIFFERS'}\n${r.report.join('\n')}`);
@@ -387,3 +403,37 @@ test('differential (OCI whiteouts): engine in oci format on converted stacks vs 
     dropScratch(scratch);
   }
 }).timeout(10 * 60_000);
+
+const CLI_SEQUENCES = Number(env.OVERLAY_DIFF_CLI_SEQUENCES || 30);
+
+test('differential (CLI): overlayws commands vs the same coreutils commands on the kernel', async function () {
+  const scratch = makeScratch();
+  try {
+    const why = kernelOverlayUnavailable(scratch.fsRoot);
+    if (why) {
+      console.log(`differential cli: SKIPPED — ${why}`);
+      skipBecause(this, why);
+    }
+    const failures: SequenceResult[] = [];
+    const n = SEED !== undefined ? Math.min(CLI_SEQUENCES, SEQUENCES) : CLI_SEQUENCES;
+    const started = Date.now();
+    for (let i = 0; i < n; i++) {
+      const seed = seedOf(i);
+      const r = await runSequence(seed, scratch.fsRoot, undefined, 'cli');
+      if (!r.matched) failures.push(r);
+      if (VERBOSE || (!r.matched && failures.length <= 2))
+        console.log(`--- cli sequence seed ${seed} ${r.matched ? 'matched' : 'DIFFERS'}\n${r.report.join('\n')}`);
+    }
+    console.log(
+      `differential cli: ${n} sequences, ${n - failures.length} matched (bin/overlayws.js vs coreutils on the kernel mount; base seed ${BASE}; ${((Date.now() - started) / 1000).toFixed(1)}s)`,
+    );
+    if (failures.length) {
+      assert.fail(
+        `${failures.length} of ${n} CLI sequences differ; seeds: ${failures.map((f) => f.seed).join(', ')}\n` +
+          replayHint(failures[0].seed).replace('runTier.js', 'runTier.js --grep CLI'),
+      );
+    }
+  } finally {
+    dropScratch(scratch);
+  }
+}).timeout(20 * 60_000);

@@ -21,10 +21,33 @@ export type Op =
   | { kind: 'symlink'; target: string; path: string }
   | { kind: 'chmod'; path: string; mode: number }
   /** Generation only: `rm -r P && mkdir P`, the usual way the kernel makes an opaque directory. */
-  | { kind: 'recreate'; path: string };
+  | { kind: 'recreate'; path: string }
+  | CliOnlyOp;
+
+/**
+ * Commands whose coreutils meaning is more than one engine call (the CLI's business, see
+ * server/src/cliCommands.ts): generated only for the CLI target.
+ */
+export type CliOnlyOp =
+  /** `truncate -s N P`: creates a missing file, through a dangling symlink its target. */
+  | { kind: 'truncateCreate'; path: string; size: number }
+  /** `mv SRC DST`: into DST when it is a directory; refuses SRC onto itself. */
+  | { kind: 'mvInto'; src: string; dst: string }
+  /** `ln -s TARGET P`: inside P when it is a directory. */
+  | { kind: 'lnInto'; target: string; path: string }
+  /** `ln -sf TARGET P`: replaces a non-directory P. */
+  | { kind: 'lnForce'; target: string; path: string }
+  /** `rm -f P`: a missing P is no error. */
+  | { kind: 'rmf'; path: string }
+  /** `chmod MODE P` with a symbolic MODE (the umask applies without ugoa). */
+  | { kind: 'chmodSym'; path: string; mode: string };
+
+export const CLI_ONLY = new Set<Op['kind']>(['truncateCreate', 'mvInto', 'lnInto', 'lnForce', 'rmf', 'chmodSym']);
 
 export interface OpResult {
   ok: boolean;
+  /** The CLI's exit status (2: it did not understand the command). */
+  exit?: number;
   /** Acceptable codes for the failure (empty: unknown). */
   codes: string[];
   detail?: string;
@@ -61,6 +84,60 @@ export function opCommand(op: Op): string {
       return `chmod ${op.mode.toString(8).padStart(4, '0')} ${r(op.path)}`;
     case 'recreate':
       return `rm -r ${r(op.path)} && mkdir ${r(op.path)}`;
+    case 'truncateCreate':
+      return `truncate -s ${op.size} ${r(op.path)}`;
+    case 'mvInto':
+      return `mv ${r(op.src)} ${r(op.dst)}`;
+    case 'lnInto':
+      return `ln -s ${q(op.target)} ${r(op.path)}`;
+    case 'lnForce':
+      return `ln -sf ${q(op.target)} ${r(op.path)}`;
+    case 'rmf':
+      return `rm -f ${r(op.path)}`;
+    case 'chmodSym':
+      return `chmod ${q(op.mode)} ${r(op.path)}`;
+  }
+}
+
+/** The overlayws arguments (after the stack) for `op`, and its stdin: the same command as opCommand's. */
+export function opCliArgs(op: Op): { args: string[]; input?: string } {
+  switch (op.kind) {
+    case 'write':
+      return { args: ['write', op.path], input: op.data };
+    case 'append':
+      return { args: ['append', op.path], input: op.data };
+    case 'truncate':
+      return { args: ['truncate', '-c', '-s', String(op.size), op.path] };
+    case 'truncateCreate':
+      return { args: ['truncate', '-s', String(op.size), op.path] };
+    case 'mkdir':
+      return { args: ['mkdir', op.path] };
+    case 'mkdirp':
+      return { args: ['mkdir', '-p', op.path] };
+    case 'unlink':
+      return { args: ['rm', op.path] };
+    case 'rmf':
+      return { args: ['rm', '-f', op.path] };
+    case 'rmdir':
+      return { args: ['rmdir', op.path] };
+    case 'rmr':
+      return { args: ['rm', '-r', op.path] };
+    case 'rename':
+      return { args: ['mv', '-T', op.src, op.dst] };
+    case 'mvInto':
+      return { args: ['mv', op.src, op.dst] };
+    case 'symlink':
+      return { args: ['ln', '-sT', op.target, op.path] };
+    case 'lnInto':
+      return { args: ['ln', '-s', op.target, op.path] };
+    case 'lnForce':
+      return { args: ['ln', '-sf', op.target, op.path] };
+    case 'chmod':
+      return { args: ['chmod', op.mode.toString(8).padStart(4, '0'), op.path] };
+    case 'chmodSym':
+      return { args: ['chmod', op.mode, op.path] };
+    case 'recreate':
+      throw new Error('recreate is two commands; it only builds stacks');
   }
 }
 
@@ -151,6 +228,8 @@ export async function applyEngine(op: Op, ov: EngineOps): Promise<OpResult> {
         await ov.rm(op.path, { recursive: true });
         await ov.mkdir(op.path);
         break;
+      default:
+        throw new Error(`${describeOp(op)} is more than one engine call: run it through the CLI`);
     }
     return { ok: true, codes: [] };
   } catch (err) {
@@ -161,6 +240,7 @@ export async function applyEngine(op: Op, ov: EngineOps): Promise<OpResult> {
 
 /** Compare a reference result (kernel) with another; returns a reason when they disagree. */
 export function compareResults(ref: OpResult, got: OpResult): string | undefined {
+  if (got.exit === 2) return `usage error (exit 2): ${got.detail}`;
   if (ref.ok !== got.ok) {
     return ref.ok ? `kernel succeeded, other failed (${got.detail})` : `kernel failed (${ref.detail}), other succeeded`;
   }
@@ -211,12 +291,13 @@ export function relativeTarget(dir: string, to: string): string {
  * Paths mostly name existing entries so that operations hit lower layers; some name new ones.
  * Operations whose path resolution would leave the mount root through a symlink are avoided.
  */
-export function genOp(rng: Rng, entries: MergedEntry[], mountRoot: string, generation = false): Op {
+export function genOp(rng: Rng, entries: MergedEntry[], mountRoot: string, generation = false, cli = false): Op {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const op = genOpOnce(rng, entries, generation);
-    const paths = op.kind === 'rename' ? [op.src, op.dst] : [op.path];
+    const op = cli && rng.chance(0.4) ? genCliOp(rng, entries) : genOpOnce(rng, entries, generation);
+    const paths = op.kind === 'rename' || op.kind === 'mvInto' ? [op.src, op.dst] : [op.path];
     if (!paths.every((p) => !escapesRoot(mountRoot, p.slice(1), true))) continue;
-    if (op.kind === 'rename' && mvQuirk(mountRoot, op.src, op.dst)) continue;
+    if (op.kind === 'rename' && mvQuirk(mountRoot, op.src, op.dst, cli)) continue;
+    if (op.kind === 'mvInto' && mvQuirk(mountRoot, op.src, intoDir(mountRoot, op.src, op.dst), true)) continue;
     return op;
   }
   return { kind: 'mkdirp', path: '/' + rng.pick(NAMES) };
@@ -229,7 +310,7 @@ export function genOp(rng: Rng, entries: MergedEntry[], mountRoot: string, gener
  * - a source reached through a symlink, or a destination reached through a symlink inside the
  *   source's tree: mv's EXDEV fallback walks both by path and loses them halfway.
  */
-function mvQuirk(root: string, src: string, dst: string): boolean {
+function mvQuirk(root: string, src: string, dst: string, sameFileOk = false): boolean {
   const id = (p: string, follow: boolean): string | undefined => {
     try {
       const st = follow ? fs.statSync(path.join(root, p)) : fs.lstatSync(path.join(root, p));
@@ -238,7 +319,8 @@ function mvQuirk(root: string, src: string, dst: string): boolean {
       return undefined;
     }
   };
-  for (const follow of [false, true]) {
+  // The CLI refuses these as mv does; the engine's rename is rename(2).
+  for (const follow of sameFileOk ? [] : [false, true]) {
     const a = id(src, follow);
     if (a !== undefined && a === id(dst, follow)) return true;
   }
@@ -302,5 +384,58 @@ function genOpOnce(rng: Rng, entries: MergedEntry[], generation: boolean): Op {
     }
     case 'chmod':
       return { kind, path: anyExisting(), mode: rng.pick(MODES) };
+  }
+}
+
+/** Where `mv SRC DST` puts SRC: inside DST when DST is a directory (symlinks followed), as mv decides. */
+export function intoDir(root: string, src: string, dst: string): string {
+  try {
+    if (fs.statSync(path.join(root, dst)).isDirectory()) return join(dst, path.posix.basename(src));
+  } catch {
+    // not there, or not reachable: mv takes DST as the new name
+  }
+  return dst;
+}
+
+/** The commands only the CLI runs (see CliOnlyOp), aimed at what they do differently from one syscall. */
+function genCliOp(rng: Rng, entries: MergedEntry[]): Op {
+  const dirs = ['/', ...entries.filter((e) => e.type === 'd').map((e) => e.path)];
+  const links = entries.filter((e) => e.type === 'l').map((e) => e.path);
+  const files = entries.filter((e) => e.type === 'f').map((e) => e.path);
+  const all = entries.map((e) => e.path);
+  const newPath = (): string => join(rng.pick(dirs), rng.pick(NAMES));
+  const any = (): string => (all.length ? rng.pick(all) : newPath());
+  const kind = rng.weighted({ truncateCreate: 6, mvInto: 9, mvSame: 3, lnInto: 6, lnForce: 4, rmf: 3, chmodSym: 3 });
+  switch (kind) {
+    case 'truncateCreate':
+      // Missing files, dangling symlinks (their targets get created), and some existing names.
+      return { kind, path: links.length && rng.chance(0.4) ? rng.pick(links) : rng.chance(0.7) ? newPath() : any(), size: rng.int(0, 12) };
+    case 'mvInto': {
+      const src = rng.chance(0.6) && files.length ? rng.pick(files) : any();
+      const dst = rng.chance(0.6) ? rng.pick(dirs) : rng.chance(0.5) ? any() : newPath();
+      return { kind, src, dst };
+    }
+    case 'mvSame': {
+      // mv SRC SRC, mv SRC DIR where DIR holds SRC, mv LINK TARGET: all "the same file".
+      const src = any();
+      const r = rng.next();
+      if (r < 0.4) return { kind: 'mvInto', src, dst: src };
+      if (r < 0.7) return { kind: 'mvInto', src, dst: path.posix.dirname(src) };
+      return { kind: 'rename', src, dst: src };
+    }
+    case 'lnInto': {
+      const p = rng.chance(0.7) ? rng.pick(dirs) : rng.chance(0.5) ? any() : newPath();
+      const base = dirs.includes(p) ? p : path.posix.dirname(p);
+      return { kind, target: relativeTarget(base, rng.chance(0.8) ? any() : newPath()), path: p };
+    }
+    case 'lnForce': {
+      const p = rng.chance(0.7) ? any() : newPath();
+      const base = dirs.includes(p) ? p : path.posix.dirname(p);
+      return { kind, target: relativeTarget(base, rng.chance(0.8) ? any() : newPath()), path: p };
+    }
+    case 'chmodSym':
+      return { kind, path: any(), mode: rng.pick(['u+x', 'go-w', 'a=rX', '+w', '-x', 'g=u', 'o=', 'u-w,g+w', '=r', 'u=rwx,go=rx', '-r']) };
+    default:
+      return { kind: 'rmf', path: rng.chance(0.5) ? newPath() : any() };
   }
 }

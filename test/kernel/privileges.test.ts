@@ -110,7 +110,10 @@ const CASES: Case[] = [
       { kind: 'rename', src: '/e/sub/g', dst: '/e' },
       { kind: 'rename', src: '/e/sub', dst: '/e' },
     ],
-    without: { 'cli-live': "the CLI's mv through a live mount refuses an existing destination (EEXIST) before rename(2) could answer" },
+    without: {
+      cli: "the CLI's mv is coreutils mv (into a directory, or refused before rename(2) with -T); its cases are in test/kernel/cliCases.test.ts",
+      'cli-live': "the CLI's mv is coreutils mv (into a directory, or refused before rename(2) with -T); its cases are in test/kernel/cliCases.test.ts",
+    },
   },
 ];
 

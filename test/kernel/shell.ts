@@ -33,6 +33,10 @@ const MESSAGES: [RegExp, string[]][] = [
   [/cannot overwrite directory .* with non-directory/, ['EISDIR']],
   [/cannot overwrite non-directory .* with directory/, ['ENOTDIR']],
   [/to a subdirectory of itself/, ['EINVAL']],
+  // mv's refusal to move a file onto itself and ln -f's refusal to replace a directory carry no
+  // strerror text; overlayws reports them as EINVAL and EISDIR.
+  [/are the same file/, ['EINVAL']],
+  [/: cannot overwrite directory$/m, ['EISDIR']],
 ];
 
 export function codesFromMessage(stderr: string): string[] {

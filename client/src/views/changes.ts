@@ -5,6 +5,7 @@
  * confirmation); Quick Diff compares editors with the lower copy; file decorations mark
  * copied-up (M) and added (A) files.
  */
+import type { Testing } from '../testing';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Delete, Diff, DidChangeFile, Revert, type OverlayInfo } from '../../../shared/src/protocol';
@@ -62,12 +63,11 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
   private readonly kinds = new Map<string, ChangeKind>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> = Promise.resolve();
-  /** For the e2e suite: skip the modal confirmation of Revert. */
-  autoConfirm = false;
 
   constructor(
     private readonly server: OverlayClient,
     private readonly fireChanged: (uris: vscode.Uri[], type: vscode.FileChangeType) => void,
+    private readonly testing: Testing,
   ) {
     server.onNotification(DidChangeFile.type, () => this.scheduleRefresh());
     this.disposables.push(
@@ -197,7 +197,7 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       void vscode.window.showInformationMessage('Nothing to revert: the file is the same as in the lower layers.');
       return 0;
     }
-    if (!this.autoConfirm) {
+    if (!this.testing.autoConfirm) {
       const what = items.length === 1 ? path.posix.basename(items[0].uri.path) : `${items.length} files`;
       const verb = items.every((i) => i.kind === 'A') ? 'delete' : 'revert';
       const ok = await vscode.window.showWarningMessage(

@@ -257,14 +257,17 @@ export class Overlay extends OverlayReader {
     return e.top.st.isDirectory() ? up.copyUp.dir(e) : up.copyUp.file(e);
   }
 
-  /** Rename `src` to exactly `dst` (like `mv -T`); `overwrite: false` refuses an existing dst. */
-  rename(src: string, dst: string, opts: { overwrite?: boolean } = {}): Promise<void> {
+  /**
+   * Rename `src` to exactly `dst` (like `mv -T`); `overwrite: false` refuses an existing dst.
+   * `copyBelow`: see treeMove.ts renameTree.
+   */
+  rename(src: string, dst: string, opts: { overwrite?: boolean; copyBelow?: boolean } = {}): Promise<void> {
     return this.mutate('rename', src, (up) => renameTree(up, this.existing(src, false, 'rename'), this.entry(dst, false, 'rename'), src, dst, opts));
   }
 
-  /** Copy `src` (file or directory) to `dst` as VS Code's copy does. */
+  /** Copy `src` (file, directory or symlink — a symlink stays a symlink) to `dst` as VS Code's copy does. */
   copy(src: string, dst: string, opts: { overwrite?: boolean } = {}): Promise<void> {
-    return this.mutate('copyfile', src, (up) => copyTree(up, this.existing(src, true, 'copyfile'), this.entry(dst, false, 'copyfile'), src, dst, opts), dst);
+    return this.mutate('copyfile', src, (up) => copyTree(up, this.existing(src, false, 'copyfile'), this.entry(dst, false, 'copyfile'), src, dst, opts), dst);
   }
 
   /**

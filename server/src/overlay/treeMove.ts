@@ -12,8 +12,12 @@ import { splitRequestPath } from './paths';
 import { W, checkAccess } from './permission';
 import { checkCreateIn, checkRemoveFrom, nameOf, type Upper } from './upper';
 
-/** Rename `s` to exactly `d` (like `mv -T`; `dst` is the path as requested); `overwrite: false` refuses an existing `d`. */
-export async function renameTree(up: Upper, s: Found, d: Entry, src: string, dst: string, opts: { overwrite?: boolean }): Promise<void> {
+/**
+ * Rename `s` to exactly `d` (like `mv -T`; `dst` is the path as requested); `overwrite: false` refuses an existing `d`.
+ * `copyBelow`: where the kernel answers EXDEV, copy what is below instead of moving it entry by
+ * entry — what `mv SRC DST` without -T does when DST does not exist (coreutils 9.1).
+ */
+export async function renameTree(up: Upper, s: Found, d: Entry, src: string, dst: string, opts: { overwrite?: boolean; copyBelow?: boolean }): Promise<void> {
   if (s.comps.length === 0 || d.comps.length === 0) throw createError('EBUSY', 'rename', src, undefined, dst);
   if (d.path === s.path) return;
   // In the kernel's order: RENAME_NOREPLACE's EEXIST, then the source above the target
@@ -33,7 +37,7 @@ export async function renameTree(up: Upper, s: Found, d: Entry, src: string, dst
     if (!sDir && dDir) throw createError('EISDIR', 'rename', src, undefined, dst);
     if (dDir && up.view.readdir(d).length > 0) throw createError('ENOTEMPTY', 'rename', src, undefined, dst);
   }
-  await move(up, s, d, dst);
+  await move(up, s, d, dst, false, opts.copyBelow ?? false);
 }
 
 /**
@@ -41,9 +45,11 @@ export async function renameTree(up: Upper, s: Found, d: Entry, src: string, dst
  * directories are renamed in upper. A directory with lower parts gets EXDEV from the kernel, and
  * mv then does what this does: mkdir the target, move each entry into it the same way (so entries
  * the kernel can rename keep everything, e.g. an opaque pure-upper subdirectory), copy the
- * directory's metadata and remove the source.
+ * directory's metadata and remove the source. With `copyBelow` the entries are copied instead
+ * (`copying`: a directory is made anew even where the kernel could rename it, so an opaque
+ * pure-upper subdirectory loses its marker, as a copy through the mount does).
  */
-async function move(up: Upper, s: Found, d: Entry, dstRequest?: string): Promise<void> {
+async function move(up: Upper, s: Found, d: Entry, dstRequest?: string, copying = false, copyBelow = false): Promise<void> {
   const { copyUp, format, view } = up;
   const sName = nameOf(s);
   const dName = nameOf(d);
@@ -54,7 +60,7 @@ async function move(up: Upper, s: Found, d: Entry, dstRequest?: string): Promise
     if (srcLowerPositive) format.whiteout(up.parentDir(s), sName, up.scratch);
     return;
   }
-  if (s.top.layer.ref === 'upper' && s.merge.length === 1) {
+  if (s.top.layer.ref === 'upper' && s.merge.length === 1 && !copying) {
     // A pure-upper directory: one rename.
     const dParent = up.dirEntry(d.comps.slice(0, -1), 'rename');
     const dDir = copyUp.dir(dParent);
@@ -85,13 +91,13 @@ async function move(up: Upper, s: Found, d: Entry, dstRequest?: string): Promise
       cdRequest === undefined
         ? view.resolve([...target.comps, child.name], false, 'rename', target.path)
         : view.resolve(splitRequestPath(cdRequest, 'rename'), false, 'rename', cdRequest);
-    await move(up, cs, cd, cdRequest);
+    await move(up, cs, cd, cdRequest, copyBelow, copyBelow);
   }
   copyMetadata(s.top.real, s.top.st, real);
   up.remove(up.found(up.entry(s.path, false, 'rename'), 'rename'));
 }
 
-/** Copy `s` (file or directory) to `d` as VS Code's copy does (`src`, `dst`: the paths as requested). */
+/** Copy `s` (file, directory or symlink — a symlink stays a symlink) to `d` as VS Code's copy does (`src`, `dst`: the paths as requested). */
 export async function copyTree(up: Upper, s: Found, d: Entry, src: string, dst: string, opts: { overwrite?: boolean }): Promise<void> {
   if (d.comps.length === 0) throw createError('EBUSY', 'copyfile', src, undefined, dst);
   // Into itself or its own subtree (the root contains everything): cp refuses, else it recurses until ENAMETOOLONG.
