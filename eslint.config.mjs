@@ -52,6 +52,21 @@ export default tseslint.config(
     },
   },
   {
+    // The engine's own folders (formats/, oci/): one level up is still the engine.
+    files: ['server/src/overlay/*/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['vscode', 'vscode-*'], message: 'the engine imports neither VS Code nor the LSP library' },
+            { regex: '^\\.\\./\\.\\./(?!\\.\\./\\.\\./shared/src/types$)', message: 'the engine imports only itself, Node and shared/src/types' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Shared by both sides: the protocol types and what vscode-jsonrpc declares, nothing of Node, VS Code, the client or the server.
     files: ['shared/src/**/*.ts'],
     rules: {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { compareNames, createError, encodePath, isErrno, type Overlay, type OverlayStat } from './overlay';
 import { splitRequestPath } from './overlay/paths';
-import { exportLayer } from './overlay/ociLayer';
+import { exportLayer } from './overlay/oci';
 import { UsageError } from './cliArgs';
 import type { Writes } from './cliWrites';
 import { holdersCommand } from './cliHolders';

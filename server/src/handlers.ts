@@ -10,7 +10,7 @@ import type { RequestHandlers } from '../../shared/src/catalog';
 import * as P from '../../shared/src/protocol';
 import { createError } from './overlay/errors';
 import { parseDockerInspect, parseDockerLayerDir } from './overlay/index';
-import { exportLayer } from './overlay/ociLayer';
+import { exportLayer } from './overlay/oci';
 import type { CopyUpNotices } from './copyUpNotices';
 import type { Registry } from './registry';
 import { findFiles, searchText } from './search';

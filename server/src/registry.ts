@@ -4,7 +4,7 @@
  * the merged directory. Every operation the protocol offers, in overlay terms.
  */
 import { EventEmitter } from 'node:events';
-import { createError } from './overlay/errors';
+import { createError, isErrno } from './overlay/errors';
 import { hasEscapes, Overlay, type DirEntry, type OverlayStat, type StackSpec } from './overlay/index';
 import { findLiveMount, LiveWriter } from './liveMount';
 import {
@@ -137,6 +137,11 @@ export class ManagedOverlay {
     return out;
   }
 
+  /**
+   * A symlink is stat'ed through (its type carries SymbolicLink); a dangling one (ENOENT
+   * behind it) is a symlink of unknown type. One that cannot be followed for another reason
+   * (a loop, a path through a file) fails with that error — as VS Code's disk provider does.
+   */
   async stat(p: string): Promise<FileStat> {
     const l = await this.overlay.lstat(p);
     if (l.type !== 'l') {
@@ -146,7 +151,8 @@ export class ManagedOverlay {
     }
     try {
       return this.toFileStat(await this.overlay.stat(p), true);
-    } catch {
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
       return this.toFileStat(l, false); // dangling link: a symlink of unknown target
     }
   }
@@ -166,26 +172,37 @@ export class ManagedOverlay {
   }
 
   async readDirectory(p: string): Promise<[string, number][]> {
-    const base = p.endsWith('/') ? p : p + '/';
-    return (await this.overlay.readdir(p)).map((e): [string, number] => [e.name, this.wireType(base, e)]);
+    return this.listing(p, await this.overlay.readdir(p));
   }
 
   /** `p`'s listing, then breadth first those of the directories below it while the entries stay within `budget`. */
   async readDirectories(p: string, budget: number): Promise<ReadDirectories.Listing[]> {
     return this.overlay.readdirTree(p, budget).map((l) => {
-      const base = l.path.endsWith('/') ? l.path : l.path + '/';
-      return { path: l.path, names: l.entries.map((e) => e.name), types: l.entries.map((e) => this.wireType(base, e)) };
+      const entries = this.listing(l.path, l.entries);
+      return { path: l.path, names: entries.map(([n]) => n), types: entries.map(([, t]) => t) };
     });
   }
 
-  /** VS Code's type of an entry of directory `base`: a symlink also carries the type of what it points to. */
-  private wireType(base: string, e: DirEntry): number {
-    if (e.type !== 'l') return fileType(e.type);
-    try {
-      return FileType.SymbolicLink | fileType(this.overlay.statSync(base + e.name, true).type);
-    } catch {
-      return FileType.SymbolicLink;
+  /**
+   * Directory `dir`'s entries as VS Code lists them: a symlink also carries the type of what
+   * it points to (none when dangling); one that cannot be followed otherwise (a loop, a path
+   * through a file) is left out, as VS Code's disk provider leaves it out.
+   */
+  private listing(dir: string, entries: DirEntry[]): [string, number][] {
+    const base = dir.endsWith('/') ? dir : dir + '/';
+    const out: [string, number][] = [];
+    for (const e of entries) {
+      if (e.type !== 'l') {
+        out.push([e.name, fileType(e.type)]);
+        continue;
+      }
+      try {
+        out.push([e.name, FileType.SymbolicLink | fileType(this.overlay.statSync(base + e.name, true).type)]);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) out.push([e.name, FileType.SymbolicLink]);
+      }
     }
+    return out;
   }
 
   async readFile(p: string, inline: boolean): Promise<ReadFile.Result> {

@@ -4,8 +4,12 @@
  * shared/.
  */
 
-/** Whiteout/opaque marker format on disk. */
-export type WhiteoutFormat = 'kernel' | 'oci';
+/**
+ * Whiteout/opaque marker format on disk: the name of a format the engine registers
+ * (server/src/overlay/formats). Built in: 'kernel' and 'oci', the choices the settings and the
+ * protocol offer.
+ */
+export type WhiteoutFormat = string;
 
 /** What a user or caller gives to describe a stack. */
 export interface StackSpec {

@@ -6,12 +6,14 @@ export { createError, isErrno, type OverlayError } from './errors';
 export { compareNames, decodeName, encodePath, hasEscapes, nameBytes } from './names';
 export {
   detectWhiteoutFormat,
-  listOverlayMounts,
-  parseDockerInspect,
-  parseDockerLayerDir,
-  parseMountinfoLine,
-  parseMountOptions,
-  resolveStack,
-  type ResolvedStack,
-} from './stack';
+  listChoices,
+  registerWhiteoutFormat,
+  whiteoutFormatNames,
+  type EntryVerdict,
+  type Format,
+  type FormatModule,
+  type LayerDir,
+  type RawEventKind,
+} from './formats';
+export { listOverlayMounts, parseDockerInspect, parseDockerLayerDir, parseMountinfoLine, parseMountOptions, resolveStack, type ResolvedStack } from './stack';
 export * from './types';
