@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import { LayerView } from '../overlay/lookup';
 import { encodePath, parseMountinfoLine, type ResolvedStack } from '../overlay/index';
+import { whiteoutFormat } from '../overlay/formats';
 import { parseMountinfo, pathInFilesystem, type Mount } from './mountinfo';
 import type { FileId } from './procScan';
 
@@ -79,7 +80,15 @@ function overlayMounts(text: string, mounts: Mount[]): OverlayMount[] {
     overlays.push({
       dev: m.dev,
       merged: m.mountPoint,
-      stack: { lower, upper, work: undefined, whiteouts: 'kernel', userxattr: spec.userxattr === true, merged: m.mountPoint },
+      stack: {
+        lower,
+        upper,
+        work: undefined,
+        whiteouts: 'kernel',
+        userxattr: spec.userxattr === true,
+        merged: m.mountPoint,
+        format: whiteoutFormat('kernel', { userxattr: spec.userxattr === true }),
+      },
       layerIds,
     });
   }
