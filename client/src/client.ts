@@ -29,7 +29,7 @@ import {
   type OverlayInfo,
   type StackSpec,
 } from '../../shared/src/protocol';
-import { configuredOverlays } from './config';
+import { configuredOverlays, staleReadersSetting } from './config';
 import { SERVER_INSPECT_PORT } from './debugPort';
 
 export type ServerState = 'starting' | 'running' | 'restarting' | 'stopped';
@@ -144,7 +144,7 @@ export class OverlayClient implements vscode.Disposable {
       documentSelector: [],
       outputChannel: this.output,
       // A function: a restarted server gets the overlays as they are configured now.
-      initializationOptions: (): InitializationOptions => ({ overlays: configuredOverlays() }),
+      initializationOptions: (): InitializationOptions => ({ overlays: configuredOverlays(), scanHolders: staleReadersSetting() !== 'off' }),
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue }),
         closed: () => {

@@ -11,6 +11,7 @@ import { MountedFolders } from './mountedFolders';
 import { trackMountedFolders } from './mounts';
 import { registerSearchProviders } from './search';
 import { StaleEditors } from './staleEditors';
+import { StaleReaders } from './staleReaders';
 import { OverlayStatus } from './status';
 import { Testing } from './testing';
 import { OVERLAY_SCHEME } from './uris';
@@ -26,11 +27,12 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
   const layers = registerLayerFileSystem(s);
   const overlayFs = registerOverlayFileSystem(s, testing);
   const stale = new StaleEditors(s, locations, s.output, testing);
+  const readers = new StaleReaders(s, s.output, testing);
   const changes = new ChangesView(s, locations, (uris, type) => overlayFs.provider.fireChanged(uris, type), testing);
   const mounted = new MountedFolders(s, testing);
   const status = new OverlayStatus(s, mounted);
   const guard = new LowerGuard(s, locations, context, testing);
-  context.subscriptions.push(s, overlayFs.disposable, layers.disposable, stale, changes, mounted, status, guard, trackMountedFolders(s));
+  context.subscriptions.push(s, overlayFs.disposable, layers.disposable, stale, readers, changes, mounted, status, guard, trackMountedFolders(s));
   registerCommands(context, s, changes, guard, mounted, locations);
   s.output.info(registerSearchProviders(s, context.subscriptions, testing));
 
@@ -72,6 +74,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
       onDidStart: s.onDidStart,
     },
     staleEditors: stale,
+    staleReaders: readers,
     lowerGuard: guard,
     changes,
     testing,

@@ -5,10 +5,10 @@
  * `watch` itself has nothing to do. Every error goes through toFileSystemError once.
  */
 import * as vscode from 'vscode';
-import { CreateDirectory, Delete, DidChangeFile, ReadDirectories, ReadFile, Rename, Stat, WriteFile, type FileStat } from '../../shared/src/protocol';
+import { Copy, CreateDirectory, Delete, DidChangeFile, ReadDirectories, ReadFile, Rename, Stat, WriteFile, type FileStat } from '../../shared/src/protocol';
 import { encodeBytes, readOverlayFile } from './transport';
 import type { OverlayClient } from './client';
-import { isConnectionError, toFileSystemError } from './errors';
+import { errorCode, isConnectionError, toFileSystemError, writeLocked } from './errors';
 import { ReadAhead } from './readAhead';
 import type { Testing } from './testing';
 import { OVERLAY_SCHEME, overlayPath, overlayUri } from './uris';
@@ -122,21 +122,100 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
 
   async writeFile(uri: vscode.Uri, content: Uint8Array, options: { create: boolean; overwrite: boolean }): Promise<void> {
     const p = overlayPath(uri);
-    await this.write(uri, `Overlay: writing ${p} (copy-up)…`, () =>
-      this.server.request(WriteFile, { name: uri.authority, path: p, data: encodeBytes(content), create: options.create, overwrite: options.overwrite }),
-    );
+    await this.write(uri, `Overlay: writing ${p} (copy-up)…`, async () => {
+      try {
+        return await this.server.request(WriteFile, {
+          name: uri.authority,
+          path: p,
+          data: encodeBytes(content),
+          create: options.create,
+          overwrite: options.overwrite,
+        });
+      } catch (err) {
+        throw await this.lockedOr(err, uri);
+      }
+    });
+  }
+
+  /**
+   * A write refused for permissions (EACCES, EPERM) to a file whose owner may not write it
+   * is "write locked", as the disk provider answers (diskFileSystemProvider.ts
+   * toFileSystemProviderWriteError): VS Code then says the file is read-only.
+   */
+  private async lockedOr(err: unknown, uri: vscode.Uri): Promise<unknown> {
+    const code = errorCode(err);
+    if (code !== 'EACCES' && code !== 'EPERM') return err;
+    const st = await this.server.request(Stat, { name: uri.authority, path: overlayPath(uri) }).catch(() => undefined);
+    return st?.mode !== undefined && (st.mode & 0o200) === 0 ? writeLocked(uri, (err as Error).message) : err;
   }
 
   async delete(uri: vscode.Uri, options: { recursive: boolean }): Promise<void> {
     const p = overlayPath(uri);
-    await this.write(uri, `Overlay: deleting ${p}…`, () => this.server.request(Delete, { name: uri.authority, path: p, recursive: options.recursive }));
+    try {
+      await this.write(uri, `Overlay: deleting ${p}…`, () => this.server.request(Delete, { name: uri.authority, path: p, recursive: options.recursive }));
+    } catch (err) {
+      // As the disk provider's recursive delete (rimraf): what is not there is deleted.
+      if (options.recursive && err instanceof vscode.FileSystemError && err.code === 'FileNotFound') return;
+      throw err;
+    }
   }
 
   async rename(oldUri: vscode.Uri, newUri: vscode.Uri, options: { overwrite: boolean }): Promise<void> {
-    if (oldUri.authority !== newUri.authority) throw vscode.FileSystemError.NoPermissions('rename between two overlays');
+    if (oldUri.authority !== newUri.authority) {
+      // Between two overlays: a copy, then the source goes (what VS Code does between two providers).
+      await this.copyBetween(oldUri, newUri, options.overwrite);
+      await this.delete(oldUri, { recursive: true });
+      return;
+    }
+    if (overlayPath(oldUri) === overlayPath(newUri)) return;
+    await this.validateMoveCopy(oldUri, newUri, options.overwrite);
     await this.write(oldUri, `Overlay: renaming ${overlayPath(oldUri)}…`, () =>
       this.server.request(Rename, { name: oldUri.authority, from: overlayPath(oldUri), to: overlayPath(newUri), overwrite: options.overwrite }),
     );
+  }
+
+  /**
+   * Copies on the server, as the disk provider copies (cp -a: modes and times kept, symlinks
+   * stay symlinks), instead of VS Code reading and writing every file through the extension.
+   */
+  async copy(source: vscode.Uri, destination: vscode.Uri, options: { overwrite: boolean }): Promise<void> {
+    if (source.authority !== destination.authority) return this.copyBetween(source, destination, options.overwrite);
+    if (overlayPath(source) === overlayPath(destination)) return;
+    await this.validateMoveCopy(source, destination, options.overwrite);
+    await this.write(source, `Overlay: copying ${overlayPath(source)}…`, () =>
+      this.server.request(Copy, { name: source.authority, from: overlayPath(source), to: overlayPath(destination), overwrite: options.overwrite }),
+    );
+  }
+
+  /**
+   * What the disk provider checks before a rename or a copy (diskFileSystemProvider.ts
+   * validateMoveCopy): the source must stat (a dangling symlink does, a loop does not); an
+   * existing target is refused without overwrite, else removed first unless both are files.
+   */
+  private async validateMoveCopy(from: vscode.Uri, to: vscode.Uri, overwrite: boolean): Promise<void> {
+    const source = await this.stat(from).catch(() => undefined);
+    if (!source) throw vscode.FileSystemError.FileNotFound(`${from.toString(true)}: the file to move or copy does not exist`);
+    const target = await this.stat(to).catch(() => undefined);
+    if (!target) return;
+    if (!overwrite) throw vscode.FileSystemError.FileExists(`${to.toString(true)}: the target exists, and overwrite is not set`);
+    if ((source.type & vscode.FileType.File) === 0 || (target.type & vscode.FileType.File) === 0) await this.delete(to, { recursive: true });
+  }
+
+  /** A copy from one overlay into another: through the extension, symlinks followed, as VS Code copies between two providers. */
+  private async copyBetween(source: vscode.Uri, destination: vscode.Uri, overwrite: boolean): Promise<void> {
+    if (await this.stat(destination).catch(() => undefined)) {
+      if (!overwrite) throw vscode.FileSystemError.FileExists(destination);
+      await this.delete(destination, { recursive: true });
+    }
+    const st = await this.stat(source);
+    if (st.type & vscode.FileType.Directory) {
+      await this.createDirectory(destination);
+      for (const [name] of await this.readDirectory(source)) {
+        await this.copyBetween(vscode.Uri.joinPath(source, name), vscode.Uri.joinPath(destination, name), false);
+      }
+    } else {
+      await this.writeFile(destination, await this.readFile(source), { create: true, overwrite: false });
+    }
   }
 
   async createDirectory(uri: vscode.Uri): Promise<void> {

@@ -5,19 +5,20 @@
  * The command line is cliArgs.ts, what each command does cliCommands.ts.
  */
 import * as fs from 'node:fs';
-import { Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, type StackSpec } from './overlay';
-import { importLayer } from './overlay/ociLayer';
+import { Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, whiteoutFormatNames, type StackSpec } from './overlay';
+import { importLayer } from './overlay/oci';
 import { findLiveMount, liveRoute } from './liveMount';
 import { type CommandLine, overlayUri, parseCommandLine, UsageError, WRITES } from './cliArgs';
 import { runCommand } from './cliCommands';
 import { engineWrites, liveWrites, type Writes } from './cliWrites';
+import { warnStaleReaders } from './cliHolders';
 import { readWorkspaceFile, workspaceStack } from './workspaceFile';
 
 export const USAGE = `usage: overlayws STACK COMMAND [OPTIONS] ARGS
 STACK:
   --lower DIR[:DIR...]   lower layers, top-most first (\\: escapes a colon)
   --upper DIR --work DIR writable upper layer and its work directory
-  --whiteouts FORMAT     kernel | oci | auto (default auto)
+  --whiteouts FORMAT     ${[...whiteoutFormatNames(), 'auto'].join(' | ')} (default auto)
   --userxattr            opaque markers in user.overlay.* (mount -o userxattr)
   --mount-opts STRING    lowerdir=a:b,upperdir=u,workdir=w
   --docker-layer DIR     a Docker overlay2 layer directory
@@ -36,8 +37,12 @@ COMMANDS (PATH: absolute from the overlay root, or overlay://NAME/PATH with --wo
   ln -s [-f] [-T] [-n] TARGET PATH (inside PATH when it is a directory, unless -T)
   chmod MODE PATH                 (octal, or symbolic: u+x,go-w, a=rX, ...)
   export FILE.tar[.gz]            the upper layer as an OCI layer tarball (gzip by name)
+  holders PATH                    processes that hold the lower copy of PATH open or mapped
+                                  (a mounted stack: also the merged file through the mount):
+                                  PID<TAB>open|mapped<TAB>COMMAND<TAB>CONTAINER per line
+  write, append and truncate warn on stderr about such processes when they copy a file up.
   The write commands act as the coreutils of the same name on a kernel overlay mount.
-overlayws [STACK] import-layer FILE.tar[.gz] DIR [--whiteouts kernel|oci] [--userxattr]
+overlayws [STACK] import-layer FILE.tar[.gz|.zst] DIR [--whiteouts ${whiteoutFormatNames().join('|')}] [--userxattr]
   unpack an OCI layer into DIR for use as a lower layer (no stack needed;
   with a STACK before it (the layers it goes on), that stack's whiteout format is
   used and parent dirs the tarball leaves out copy their metadata from it)`;
@@ -87,19 +92,18 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** `import-layer FILE DIR [--whiteouts kernel|oci] [--userxattr]`; a stack given before it lends its format. */
+/** `import-layer FILE DIR [--whiteouts FORMAT] [--userxattr]` (tar, gzip or zstd); a stack given before it lends its format. */
 async function runImportLayer(spec: StackSpec, cl: CommandLine): Promise<void> {
-  let whiteouts = (cl.options.whiteouts as 'kernel' | 'oci' | undefined) ?? spec.whiteouts;
+  const whiteouts = (cl.options.whiteouts as string | undefined) ?? spec.whiteouts;
   let userxattr = !!cl.options.userxattr || (spec.userxattr ?? false);
   // A stack given before the command is the one the layer goes on: its format, and the
   // metadata for parent directories the tarball leaves out.
   const ov = (spec.lower?.length ?? 0) > 0 ? await Overlay.open(spec) : undefined;
   try {
-    if (whiteouts === undefined || whiteouts === 'auto') {
-      whiteouts = ov?.view.format ?? 'kernel';
-      userxattr = ov?.stack.userxattr ?? userxattr;
-    }
-    importLayer(cl.operands[0], cl.operands[1], { whiteouts, userxattr }, { parentsFrom: ov });
+    const fromStack = whiteouts === undefined || whiteouts === 'auto';
+    const format = fromStack ? (ov?.stack.whiteouts ?? whiteoutFormatNames()[0]) : whiteouts;
+    if (fromStack) userxattr = ov?.stack.userxattr ?? userxattr;
+    await importLayer(cl.operands[0], cl.operands[1], { whiteouts: format, userxattr }, { parentsFrom: ov });
   } finally {
     await ov?.close();
   }
@@ -137,7 +141,11 @@ export async function main(argv: string[]): Promise<number> {
       const { writer } = liveRoute(ov, cl.command);
       if (writer) writes = liveWrites(ov, writer);
     }
-    await runCommand(ov, writes, cl.command, cl.operands, cl.options, (s) => process.stdout.write(s), readStdin);
+    const stderrLine = (line: string): void => void process.stderr.write(line + '\n');
+    const shown = cl;
+    const name = (p: string): string => (shown.usesUris && shown.overlayName !== undefined ? overlayUri(shown.overlayName, p) : p);
+    writes = warnStaleReaders(ov, writes, ov.stack.merged, stderrLine, name);
+    await runCommand(ov, writes, cl.command, cl.operands, cl.options, (s) => process.stdout.write(s), readStdin, { merged: ov.stack.merged, note: stderrLine });
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

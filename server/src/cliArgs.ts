@@ -5,6 +5,7 @@
  */
 import { parseArgs as parseNodeArgs, type ParseArgsConfig } from 'node:util';
 import { URI } from 'vscode-uri';
+import { listChoices, whiteoutFormatNames } from './overlay';
 
 export class UsageError extends Error {}
 
@@ -89,8 +90,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   chmod: { usage: 'chmod MODE PATH', operands: () => ({ kinds: ['text', 'path'] }) },
   export: { usage: 'export FILE.tar[.gz]', operands: () => ({ kinds: ['real'] }) },
+  holders: { usage: 'holders PATH', operands: onePath },
   'import-layer': {
-    usage: 'import-layer FILE.tar[.gz] DIR [--whiteouts kernel|oci] [--userxattr]',
+    usage: `import-layer FILE.tar[.gz|.zst] DIR [--whiteouts ${whiteoutFormatNames().join('|')}] [--userxattr]`,
     options: { whiteouts: { type: 'string' }, userxattr: { type: 'boolean' } },
     operands: () => ({ kinds: ['real', 'real'] }),
   },
@@ -103,7 +105,7 @@ export interface StackOptions {
   lower?: string[];
   upper?: string;
   work?: string;
-  whiteouts?: 'kernel' | 'oci' | 'auto';
+  whiteouts?: string;
   userxattr?: boolean;
   mountOpts?: string;
   dockerLayer?: string;
@@ -186,10 +188,12 @@ function parse(args: string[], options: Options, what: string): { values: Values
   }
 }
 
-function whiteoutsValue(v: string | undefined, allowed: readonly string[], flag: string): 'kernel' | 'oci' | 'auto' | undefined {
+/** A whiteout format name (the engine's registered formats, and 'auto' where `auto`). */
+function whiteoutsValue(v: string | undefined, auto: boolean, flag: string): string | undefined {
   if (v === undefined) return undefined;
-  if (!allowed.includes(v)) throw new UsageError(`${flag} must be ${allowed.join(', ').replace(/, ([^,]*)$/, ' or $1')}, not ${JSON.stringify(v)}`);
-  return v as 'kernel' | 'oci' | 'auto';
+  const allowed = auto ? [...whiteoutFormatNames(), 'auto'] : whiteoutFormatNames();
+  if (!allowed.includes(v)) throw new UsageError(`${flag} must be ${listChoices(allowed)}, not ${JSON.stringify(v)}`);
+  return v;
 }
 
 /** Parse argv (without node and the script). Throws UsageError for anything malformed. */
@@ -204,7 +208,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
     lower: (g.lower as string[] | undefined)?.flatMap(splitLower),
     upper: g.upper === undefined ? undefined : realPath(g.upper as string, '--upper'),
     work: g.work === undefined ? undefined : realPath(g.work as string, '--work'),
-    whiteouts: whiteoutsValue(g.whiteouts as string | undefined, ['kernel', 'oci', 'auto'], '--whiteouts'),
+    whiteouts: whiteoutsValue(g.whiteouts as string | undefined, true, '--whiteouts'),
     userxattr: g.userxattr as boolean | undefined,
     mountOpts: g['mount-opts'] as string | undefined,
     dockerLayer: g['docker-layer'] === undefined ? undefined : realPath(g['docker-layer'] as string, '--docker-layer'),
@@ -247,7 +251,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
       `${usesUris ? `overlay://${overlayName}/...` : `--overlay ${overlayName}`} needs --workspace FILE.code-workspace: the workspace file whose "overlay.overlays" setting defines ${JSON.stringify(overlayName)}`,
     );
   if (command === 'import-layer') {
-    values.whiteouts = whiteoutsValue(values.whiteouts as string | undefined, ['kernel', 'oci'], 'import-layer: --whiteouts');
+    values.whiteouts = whiteoutsValue(values.whiteouts as string | undefined, false, 'import-layer: --whiteouts');
   }
   return { help: false, stack, command, options: values, operands, overlayName, usesUris };
 }

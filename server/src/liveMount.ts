@@ -182,7 +182,7 @@ export class LiveWriter {
     const tmp = this.sibling(real);
     try {
       await fs.promises.writeFile(encodePath(tmp), data, { flag: 'wx', mode: st ? 0o600 : 0o666 });
-      if (st) copyMetadata(real, st, tmp, 'trusted.overlay.', { times: false, afterWrite: true });
+      if (st) copyMetadata(real, st, tmp, { times: false, afterWrite: true });
       await fs.promises.rename(encodePath(tmp), encodePath(real));
     } catch (err) {
       await fs.promises.rm(encodePath(tmp), { force: true });
@@ -291,7 +291,7 @@ export class LiveWriter {
   }
 
   async copy(from: string, to: string, overwrite: boolean): Promise<void> {
-    const src = this.real(from, 'copyfile', true);
+    const src = this.real(from, 'copyfile');
     const dst = this.real(to, 'copyfile');
     const d = await this.exists(dst);
     if (d && !overwrite) throw createError('EEXIST', 'copyfile', from, undefined, to);

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
-import { createError } from './overlay/errors';
+import { createError, isErrno } from './overlay/errors';
 import { encodePath, hasEscapes, Overlay, overlayMounts, upperInUse, type DirEntry, type OverlayStat, type StackSpec } from './overlay/index';
 import { findLiveMount, LiveWriter, liveRoute } from './liveMount';
 import { MountManager } from './mounting/mounts';
@@ -28,12 +28,14 @@ import {
 
 type DiffChange = Diff.Change;
 import { OverlayWatcher } from './watcher';
+import type { CopyUpWhere } from './copyUpNotices';
 
 export interface RegistryEvents {
   changes: [DidChangeFile.Change[]];
   /** A held mount went away under the server. */
   mount: [DidChangeMount.Params];
-  copyup: [DidCopyUp.Params];
+  /** A copy-up, and where its stale copy is (for the processes that still read it). */
+  copyup: [DidCopyUp.Params, CopyUpWhere];
   log: [string];
 }
 
@@ -68,7 +70,7 @@ export class ManagedOverlay {
     holder.self = self;
     overlay.on('copyup', (e) => {
       watcher.noteServerCopyUp(e.path);
-      registry.emit('copyup', { name, path: e.path, lowerPath: e.lowerPath, upperPath: e.upperPath, by: 'server' });
+      registry.emit('copyup', { name, path: e.path, lowerPath: e.lowerPath, upperPath: e.upperPath, by: 'server' }, self.whereIs(e.lowerPath));
     });
     watcher.on('changes', (changes) =>
       registry.emit(
@@ -76,7 +78,7 @@ export class ManagedOverlay {
         changes.map((c) => ({ name, ...c })),
       ),
     );
-    watcher.on('copyup', (e) => registry.emit('copyup', { name, ...e }));
+    watcher.on('copyup', (e) => registry.emit('copyup', { name, ...e }, self.whereIs(e.lowerPath)));
     watcher.on('error', (err) => registry.emit('log', `watcher of overlay "${name}": ${err.message}`));
     self.refreshLive();
     void watcher.start().catch((err: unknown) => registry.emit('log', `watcher of overlay "${name}" failed: ${String(err)}`));
@@ -96,6 +98,13 @@ export class ManagedOverlay {
     if (this.liveInfo) info.liveMount = this.liveInfo;
     if (this.mountState) info.mount = this.mountState;
     return info;
+  }
+
+  /** The lower layer that holds `lowerPath`, and the merged directory of this stack's kernel mount, if mounted. */
+  whereIs(lowerPath: string): CopyUpWhere {
+    const layerRoot = this.overlay.stack.lower.find((l) => lowerPath.startsWith(l.endsWith('/') ? l : l + '/'));
+    const merged = this.liveInfo?.reachable ? this.liveInfo.merged : undefined;
+    return { layerRoot, merged };
   }
 
   /** Look again for a live mount of the upper: a container or the server may have mounted (or unmounted) the stack since. */
@@ -134,6 +143,11 @@ export class ManagedOverlay {
     return out;
   }
 
+  /**
+   * A symlink is stat'ed through (its type carries SymbolicLink); a dangling one (ENOENT
+   * behind it) is a symlink of unknown type. One that cannot be followed for another reason
+   * (a loop, a path through a file) fails with that error — as VS Code's disk provider does.
+   */
   async stat(p: string): Promise<FileStat> {
     const l = await this.overlay.lstat(p);
     if (l.type !== 'l') {
@@ -143,7 +157,8 @@ export class ManagedOverlay {
     }
     try {
       return this.toFileStat(await this.overlay.stat(p), true);
-    } catch {
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
       return this.toFileStat(l, false); // dangling link: a symlink of unknown target
     }
   }
@@ -163,26 +178,37 @@ export class ManagedOverlay {
   }
 
   async readDirectory(p: string): Promise<[string, number][]> {
-    const base = p.endsWith('/') ? p : p + '/';
-    return (await this.overlay.readdir(p)).map((e): [string, number] => [e.name, this.wireType(base, e)]);
+    return this.listing(p, await this.overlay.readdir(p));
   }
 
   /** `p`'s listing, then breadth first those of the directories below it while the entries stay within `budget`. */
   async readDirectories(p: string, budget: number): Promise<ReadDirectories.Listing[]> {
     return this.overlay.readdirTree(p, budget).map((l) => {
-      const base = l.path.endsWith('/') ? l.path : l.path + '/';
-      return { path: l.path, names: l.entries.map((e) => e.name), types: l.entries.map((e) => this.wireType(base, e)) };
+      const entries = this.listing(l.path, l.entries);
+      return { path: l.path, names: entries.map(([n]) => n), types: entries.map(([, t]) => t) };
     });
   }
 
-  /** VS Code's type of an entry of directory `base`: a symlink also carries the type of what it points to. */
-  private wireType(base: string, e: DirEntry): number {
-    if (e.type !== 'l') return fileType(e.type);
-    try {
-      return FileType.SymbolicLink | fileType(this.overlay.statSync(base + e.name, true).type);
-    } catch {
-      return FileType.SymbolicLink;
+  /**
+   * Directory `dir`'s entries as VS Code lists them: a symlink also carries the type of what
+   * it points to (none when dangling); one that cannot be followed otherwise (a loop, a path
+   * through a file) is left out, as VS Code's disk provider leaves it out.
+   */
+  private listing(dir: string, entries: DirEntry[]): [string, number][] {
+    const base = dir.endsWith('/') ? dir : dir + '/';
+    const out: [string, number][] = [];
+    for (const e of entries) {
+      if (e.type !== 'l') {
+        out.push([e.name, fileType(e.type)]);
+        continue;
+      }
+      try {
+        out.push([e.name, FileType.SymbolicLink | fileType(this.overlay.statSync(base + e.name, true).type)]);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) out.push([e.name, FileType.SymbolicLink]);
+      }
     }
+    return out;
   }
 
   async readFile(p: string, inline: boolean): Promise<ReadFile.Result> {

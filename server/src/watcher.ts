@@ -23,7 +23,7 @@ import { LayerView } from './overlay/lookup';
 import { encodePath, hasEscapes } from './overlay/index';
 import { readdirEntries } from './overlay/names';
 import { planWatches } from './watchPlan';
-import { higherLayer, layerDepth, type LayerRef, type Overlay } from './overlay/index';
+import { higherLayer, layerDepth, type LayerRef, type Overlay, type RawEventKind as RawKind } from './overlay/index';
 import { FileChangeType, type DidChangeFile, type FileStat } from '../../shared/src/protocol';
 
 /** The merged state of one path, as far as change detection needs it. */
@@ -36,8 +36,6 @@ export interface MergedState {
   mtimeMs: number;
   ctimeMs: number;
 }
-
-type RawKind = 'add' | 'change' | 'unlink' | 'whiteout' | 'opaque';
 
 interface Pending {
   /** The highest layer a raw event came from. */
@@ -54,15 +52,6 @@ export interface WatcherEvents {
 function exists(real: string): boolean {
   try {
     return fs.lstatSync(encodePath(real), { throwIfNoEntry: false }) !== undefined;
-  } catch {
-    return false;
-  }
-}
-
-function isKernelWhiteout(real: string): boolean {
-  try {
-    const st = fs.lstatSync(encodePath(real));
-    return st.isCharacterDevice() && st.rdev === 0;
   } catch {
     return false;
   }
@@ -285,19 +274,14 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
       this.overlay.invalidateLowers();
       this.lowerView?.invalidateLowers();
     }
-    let rel = real.slice(hit.root.length) || '/';
-    let kind: RawKind = event === 'add' || event === 'addDir' ? 'add' : event === 'change' ? 'change' : 'unlink';
-    const base = path.posix.basename(rel);
-    if (this.overlay.stack.whiteouts === 'oci' && base.startsWith('.wh.')) {
-      const dir = path.posix.dirname(rel);
-      if (base === '.wh..wh..opq') {
-        rel = dir;
-        kind = 'opaque';
-      } else {
-        rel = (dir === '/' ? '' : dir) + '/' + base.slice(4);
-        kind = kind === 'unlink' ? 'add' : 'whiteout';
-      }
-    } else if (kind === 'add' && hit.layer === 'upper' && isKernelWhiteout(real)) kind = 'whiteout';
+    const raw = this.overlay.view.format.classifyEvent(
+      real.slice(hit.root.length) || '/',
+      event === 'add' || event === 'addDir' ? 'add' : event === 'change' ? 'change' : 'unlink',
+      real,
+      hit.layer === 'upper',
+    );
+    const rel = raw.path;
+    const kind = raw.kind;
     const prev = this.pending.get(rel);
     // An add wins over change; a whiteout over everything; the highest layer is kept.
     const rank: Record<RawKind, number> = { change: 0, unlink: 1, add: 2, opaque: 3, whiteout: 4 };

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N] [--only listing,real,search,read,copyup,scaling,watch,mounted,memory]:
+ * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N] [--layer-mib N] [--only listing,real,search,read,copyup,scaling,watch,mounted,holders,memory,layer]:
  * every figure next to its baseline measured in the same
  * run, on the same data and page-cache state (each side is warmed once, then the median
  * of several runs is reported). Prints a markdown table; exits 0 (targets are reported,
@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { copyUp, fileSearch, layerScaling, listingAndStat, memory, realStack, watchLatency, type Row } from './figures';
+import { holderScan } from './holders';
+import { layerImport } from './layers';
 import { mountedFigures } from './mounted';
 import { bench as transportBench } from './transport';
 
@@ -47,11 +49,12 @@ async function main(): Promise<void> {
   };
   const rows: Row[] = [];
   const cfg = quick
-    ? { files: 10_000, layers: 8, runs: 3, copyMiB: 64, scaleFiles: 5_000, memFiles: 0 }
-    : { files: 100_000, layers: 8, runs: 5, copyMiB: 1024, scaleFiles: 20_000, memFiles: 1_000_000 };
+    ? { files: 10_000, layers: 8, runs: 3, copyMiB: 64, scaleFiles: 5_000, memFiles: 0, layerMiB: 128 }
+    : { files: 100_000, layers: 8, runs: 5, copyMiB: 1024, scaleFiles: 20_000, memFiles: 1_000_000, layerMiB: 2048 };
   cfg.files = arg('--files') ?? cfg.files;
   cfg.layers = arg('--layers') ?? cfg.layers;
   cfg.memFiles = arg('--mem-files') ?? cfg.memFiles;
+  cfg.layerMiB = arg('--layer-mib') ?? cfg.layerMiB;
   console.log(
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; mode ${quick ? 'quick' : 'full'}`,
   );
@@ -65,7 +68,9 @@ async function main(): Promise<void> {
       ['scaling', () => layerScaling(root, cfg.scaleFiles, cfg.runs, log)],
       ['watch', () => watchLatency(root, quick ? 10 : 30)],
       ['mounted', () => mountedFigures(root, cfg.files, cfg.layers, cfg.runs, log)],
+      ['holders', () => holderScan(root, quick ? 200 : 400, quick ? 2 : 3, log)],
       ['memory', async () => (cfg.memFiles > 0 ? memory(root, cfg.memFiles, cfg.layers, log) : [])],
+      ['layer', () => layerImport(root, cfg.layerMiB, log)],
     ];
     const only = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1]?.split(',') ?? []) : undefined;
     const unknown = only?.filter((n) => !figures.some(([name]) => name === n)) ?? [];

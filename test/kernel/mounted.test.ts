@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { Overlay } from '../../server/src/overlay';
 import { kernelRefusal, fuseRefusal, mountFuse, mountKernel, unmount, type Stack as MountStack } from '../../server/src/mounting/mounters';
 import { skipBecause } from '../mocha/skip';
-import { Rng, sequenceSeed } from './prng';
+import { Rng, sequenceSeed } from '../mocha/rng';
 import { buildStack, kernelLayerToOci } from './stack';
 import { diffLines, dumpEngine, dumpMount } from './tree';
 

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'mocha';
 import { Overlay, type WhiteoutFormat } from '../../server/src/overlay';
-import { exportLayer, exportLayerDir } from '../../server/src/overlay/ociLayer';
+import { exportLayer, exportLayerDir } from '../../server/src/overlay/oci';
 import { describeOrSkip } from '../mocha/skip';
 
 const BIN = path.resolve(__dirname, '../../../bin/overlayws.js');

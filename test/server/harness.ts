@@ -71,6 +71,7 @@ export async function startServer(
     mountChanges.push(p);
   });
   conn.listen();
+  // A server of another user cannot kill(processId, 0) this process (EPERM) and would exit: no parent watch then.
   const processId = options.processId !== undefined ? options.processId : options.uid !== undefined && options.uid !== process.getuid?.() ? null : process.pid;
   await conn.sendRequest('initialize', { processId, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
   await conn.sendNotification('initialized', {});
@@ -101,6 +102,17 @@ export async function startServer(
       conn.dispose();
     },
   };
+}
+
+/**
+ * A copy-up notification without its count of processes the server could not inspect (which
+ * depends on the machine), checked to be there.
+ */
+export function copyUpSeen(c: P.DidCopyUp.Params | undefined): Omit<P.DidCopyUp.Params, 'uninspectable'> | undefined {
+  if (!c) return c;
+  const { uninspectable, ...rest } = c;
+  if (typeof uninspectable !== 'number') throw new Error(`the copy-up of ${c.path} came without a count of uninspectable processes`);
+  return rest;
 }
 
 /** Wait for all watchers of the server to finish their initial scan. */

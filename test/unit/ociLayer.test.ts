@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'mocha';
 import { Overlay } from '../../server/src/overlay';
-import { exportLayer, exportLayerDir, importLayer, readTar } from '../../server/src/overlay/ociLayer';
+import { exportLayer, exportLayerDir, importLayer, readTar } from '../../server/src/overlay/oci';
 import { FORMATS, makeStack, type TestStack } from './helpers';
 
 const BIN = path.resolve(__dirname, '../../../bin/overlayws.js');
@@ -85,7 +85,9 @@ for (const format of FORMATS) {
         const r = await exportLayer(ov, file);
         const raw = fs.readFileSync(file);
         assert.equal(r.diffId, 'sha256:' + createHash('sha256').update(raw).digest('hex'));
-        const entries = readTar(raw);
+        assert.equal(r.digest, r.diffId, 'not compressed: the blob is the tar');
+        assert.equal(r.size, raw.length);
+        const entries = await readTar(file);
         const names = entries.map((e) => e.name);
         assert.ok(!names.some((n) => n.startsWith('/') || n.startsWith('./')));
         const cache = names.indexOf('var/cache/');
@@ -132,12 +134,12 @@ for (const format of FORMATS) {
           // Either way: the imported dir, exported again, is the same changeset.
           const back = path.join(s.dir, 'back.tar');
           await exportLayerDir(imp, back, { whiteouts: into });
-          const strip = (f: string): string[] =>
-            readTar(fs.readFileSync(f)).map(
+          const strip = async (f: string): Promise<string[]> =>
+            (await readTar(f)).map(
               (e) =>
                 `${e.name} ${e.type} ${e.mode.toString(8)} ${e.linkname} ${e.data.toString('base64')} ${e.xattrs.map(([k, v]) => k + '=' + v.toString()).join(',')}`,
             );
-          assert.deepEqual(strip(back), strip(file));
+          assert.deepEqual(await strip(back), await strip(file));
           assert.equal(fs.statSync(path.join(imp, 'usr/bin/one')).ino, fs.statSync(path.join(imp, 'usr/bin/two')).ino);
           assert.equal(fs.statSync(path.join(imp, 'usr/bin/tool')).mode & 0o7777, 0o4755);
         } finally {
@@ -147,14 +149,14 @@ for (const format of FORMATS) {
       });
     }
 
-    test('overlayws export: exit 0 and a tarball; a read-only stack is EROFS', () => {
+    test('overlayws export: exit 0 and a tarball; a read-only stack is EROFS', async () => {
       const s = makeStack(format, [{ a: 'a' }], { b: 'b' });
       try {
         const file = path.join(s.dir, 'x.tar');
         const r = cli(['--lower', s.lower[0], '--upper', s.upper, '--work', s.work, '--whiteouts', format, 'export', file]);
         assert.equal(r.code, 0, r.err);
         assert.deepEqual(
-          readTar(fs.readFileSync(file)).map((e) => e.name),
+          (await readTar(file)).map((e) => e.name),
           ['b'],
         );
         const ro = cli(['--lower', s.lower[0], 'export', file]);
@@ -183,7 +185,7 @@ describe('OCI layer export: other on-disk forms', () => {
       const file = path.join(s.dir, 'l.tar');
       await exportLayer(ov, file);
       await ov.close();
-      const entries = readTar(fs.readFileSync(file));
+      const entries = await readTar(file);
       assert.deepEqual(
         entries.map((e) => `${e.name} ${e.type}`),
         ['d/ 5', 'd/.wh.gone 0', 'd/fifo 6', 'd/new 0', 'd/null 3'],
@@ -191,7 +193,7 @@ describe('OCI layer export: other on-disk forms', () => {
       const nul = entries.find((e) => e.name === 'd/null');
       assert.deepEqual([nul?.devmajor, nul?.devminor], [1, 3]);
       const imp = path.join(s.dir, 'imp');
-      importLayer(file, imp, { whiteouts: 'kernel' });
+      await importLayer(file, imp, { whiteouts: 'kernel' });
       assert.ok(fs.lstatSync(path.join(imp, 'd/fifo')).isFIFO());
       assert.equal(fs.lstatSync(path.join(imp, 'd/null')).rdev, fs.lstatSync('/dev/null').rdev);
       const w = fs.lstatSync(path.join(imp, 'd/gone'));
@@ -210,7 +212,7 @@ describe('import-layer refuses entries outside DIR', () => {
     ['a hard link to outside', [rawEntry('h', '1', '', '../evil-target')]],
   ];
   for (const [what, parts] of cases) {
-    test(what, () => {
+    test(what, async () => {
       const s = makeStack('oci', [{}]);
       try {
         const file = path.join(s.dir, 'evil.tar');
@@ -222,7 +224,7 @@ describe('import-layer refuses entries outside DIR', () => {
         assert.match(r.err, /^overlayws: EACCES: refusing entry/);
         assert.ok(!fs.existsSync(path.join(s.dir, 'inner', 'evil')));
         assert.ok(!fs.existsSync(path.join(s.dir, 'evil')));
-        assert.throws(() => importLayer(file, dir, { whiteouts: 'kernel' }), { code: 'EACCES' });
+        await assert.rejects(importLayer(file, dir, { whiteouts: 'kernel' }), { code: 'EACCES' });
       } finally {
         s.cleanup();
       }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, test } from 'mocha';
 import { Overlay } from '../../server/src/overlay';
 import { FORMATS, makeStack, names, rejects, snapshot } from './helpers';
@@ -328,3 +329,23 @@ for (const format of FORMATS) {
     });
   });
 }
+
+describe('typed lookups: a file operation on what is not a regular file fails before anything changes', () => {
+  test('open for writing, truncate, append and writeFile on a FIFO of a lower layer: EINVAL, nothing copied up', async () => {
+    const s = makeStack('kernel', [{ d: null }]);
+    try {
+      execFileSync('mkfifo', [path.join(s.lower[0], 'd/fifo')]);
+      const ov = await s.open();
+      await assert.rejects(ov.open('/d/fifo', { write: true }), { code: 'EINVAL' });
+      await assert.rejects(ov.truncate('/d/fifo', 0), { code: 'EINVAL' });
+      await assert.rejects(ov.appendFile('/d/fifo', 'x'), { code: 'EINVAL' });
+      await assert.rejects(ov.writeFile('/d/fifo', 'x'), { code: 'EINVAL' });
+      await assert.rejects(ov.readFile('/d/fifo'), { code: 'EINVAL' });
+      await assert.rejects(ov.open('/d', { write: true }), { code: 'EISDIR' });
+      assert.deepEqual(fs.readdirSync(s.upper), [], 'nothing copied up, not even the parent directory');
+      await ov.close();
+    } finally {
+      s.cleanup();
+    }
+  });
+});

@@ -20,11 +20,12 @@ const execFileAsync = promisify(execFile);
 const IS_ROOT = process.getuid?.() === 0;
 
 /**
- * Copy owner, xattrs (not overlay-private ones), mode and times from `st`/`from` to `to`.
+ * Copy owner, xattrs (never the overlay's own, trusted.overlay.* and user.overlay.*, whatever
+ * the format), mode and times from `st`/`from` to `to`.
  * `afterWrite`: `to` is the file with new data (a whole-file write by replacement), so it gets
  * what a data write leaves (privileges.ts): no capabilities, setuid/setgid as the rule says.
  */
-export function copyMetadata(from: string, st: fs.Stats, to: string, xattrPrefix: string, opts: { times?: boolean; afterWrite?: boolean } = {}): void {
+export function copyMetadata(from: string, st: fs.Stats, to: string, opts: { times?: boolean; afterWrite?: boolean } = {}): void {
   const { times = true, afterWrite = false } = opts;
   const isLink = st.isSymbolicLink();
   const dest = encodePath(to);
@@ -37,7 +38,7 @@ export function copyMetadata(from: string, st: fs.Stats, to: string, xattrPrefix
   }
   if (!isLink) {
     for (const name of listXattrs(from)) {
-      if (name.startsWith(xattrPrefix) || name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
       if (afterWrite && !keptByWrite(name)) continue;
       const value = getXattr(from, name);
       if (value === undefined) continue;
@@ -100,7 +101,7 @@ export class CopyUp {
     const dest = this.upperPath(entry.comps);
     const tmp = this.work.tempName();
     fs.mkdirSync(encodePath(tmp), { mode: 0o700 });
-    copyMetadata(top.real, top.st, tmp, this.view.xattrPrefix);
+    copyMetadata(top.real, top.st, tmp);
     try {
       fs.renameSync(encodePath(tmp), encodePath(dest));
     } catch (err) {
@@ -131,7 +132,7 @@ export class CopyUp {
     const tmp = this.work.tempName();
     try {
       await this.copyData(top, tmp);
-      copyMetadata(top.real, top.st, tmp, this.view.xattrPrefix);
+      copyMetadata(top.real, top.st, tmp);
       if (!this.install(tmp, dest)) return dest;
     } catch (err) {
       fs.rmSync(encodePath(tmp), { force: true });

@@ -4,9 +4,9 @@
  * through the merged lower layers (whiteouts honoured) instead of raw layer stats.
  */
 import * as fs from 'node:fs';
-import { lstatOrUndefined, type LayerView } from './lookup';
-import { OCI_OPAQUE } from './markers';
-import { compareNames, readdirNames } from './names';
+import type { LayerView } from './lookup';
+import { lstatOrUndefined } from './lstat';
+import { compareNames, encodePath, readdirEntries } from './names';
 import { splitRequestPath } from './paths';
 import type { Change } from './types';
 
@@ -36,23 +36,21 @@ export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
     }
     changes.push(c);
   };
-  const walk = (real: string, p: string): void => {
-    const names = readdirNames(real).sort(compareNames);
-    for (const name of names) {
-      const childReal = real + '/' + name;
-      const st = lstatOrUndefined(childReal);
+  const walk = (real: string, p: string, dirSt: fs.Stats): void => {
+    const verdict = view.format.entries({ real, st: dirSt });
+    const base = p === '/' ? '' : p;
+    for (const d of readdirEntries(real).sort((a, b) => compareNames(a.name, b.name))) {
+      const v = verdict(d);
+      if (v === null) continue;
+      if (typeof v === 'string') {
+        record({ kind: 'D', path: base + '/' + v });
+        continue;
+      }
+      const childReal = real + '/' + d.name;
+      const st = v ?? lstatOrUndefined(childReal);
       if (!st) continue;
-      const childPath = (p === '/' ? '' : p) + '/' + name;
-      if (view.format === 'oci' && name.startsWith('.wh.')) {
-        if (name === OCI_OPAQUE || name.startsWith('.wh..wh.')) continue;
-        record({ kind: 'D', path: (p === '/' ? '' : p) + '/' + name.slice(4) });
-        continue;
-      }
-      if (st.isCharacterDevice() && st.rdev === 0) {
-        record({ kind: 'D', path: childPath });
-        continue;
-      }
-      if (st.isDirectory() && view.opaqueValue(childReal) === 'y') {
+      const childPath = base + '/' + d.name;
+      if (st.isDirectory() && view.format.isOpaque(childReal)) {
         if (lowerStat(childPath)) {
           record({ kind: 'D', path: childPath });
           changedDirs.add(childPath);
@@ -60,7 +58,7 @@ export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
           record({ kind: 'A', path: childPath });
           changedDirs.add(childPath);
         }
-        walk(childReal, childPath);
+        walk(childReal, childPath, st);
         continue;
       }
       const lst = lowerStat(childPath);
@@ -73,11 +71,11 @@ export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
       }
       if (st.isDirectory()) {
         if (changes.length > 0 && changes[changes.length - 1].path === childPath) changedDirs.add(childPath);
-        walk(childReal, childPath);
+        walk(childReal, childPath, st);
       }
     }
   };
-  walk(upper.root, '/');
+  walk(upper.root, '/', fs.lstatSync(encodePath(upper.root)));
   // Sorted by path (bytewise), whatever order the whiteout format put them on disk.
   return changes.sort((a, b) => compareNames(a.path, b.path));
 }

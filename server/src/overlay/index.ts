@@ -7,12 +7,14 @@ export { makedev, overlayMounts, readMountinfo, upperInUse, type MountinfoEntry,
 export { compareNames, decodeName, encodePath, hasEscapes, nameBytes } from './names';
 export {
   detectWhiteoutFormat,
-  listOverlayMounts,
-  parseDockerInspect,
-  parseDockerLayerDir,
-  parseMountinfoLine,
-  parseMountOptions,
-  resolveStack,
-  type ResolvedStack,
-} from './stack';
+  listChoices,
+  registerWhiteoutFormat,
+  whiteoutFormatNames,
+  type EntryVerdict,
+  type Format,
+  type FormatModule,
+  type LayerDir,
+  type RawEventKind,
+} from './formats';
+export { listOverlayMounts, parseDockerInspect, parseDockerLayerDir, parseMountinfoLine, parseMountOptions, resolveStack, type ResolvedStack } from './stack';
 export * from './types';

@@ -2,14 +2,19 @@
  * Lookup and merged readdir, exactly as overlayfs does them: top-down through the
  * layers, the first hit decides; directories merge with same-named directories
  * below until an opaque one; a whiteout or a non-directory ends the descent.
- * Metadata calls are synchronous on purpose: they are short and many.
+ * What a whiteout or an opaque directory looks like on disk is the stack's format's
+ * business (formats/). Metadata calls are synchronous on purpose: they are short and many.
  */
 import * as fs from 'node:fs';
-import { createError, isErrno } from './errors';
+import { createError } from './errors';
+import type { Format } from './formats';
+import { lstatOrUndefined, typeOf } from './lstat';
 import { encodePath, fromPlainPath, readdirEntries, readlinkName } from './names';
 import type { ResolvedStack } from './stack';
-import type { DirEntry, EntryType, LayerRef, WhiteoutFormat } from './types';
-import { getXattr } from './xattr';
+import { lookupTuning } from './tuning';
+import type { DirEntry, EntryType, LayerRef } from './types';
+
+export { lookupTuning };
 
 export interface Layer {
   ref: LayerRef;
@@ -33,49 +38,32 @@ export interface Hit {
   st: fs.Stats;
 }
 
-/** A looked-up overlay path. */
-export interface Entry {
+interface EntryBase {
   /** Canonical overlay path (symlinks resolved as requested). */
   path: string;
   comps: string[];
   /** Directories that merge to form the parent (top first). Empty for the root. */
   parent: Hit[];
-  /** The entry as seen, undefined when the name does not exist. */
-  top?: Hit;
   /** When top is a directory: the directories that merge into it, top first. */
   merge: Hit[];
 }
 
+/** A looked-up overlay path that exists: `top` is the entry as seen. */
+export interface Found extends EntryBase {
+  top: Hit;
+}
+
+/** A looked-up overlay path that does not exist (yet): its parent is known. */
+export interface Missing extends EntryBase {
+  top?: undefined;
+}
+
+/** A looked-up overlay path; `if (e.top)` tells Found from Missing. */
+export type Entry = Found | Missing;
+
 export const MAX_SYMLINKS = 40;
-/**
- * Answers about directories changed less than racyMs ago are not cached: file
- * timestamps are coarse (a clock tick), so two changes within one tick can leave
- * mtime and ctime unchanged. Tests lower it to reach the cache at once.
- */
-export const lookupTuning = { racyMs: 2000 };
 /** Names kept by the listing cache, over all directories (about 100 bytes each). */
 const LISTING_CACHE_ENTRIES = 300_000;
-
-export function typeOf(st: fs.Stats | fs.Dirent): EntryType {
-  if (st.isFile()) return 'f';
-  if (st.isDirectory()) return 'd';
-  if (st.isSymbolicLink()) return 'l';
-  if (st.isCharacterDevice()) return 'c';
-  if (st.isBlockDevice()) return 'b';
-  if (st.isFIFO()) return 'p';
-  return 's';
-}
-
-function lstatOrUndefined(p: string): fs.Stats | undefined {
-  try {
-    // No Error built for the common miss (most names are absent from most layers).
-    return fs.lstatSync(encodePath(p), { throwIfNoEntry: false });
-  } catch (err) {
-    // Only "not there" falls through to the next layer; EACCES, EIO... are real answers.
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
-    throw err;
-  }
-}
 
 /** The same directories, unchanged: real path, inode, mtime and ctime of each. */
 function sameDirs(a: readonly Hit[], b: readonly Hit[]): boolean {
@@ -91,42 +79,18 @@ function sameDirs(a: readonly Hit[], b: readonly Hit[]): boolean {
 export class LayerView {
   readonly layers: Layer[];
   readonly upper?: Layer;
-  readonly format: WhiteoutFormat;
-  readonly xattrPrefix: string;
+  /** The stack's whiteout format. */
+  readonly format: Format;
 
   constructor(readonly stack: ResolvedStack) {
     this.upper = stack.upper ? { ref: 'upper', root: fromPlainPath(stack.upper) } : undefined;
     const lowers = stack.lower.map((root, i): Layer => ({ ref: i, root: fromPlainPath(root) }));
     this.layers = this.upper ? [this.upper, ...lowers] : lowers;
-    this.format = stack.whiteouts;
-    this.xattrPrefix = stack.userxattr ? 'user.overlay.' : 'trusted.overlay.';
+    this.format = stack.format;
   }
 
   realPath(layer: Layer, comps: readonly string[]): string {
     return comps.length === 0 ? layer.root : layer.root + '/' + comps.join('/');
-  }
-
-  /** Is this stat (of `real`) a kernel-format whiteout? */
-  isKernelWhiteout(st: fs.Stats, real: string, parentHasXattrWhiteouts: boolean): boolean {
-    if (st.isCharacterDevice() && st.rdev === 0) return true;
-    if (parentHasXattrWhiteouts && st.isFile() && st.size === 0) {
-      return getXattr(real, this.xattrPrefix + 'whiteout') !== undefined;
-    }
-    return false;
-  }
-
-  /** Opaque marker value of a directory: 'y' opaque, 'x' holds xattr whiteouts, '' neither. */
-  opaqueValue(dirReal: string): string {
-    if (this.format === 'oci') {
-      return lstatOrUndefined(dirReal + '/.wh..wh..opq') ? 'y' : '';
-    }
-    const v = getXattr(dirReal, this.xattrPrefix + 'opaque');
-    return v ? v.toString() : '';
-  }
-
-  /** Does layer directory `dirReal` hold a whiteout for `name`? (OCI: `.wh.name`.) */
-  private ociWhiteout(dirReal: string, name: string): boolean {
-    return lstatOrUndefined(dirReal + '/.wh.' + name) !== undefined;
   }
 
   /**
@@ -142,21 +106,13 @@ export class LayerView {
     const real = dir.real + '/' + name;
     const st = lstatOrUndefined(real);
     const lowers = parent.length > 1 ? parent.slice(1) : undefined;
-    if (st === undefined) {
-      if (this.format === 'oci' && this.ociWhiteout(dir.real, name)) return { merge: [] };
-      return lowers ? this.lookupLowers(lowers, name) : { merge: [] };
-    }
-    if (this.isWhiteoutStat(st, real, dir)) return { merge: [] };
+    if (this.format.whitesOut(dir, name, st, real)) return { merge: [] };
+    if (st === undefined) return lowers ? this.lookupLowers(lowers, name) : { merge: [] };
     const top: Hit = { layer: dir.layer, real, st };
     if (!st.isDirectory() || !lowers) return { top, merge: st.isDirectory() ? [top] : [] };
-    if (this.opaqueOf(top) === 'y' || (this.format === 'oci' && this.ociWhiteout(dir.real, name))) return { top, merge: [top] };
+    if (this.format.stopsMerge(dir, top, name)) return { top, merge: [top] };
     const below = this.lookupLowers(lowers, name);
     return { top, merge: below.top?.st.isDirectory() ? [top, ...below.merge] : [top] };
-  }
-
-  private isWhiteoutStat(st: fs.Stats, real: string, dir: Hit): boolean {
-    if (this.format === 'kernel') return this.isKernelWhiteout(st, real, st.isFile() && st.size === 0 && this.hasXattrWhiteouts(dir));
-    return st.isCharacterDevice() && st.rdev === 0;
   }
 
   private lowerCache = new Map<string, { top?: Hit; merge: Hit[] }>();
@@ -186,50 +142,21 @@ export class LayerView {
     for (const dir of parent) {
       const real = dir.real + '/' + name;
       const st = lstatOrUndefined(real);
-      if (st === undefined) {
-        if (this.format === 'oci' && this.ociWhiteout(dir.real, name)) break;
-        continue;
-      }
-      if (this.isWhiteoutStat(st, real, dir)) break;
+      if (this.format.whitesOut(dir, name, st, real)) break;
+      if (st === undefined) continue;
+      const hit: Hit = { layer: dir.layer, real, st };
       if (top === undefined) {
-        top = { layer: dir.layer, real, st };
+        top = hit;
         if (!st.isDirectory()) break;
-        merge.push(top);
-      } else {
-        if (!st.isDirectory()) break; // a non-directory below a directory is hidden and ends the merge
-        merge.push({ layer: dir.layer, real, st });
-      }
+      } else if (!st.isDirectory()) break; // a non-directory below a directory is hidden and ends the merge
+      merge.push(hit);
       if (dir === parent[parent.length - 1]) break;
-      if (this.opaqueOf(merge[merge.length - 1]) === 'y') break;
-      if (this.format === 'oci' && this.ociWhiteout(dir.real, name)) break;
+      if (this.format.stopsMerge(dir, hit, name)) break;
     }
     return { top, merge };
   }
 
-  private hasXattrWhiteouts(dir: Hit): boolean {
-    return this.opaqueOf(dir) === 'x';
-  }
-
-  /**
-   * opaqueValue() of a directory hit, remembered while the directory's inode and
-   * ctime stay the same (setting or removing an xattr changes the ctime), so a
-   * fresh lstat of an upper directory needs no getxattr when nothing changed.
-   * Only answers for a ctime older than lookupTuning.racyMs are kept.
-   */
-  private opaqueOf(dir: Hit): string {
-    if (this.format === 'oci') return this.opaqueValue(dir.real);
-    const c = this.opaqueCache.get(dir.real);
-    if (c !== undefined && c.ino === dir.st.ino && c.ctimeMs === dir.st.ctimeMs) return c.value;
-    const value = this.opaqueValue(dir.real);
-    if (Date.now() - dir.st.ctimeMs < lookupTuning.racyMs) return value;
-    if (this.opaqueCache.size >= 100_000) this.opaqueCache.clear();
-    this.opaqueCache.set(dir.real, { ino: dir.st.ino, ctimeMs: dir.st.ctimeMs, value });
-    return value;
-  }
-
-  private readonly opaqueCache = new Map<string, { ino: number; ctimeMs: number; value: string }>();
-
-  rootEntry(): Entry {
+  rootEntry(): Found {
     const merge: Hit[] = [];
     for (const layer of this.layers) {
       merge.push({ layer, real: layer.root, st: fs.lstatSync(encodePath(layer.root)) });
@@ -342,26 +269,20 @@ export class LayerView {
     const seen = new Set<string>();
     const hidden = new Set<string>();
     for (const dir of entry.merge) {
-      const xwh = this.format === 'kernel' && this.hasXattrWhiteouts(dir);
+      const verdict = this.format.entries(dir);
       const whiteoutsHere: string[] = [];
       for (const d of readdirEntries(dir.real)) {
         const name = d.name;
-        if (this.format === 'oci' && name.startsWith('.wh.')) {
-          if (name !== '.wh..wh..opq' && !name.startsWith('.wh..wh.')) whiteoutsHere.push(name.slice(4));
+        if (seen.has(name) || hidden.has(name)) continue;
+        const v = verdict(d);
+        if (v === null) continue;
+        if (typeof v === 'string') {
+          whiteoutsHere.push(v);
           continue;
         }
-        if (seen.has(name) || hidden.has(name)) continue;
         let type: EntryType;
-        if (d.isCharacterDevice() || (xwh && d.isFile())) {
-          const real = dir.real + '/' + name;
-          const st = lstatOrUndefined(real);
-          if (!st) continue;
-          if (this.format === 'kernel' ? this.isKernelWhiteout(st, real, xwh) : st.rdev === 0 && st.isCharacterDevice()) {
-            whiteoutsHere.push(name);
-            continue;
-          }
-          type = typeOf(st);
-        } else if (d.isFile() || d.isDirectory() || d.isSymbolicLink() || d.isBlockDevice() || d.isFIFO() || d.isSocket()) {
+        if (v !== undefined) type = typeOf(v);
+        else if (d.isFile() || d.isDirectory() || d.isSymbolicLink() || d.isBlockDevice() || d.isCharacterDevice() || d.isFIFO() || d.isSocket()) {
           type = typeOf(d);
         } else {
           const st = lstatOrUndefined(dir.real + '/' + name);
@@ -376,5 +297,3 @@ export class LayerView {
     return out;
   }
 }
-
-export { lstatOrUndefined };

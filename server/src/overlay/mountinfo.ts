@@ -92,9 +92,9 @@ export function overlayStackOf(e: MountinfoEntry): StackSpec {
   return spec;
 }
 
-/** st_dev as glibc's makedev builds it from "major:minor". */
-export function makedev(majmin: string): number {
-  const [maj, min] = majmin.split(':').map(Number);
+/** st_dev as glibc's makedev builds it from "major:minor" (mountinfo: decimal; /proc/PID/maps: hex, radix 16). */
+export function makedev(majmin: string, radix = 10): number {
+  const [maj, min] = majmin.split(':').map((n) => parseInt(n, radix));
   return ((maj & 0xfff) << 8) + (min & 0xff) + (min & ~0xff) * 4096 + (maj & ~0xfff) * 2 ** 32;
 }
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createError } from './errors';
 import { overlayMounts, overlayStackOf, parseMountinfoEntry, upperInUse } from './mountinfo';
-import { encodePath, fromPlainPath, readdirEntries } from './names';
+import { detectWhiteoutFormat, whiteoutFormat, type Format } from './formats';
 import type { StackSpec, WhiteoutFormat } from './types';
 
 /** A validated stack: absolute real paths, a decided whiteout format. */
@@ -18,6 +18,8 @@ export interface ResolvedStack {
   whiteouts: WhiteoutFormat;
   userxattr: boolean;
   merged?: string;
+  /** The whiteout format as this stack uses it. */
+  format: Format;
 }
 
 /** Split on `sep` not preceded by a backslash; `\<c>` becomes `<c>`. */
@@ -276,38 +278,7 @@ export function resolveStack(spec: StackSpec): ResolvedStack {
     if (work && inside(work, all[i]) && i > 0) throw createError('EINVAL', 'stack', work, `work directory is inside ${names[i]}`);
   }
   const requested = spec.whiteouts ?? 'auto';
-  if (!['kernel', 'oci', 'auto'].includes(requested)) throw createError('EINVAL', 'stack', String(requested), 'whiteouts must be "kernel", "oci" or "auto"');
   const whiteouts = requested === 'auto' ? detectWhiteoutFormat(all) : requested;
-  return { lower, upper, work, whiteouts, userxattr: spec.userxattr === true, merged: spec.merged };
-}
-
-/**
- * Look at what the layers contain: `.wh.` files mean OCI, character devices 0/0
- * mean kernel; nothing telling means kernel. Bounded breadth-first scan.
- */
-export function detectWhiteoutFormat(dirs: string[], budget = 50000): WhiteoutFormat {
-  const queue = dirs.map((d) => fromPlainPath(path.resolve(d)));
-  let seen = 0;
-  while (queue.length > 0 && seen < budget) {
-    const dir = queue.shift() as string;
-    let entries: fs.Dirent[];
-    try {
-      entries = readdirEntries(dir);
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      seen++;
-      if (e.name.startsWith('.wh.')) return 'oci';
-      if (e.isCharacterDevice()) {
-        try {
-          if (fs.lstatSync(encodePath(dir + '/' + e.name)).rdev === 0) return 'kernel';
-        } catch {
-          /* gone */
-        }
-      }
-      if (e.isDirectory()) queue.push(dir + '/' + e.name);
-    }
-  }
-  return 'kernel';
+  const userxattr = spec.userxattr === true;
+  return { lower, upper, work, whiteouts, userxattr, merged: spec.merged, format: whiteoutFormat(whiteouts, { userxattr }) };
 }
