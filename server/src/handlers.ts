@@ -62,6 +62,11 @@ export function requestHandlers(reg: Registry): RequestHandlers {
       return { file: p.file, entries: res.entries, diffId: res.diffId };
     },
 
+    [P.Watch.method]: async (p) => (await ov(p).watcher.watch(p.id, p.path, p.recursive), null),
+    [P.Unwatch.method]: async (p) => (await ov(p).watcher.unwatch(p.id), null),
+    [P.Watching.method]: (p) => ov(p).watcher.state(),
+    [P.Configure.method]: async (p) => (await reg.configure(p), null),
+
     [P.FindFiles.method]: (p) => findFiles(ov(p).overlay, { include: p.include, exclude: p.exclude, maxResults: p.maxResults ?? 10000 }),
     [P.SearchText.method]: (p) =>
       searchText(ov(p).overlay, {

@@ -16,6 +16,7 @@ import {
   type OverlayInfo,
   type ReadDirectories,
   type ReadFile,
+  type WatchLowerLayers,
 } from '../../shared/src/protocol';
 
 type DiffChange = Diff.Change;
@@ -50,7 +51,11 @@ export class ManagedOverlay {
     // (route() below), so such a stack is opened with that directory named.
     const overlay = await Overlay.open(spec.upper && !spec.merged ? { ...spec, merged: findLiveMount(spec.upper)?.merged } : spec);
     const holder: { self?: ManagedOverlay } = {};
-    const watcher = new OverlayWatcher(overlay, (p) => holder.self?.statOrUndefined(p));
+    const live = findLiveMount(overlay.stack.upper);
+    const watcher = new OverlayWatcher(overlay, (p) => holder.self?.statOrUndefined(p), {
+      setting: registry.watchLowerLayers,
+      mountedAt: live ? live.merged : undefined,
+    });
     const self = new ManagedOverlay(name, overlay, watcher);
     holder.self = self;
     overlay.on('copyup', (e) => {
@@ -65,6 +70,7 @@ export class ManagedOverlay {
     );
     watcher.on('copyup', (e) => registry.emit('copyup', { name, ...e }));
     watcher.on('error', (err) => registry.emit('log', `watcher of overlay "${name}": ${err.message}`));
+    watcher.on('log', (msg) => registry.emit('log', `watcher of overlay "${name}": ${msg}`));
     self.refreshLive();
     void watcher.start().catch((err: unknown) => registry.emit('log', `watcher of overlay "${name}" failed: ${String(err)}`));
     return self;
@@ -86,6 +92,7 @@ export class ManagedOverlay {
   /** Look at mountinfo again: a container may have mounted (or unmounted) the stack since. */
   private refreshLive(): void {
     const found = findLiveMount(this.overlay.stack.upper);
+    if (found?.merged !== this.liveInfo?.merged) void this.watcher.setMountedAt(found?.merged);
     this.liveInfo = found;
     if (!found || !found.reachable) {
       this.live = undefined;
@@ -163,15 +170,19 @@ export class ManagedOverlay {
   }
 
   async readDirectory(p: string): Promise<[string, number][]> {
-    return this.listing(p, await this.overlay.readdir(p));
+    const out = this.listing(p, await this.overlay.readdir(p));
+    this.watcher.listed(p);
+    return out;
   }
 
   /** `p`'s listing, then breadth first those of the directories below it while the entries stay within `budget`. */
   async readDirectories(p: string, budget: number): Promise<ReadDirectories.Listing[]> {
-    return this.overlay.readdirTree(p, budget).map((l) => {
+    const out = this.overlay.readdirTree(p, budget).map((l) => {
       const entries = this.listing(l.path, l.entries);
       return { path: l.path, names: entries.map(([n]) => n), types: entries.map(([, t]) => t) };
     });
+    this.watcher.listed(p); // the one asked for: those read ahead are not looked at (yet)
+    return out;
   }
 
   /**
@@ -209,19 +220,28 @@ export class ManagedOverlay {
 
   // ---------------------------------------------------------------- writes
 
+  /** Runs a write of `paths`; then the watcher looks at them (reported even where nothing watches). */
+  private async changing<T>(paths: string[], op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } finally {
+      this.watcher.touched(...paths);
+    }
+  }
+
   async writeFile(p: string, data: Uint8Array, create: boolean, overwrite: boolean): Promise<void> {
     const live = this.route('open', p);
-    if (live) return live.writeFile(p, data, create, overwrite);
-    await this.overlay.writeFile(p, data, { create, overwrite });
+    if (live) return this.changing([p], () => live.writeFile(p, data, create, overwrite));
+    await this.changing([p], () => this.overlay.writeFile(p, data, { create, overwrite }));
   }
 
   async delete(p: string, recursive: boolean): Promise<void> {
     const live = this.route('rm', p);
-    if (live) return live.delete(p, recursive);
-    if (recursive) return this.overlay.rm(p, { recursive: true });
+    if (live) return this.changing([p], () => live.delete(p, recursive));
+    if (recursive) return this.changing([p], () => this.overlay.rm(p, { recursive: true }));
     const st = await this.overlay.lstat(p);
-    if (st.type === 'd') return this.overlay.rmdir(p);
-    return this.overlay.unlink(p);
+    if (st.type === 'd') return this.changing([p], () => this.overlay.rmdir(p));
+    return this.changing([p], () => this.overlay.unlink(p));
   }
 
   /** Revert to the lowers' version. Behind a live kernel mount there is no kernel operation for it: refused. */
@@ -234,7 +254,7 @@ export class ManagedOverlay {
         `the overlay is mounted (${this.liveInfo?.merged}); reverting edits the upper layer directly, which is undefined behaviour under a live mount — unmount it first`,
       );
     }
-    await this.overlay.revert(p);
+    await this.changing([p], () => this.overlay.revert(p));
   }
 
   /** Changes against the lowers, each with the entry's type and the lower layer it hides or replaces. */
@@ -260,20 +280,20 @@ export class ManagedOverlay {
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {
     const live = this.route('rename', from, to);
-    if (live) return live.rename(from, to, overwrite);
-    await this.overlay.rename(from, to, { overwrite });
+    if (live) return this.changing([from, to], () => live.rename(from, to, overwrite));
+    await this.changing([from, to], () => this.overlay.rename(from, to, { overwrite }));
   }
 
   async createDirectory(p: string): Promise<void> {
     const live = this.route('mkdir', p);
-    if (live) return live.mkdir(p);
-    await this.overlay.mkdir(p);
+    if (live) return this.changing([p], () => live.mkdir(p));
+    await this.changing([p], () => this.overlay.mkdir(p));
   }
 
   async copy(from: string, to: string, overwrite: boolean): Promise<void> {
     const live = this.route('copyfile', to, from);
-    if (live) return live.copy(from, to, overwrite);
-    await this.overlay.copy(from, to, { overwrite });
+    if (live) return this.changing([to], () => live.copy(from, to, overwrite));
+    await this.changing([to], () => this.overlay.copy(from, to, { overwrite }));
   }
 
   // ---------------------------------------------------------------- handles
@@ -283,9 +303,10 @@ export class ManagedOverlay {
       const live = this.route('open', p);
       if (live) {
         const id = this.nextLive++;
-        await live.open(p, id, flags);
+        await this.changing([p], () => live.open(p, id, flags));
         return id;
       }
+      return this.changing([p], () => this.overlay.open(p, flags));
     }
     return this.overlay.open(p, flags);
   }
@@ -316,6 +337,16 @@ export class ManagedOverlay {
 /** Named overlays. */
 export class Registry extends EventEmitter<RegistryEvents> {
   private readonly map = new Map<string, ManagedOverlay>();
+  /** overlay.watchLowerLayers, for every overlay (watchPolicy.ts). */
+  watchLowerLayers: WatchLowerLayers = 'auto';
+
+  /** Server options that follow VS Code settings (overlay/configure). */
+  async configure(opts: { watchLowerLayers?: WatchLowerLayers }): Promise<void> {
+    if (opts.watchLowerLayers && opts.watchLowerLayers !== this.watchLowerLayers) {
+      this.watchLowerLayers = opts.watchLowerLayers;
+      await Promise.all([...this.map.values()].map((o) => o.watcher.configure(this.watchLowerLayers)));
+    }
+  }
 
   get(name: unknown): ManagedOverlay {
     if (typeof name !== 'string') throw createError('EINVAL', 'overlay', String(name), 'malformed params: "name" must be a string');

@@ -8,7 +8,7 @@
  */
 import { createConnection, ProposedFeatures, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver/node';
 import { requests } from '../../shared/src/catalog';
-import { DidChangeFile, DidCopyUp, OVERLAY_ERROR, stackSpec } from '../../shared/src/protocol';
+import { Configure, DidChangeFile, DidCopyUp, OVERLAY_ERROR, stackSpec } from '../../shared/src/protocol';
 import { checkParams, type Check } from '../../shared/src/validate';
 import { requestHandlers } from './handlers';
 import { Registry } from './registry';
@@ -38,7 +38,13 @@ for (const r of requests) {
 }
 
 connection.onInitialize(async (params) => {
-  const overlays: unknown = (params.initializationOptions as { overlays?: unknown } | undefined)?.overlays ?? {};
+  const init = params.initializationOptions as { overlays?: unknown; watchLowerLayers?: unknown } | undefined;
+  try {
+    registry.watchLowerLayers = checkParams('initialize', Configure.params, { watchLowerLayers: init?.watchLowerLayers }).watchLowerLayers ?? 'auto';
+  } catch (err) {
+    connection.console.error(`initializationOptions.watchLowerLayers: ${toWireError(err).message}; "auto" it is`);
+  }
+  const overlays: unknown = init?.overlays ?? {};
   if (typeof overlays !== 'object' || overlays === null || Array.isArray(overlays)) {
     connection.console.error('initializationOptions.overlays must be an object { name: stack spec }; no overlay opened');
   } else {

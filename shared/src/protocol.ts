@@ -29,7 +29,18 @@ export type { ChangeKind, EntryType, LayerRef, StackSpec, WhiteoutFormat } from 
 /** `initializationOptions` of the LSP initialize request. */
 export interface InitializationOptions {
   overlays: Record<string, StackSpec>;
+  /** The setting overlay.watchLowerLayers (default 'auto'). */
+  watchLowerLayers?: WatchLowerLayers;
 }
+
+/**
+ * The setting overlay.watchLowerLayers: which lower layers the server watches for outside
+ * changes. 'auto': none of a container's or an image's layers, nor the lowers of a mounted
+ * overlay (they cannot change); in the others only the directories VS Code watches or the
+ * user looks at. 'always': every lower layer, whole. 'never': no lower layer.
+ */
+export type WatchLowerLayers = 'auto' | 'always' | 'never';
+export const watchLowerLayersValues: readonly WatchLowerLayers[] = ['auto', 'always', 'never'];
 
 /** ResponseError code of every failed overlay request (LSP RequestFailed). */
 export const OVERLAY_ERROR = -32803;
@@ -478,6 +489,79 @@ export namespace SearchText {
   export interface Result {
     matches: Match[];
     limitHit: boolean;
+  }
+}
+
+// ---------------------------------------------------------------- watching
+
+/**
+ * What VS Code asks its FileSystemProvider to watch (`watch(uri, { recursive, excludes })`),
+ * forwarded, and the directories the extension follows for the user (those VS Code listed
+ * lately, those of open editors: non-recursive watches of its own). What the server then
+ * watches in each layer is its policy (overlay.watchLowerLayers; `overlay/watching` tells).
+ */
+export const Watch = request('overlay/watch', {
+  doc: "Report changes under `path` (a directory, or a file's directory) until `overlay/unwatch` with the same `id`; `recursive` covers the tree below as far as the server's watch policy does (overlay.watchLowerLayers).",
+  changesOverlay: false,
+  params: object<Watch.Params>({ name: str, id: count, path: str, recursive: bool, excludes: optional(array(str)) }),
+  result: returns<null>(),
+});
+export namespace Watch {
+  export interface Params extends PathParams {
+    /** Chosen by the client, unique among its watches of this overlay. */
+    id: number;
+    recursive: boolean;
+    /** Globs relative to `path` whose changes need not be reported (VS Code's files.watcherExclude). */
+    excludes?: string[];
+  }
+}
+
+export const Unwatch = request('overlay/unwatch', {
+  doc: 'End the `overlay/watch` of that `id` (an unknown id is no error: the watch may have gone with a restart).',
+  changesOverlay: false,
+  params: object<Unwatch.Params>({ name: str, id: count }),
+  result: returns<null>(),
+});
+export namespace Unwatch {
+  export interface Params {
+    name: string;
+    id: number;
+  }
+}
+
+export const Watching = request('overlay/watching', {
+  doc: 'How each layer of an overlay is watched now: whole, only the directories followed, or not at all, and why.',
+  changesOverlay: false,
+  params: nameParams,
+  result: returns<Watching.Layer[]>(),
+});
+export namespace Watching {
+  /** 'whole': every directory (recursive watches of `roots`); 'followed': the directories in `dirs` only; 'none': not watched. */
+  export type Mode = 'whole' | 'followed' | 'none';
+  export interface Layer {
+    layer: LayerRef;
+    root: string;
+    mode: Mode;
+    /** Why, in a few words ("an image layer", "the upper is small", ...). */
+    reason: string;
+    /** Real directories watched recursively ('whole'). */
+    roots: string[];
+    /** Real directories watched on their own, without what is below them ('followed'; 'whole' ones that were too big to take recursively). */
+    dirs: string[];
+  }
+}
+
+// ---------------------------------------------------------------- server options
+
+export const Configure = request('overlay/configure', {
+  doc: 'Server options that follow VS Code settings: `watchLowerLayers` (overlay.watchLowerLayers).',
+  changesOverlay: false,
+  params: object<Configure.Params>({ watchLowerLayers: optional(oneOf(...watchLowerLayersValues)) }),
+  result: returns<null>(),
+});
+export namespace Configure {
+  export interface Params {
+    watchLowerLayers?: WatchLowerLayers;
   }
 }
 

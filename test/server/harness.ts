@@ -27,8 +27,22 @@ export interface Started {
   stop(): Promise<void>;
 }
 
-export async function startServer(overlays: Record<string, P.StackSpec> = {}, transport: '--stdio' | '--node-ipc' = '--stdio'): Promise<Started> {
-  const child = spawn(process.execPath, [SERVER, transport], { stdio: transport === '--stdio' ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'ipc'] });
+export interface StartOptions {
+  /** initializationOptions.watchLowerLayers (the setting overlay.watchLowerLayers). */
+  watchLowerLayers?: P.WatchLowerLayers;
+  /** Added to the server's environment. */
+  env?: Record<string, string>;
+}
+
+export async function startServer(
+  overlays: Record<string, P.StackSpec> = {},
+  transport: '--stdio' | '--node-ipc' = '--stdio',
+  opts: StartOptions = {},
+): Promise<Started> {
+  const child = spawn(process.execPath, [SERVER, transport], {
+    env: { ...process.env, ...opts.env },
+    stdio: transport === '--stdio' ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'ipc'],
+  });
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
@@ -49,7 +63,12 @@ export async function startServer(overlays: Record<string, P.StackSpec> = {}, tr
     logs.push(p.message);
   });
   conn.listen();
-  await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
+  await conn.sendRequest('initialize', {
+    processId: process.pid,
+    rootUri: null,
+    capabilities: {},
+    initializationOptions: { overlays, watchLowerLayers: opts.watchLowerLayers },
+  });
   await conn.sendNotification('initialized', {});
   let stopped = false;
   return {
@@ -141,3 +160,17 @@ export function makeStack(lowerFiles: Record<string, string | null>[], upperFile
 }
 
 export const b64 = (s: string | Uint8Array): string => Buffer.from(s).toString('base64');
+
+/** How overlay `name`'s layers are watched now (overlay/watching). */
+export function watching(s: Started, name: string): Promise<P.Watching.Layer[]> {
+  return s.conn.sendRequest(P.Watching.type, { name });
+}
+
+/** Wait until the server watches real directory `dir` (on its own, or below a root watched recursively). */
+export async function watchesDir(s: Started, name: string, dir: string, timeoutMs = 5000): Promise<void> {
+  await until(
+    async () => (await watching(s, name)).some((l) => l.dirs.includes(dir) || l.roots.some((r) => dir === r || dir.startsWith(r + '/'))),
+    timeoutMs,
+    `a watch on ${dir}`,
+  );
+}

@@ -122,6 +122,28 @@ export class LayerView {
     this.lowerCache.clear();
   }
 
+  /**
+   * Per lower layer: are its changes unseen by a watcher, so that a listing must look at its
+   * directories afresh (lowersChanged)? All, unless the server's watcher says otherwise (a
+   * layer watched whole, or one that cannot change).
+   */
+  freshLowers: readonly boolean[] = [];
+
+  /**
+   * Has a lower directory that merges into `entry` changed since the lookups cached it? Its
+   * inode, mtime and ctime are taken afresh (the upper's are fresh already), in the lower
+   * layers whose changes no watcher reports (freshLowers). How a change to a lower directory
+   * nobody watches is seen: at the next listing of it.
+   */
+  lowersChanged(entry: Entry): boolean {
+    for (const h of entry.merge) {
+      if (h.layer.ref === 'upper' || this.freshLowers[h.layer.ref] === false) continue;
+      const st = lstatOrUndefined(h.real);
+      if (!st || st.ino !== h.st.ino || st.mtimeMs !== h.st.mtimeMs || st.ctimeMs !== h.st.ctimeMs) return true;
+    }
+    return false;
+  }
+
   private lookupLowers(parent: Hit[], name: string): { top?: Hit; merge: Hit[] } {
     // The lower merge of a directory is fixed by its top-most lower copy (lower layers
     // do not change): that copy's real path and the merge's length name it. (Joining

@@ -61,6 +61,7 @@ export class OverlayReader extends EventEmitter<OverlayEvents> {
    */
   invalidateLowers(): void {
     this.view.invalidateLowers();
+    this.lowersOnly?.invalidateLowers();
   }
 
   // ---------------------------------------------------------------- typed lookups
@@ -141,7 +142,12 @@ export class OverlayReader extends EventEmitter<OverlayEvents> {
    * Each directory is looked up from its parent's merge, not from the root again.
    */
   readdirTree(p: string, budget: number): { path: string; entries: DirEntry[] }[] {
-    const root = this.lookupAsDirectory(p, true, 'scandir');
+    let root = this.lookupAsDirectory(p, true, 'scandir');
+    if (this.view.lowersChanged(root)) {
+      // A lower directory changed where no watcher saw it: nothing cached from the lowers holds.
+      this.invalidateLowers();
+      root = this.lookupAsDirectory(p, true, 'scandir');
+    }
     const out: { path: string; entries: DirEntry[] }[] = [];
     try {
       out.push({ path: p, entries: this.view.readdirCached(root).slice() }); // callers may sort it
@@ -154,8 +160,13 @@ export class OverlayReader extends EventEmitter<OverlayEvents> {
       const base = out[i].path === '/' ? '/' : out[i].path + '/';
       for (const d of out[i].entries) {
         if (d.type !== 'd') continue;
-        const e = this.view.child(dirs[i], d.name);
+        let e = this.view.child(dirs[i], d.name);
         if (!e.top?.st.isDirectory()) continue; // changed since it was listed
+        if (this.view.lowersChanged(e)) {
+          this.invalidateLowers();
+          e = this.view.child(dirs[i], d.name);
+          if (!e.top?.st.isDirectory()) continue;
+        }
         let entries: DirEntry[];
         try {
           entries = this.view.readdirCached(e).slice();
