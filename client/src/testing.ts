@@ -32,6 +32,8 @@ export class Testing {
   readonly lowerGuard = new RecentLog<GuardRecord>();
   /** Calls of the overlay search providers, when registered (search.ts). */
   readonly search = { fileSearches: 0, textSearches: 0, lastTextMatches: -1 };
+  /** What VS Code asked the overlay provider to watch, and when it let go (watches.ts). */
+  readonly watches = new RecentLog<{ op: 'watch' | 'unwatch'; name: string; path: string; recursive: boolean }>(500);
   /** Modal confirmations (Revert in the changes view) take their default answer without asking. */
   autoConfirm = false;
 }
