@@ -118,7 +118,11 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   }
 
   readDirectory(uri: vscode.Uri): Promise<[string, vscode.FileType][]> {
-    return this.read(uri, () => this.readAhead.readDirectory(uri.authority, overlayPath(uri)));
+    return this.read(uri, async () => {
+      const entries = await this.readAhead.readDirectory(uri.authority, overlayPath(uri));
+      this.watches.listed(uri); // the user looks at it: the server watches it in the layers that may change
+      return entries;
+    });
   }
 
   readFile(uri: vscode.Uri): Promise<Uint8Array> {

@@ -1,9 +1,10 @@
 /**
  * What VS Code asks the overlay FileSystemProvider to watch (`watch(uri, options)`: the
- * workspace folder's root recursively, open editors' files and folders, an extension's
- * createFileSystemWatcher), forwarded to the server as overlay/watch and overlay/unwatch.
- * The server decides what that means in each layer (its watch policy,
- * overlay.watchLowerLayers); it also follows the directories listed lately by itself.
+ * workspace folder's root recursively, files and folders it cares about such as .vscode/*,
+ * an extension's createFileSystemWatcher), forwarded to the server as overlay/watch and
+ * overlay/unwatch; and the directories VS Code listed lately (the explorer's open folders,
+ * a quick open walking them), the LISTED_MAX newest, as non-recursive watches of our own.
+ * The server decides what that means in each layer (its watch policy, overlay.watchLowerLayers).
  * After a restart of the server, or when an overlay is opened (again), every watch still
  * held is sent again (overlay/watch of an id the server has is a replacement, not a second one).
  */
@@ -13,6 +14,9 @@ import type { OverlayClient } from './client';
 import { watchLowerLayersSetting } from './config';
 import type { Testing } from './testing';
 import { overlayPath } from './uris';
+
+/** Directories listed lately that are followed, per window. */
+const LISTED_MAX = 128;
 
 interface Held {
   name: string;
@@ -25,6 +29,8 @@ export class ServerWatches implements vscode.Disposable {
   private nextId = 1;
   private readonly held = new Map<number, Held>();
   private readonly subscriptions: vscode.Disposable[] = [];
+  /** Listed directories followed, "name\0path" → watch id; the oldest first. */
+  private readonly listedDirs = new Map<string, number>();
 
   constructor(
     private readonly server: OverlayClient,
@@ -54,6 +60,29 @@ export class ServerWatches implements vscode.Disposable {
       this.testing.watches.push({ op: 'unwatch', name: w.name, path: w.path, recursive: w.recursive });
       if (this.server.state === 'running') void this.server.request(Unwatch, { name: w.name, id }).catch(() => undefined); // gone with its overlay: nothing to end
     });
+  }
+
+  /** VS Code listed directory `uri`: follow it while it is among the LISTED_MAX listed last. */
+  listed(uri: vscode.Uri): void {
+    const key = uri.authority + '\0' + overlayPath(uri);
+    const had = this.listedDirs.get(key);
+    if (had !== undefined) {
+      this.listedDirs.delete(key);
+      this.listedDirs.set(key, had);
+      return;
+    }
+    const id = this.nextId++;
+    const w: Held = { name: uri.authority, path: overlayPath(uri), recursive: false, excludes: [] };
+    this.listedDirs.set(key, id);
+    this.held.set(id, w);
+    this.send(id, w);
+    if (this.listedDirs.size > LISTED_MAX) {
+      const [oldestKey, oldestId] = this.listedDirs.entries().next().value as [string, number];
+      this.listedDirs.delete(oldestKey);
+      const old = this.held.get(oldestId);
+      this.held.delete(oldestId);
+      if (old && this.server.state === 'running') void this.server.request(Unwatch, { name: old.name, id: oldestId }).catch(() => undefined);
+    }
   }
 
   private send(id: number, w: Held): void {

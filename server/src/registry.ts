@@ -170,19 +170,15 @@ export class ManagedOverlay {
   }
 
   async readDirectory(p: string): Promise<[string, number][]> {
-    const out = this.listing(p, await this.overlay.readdir(p));
-    this.watcher.listed(p);
-    return out;
+    return this.listing(p, await this.overlay.readdir(p));
   }
 
   /** `p`'s listing, then breadth first those of the directories below it while the entries stay within `budget`. */
   async readDirectories(p: string, budget: number): Promise<ReadDirectories.Listing[]> {
-    const out = this.overlay.readdirTree(p, budget).map((l) => {
+    return this.overlay.readdirTree(p, budget).map((l) => {
       const entries = this.listing(l.path, l.entries);
       return { path: l.path, names: entries.map(([n]) => n), types: entries.map(([, t]) => t) };
     });
-    this.watcher.listed(p); // the one asked for: those read ahead are not looked at (yet)
-    return out;
   }
 
   /**

@@ -34,8 +34,6 @@ export const watchTuning = {
   upperWholeDirs: 2_000,
   /** Real directories watched for the followed layers of one overlay, over all layers. */
   followedDirs: 2_048,
-  /** Directories listed lately that are followed, per overlay (the user looks at them). */
-  listedDirs: 256,
   /** overlay/watch requests kept per overlay; beyond, the oldest non-recursive ones go. */
   requests: 1_024,
 };

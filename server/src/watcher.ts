@@ -114,8 +114,6 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
   private mountedAt?: string;
   private readonly layers: LayerWatch[] = [];
   private readonly requests = new Map<number, WatchRequest>();
-  /** Directories listed lately (overlay paths, the oldest first): followed too, at most watchTuning.listedDirs. */
-  private readonly listedDirs = new Set<string>();
   private followTimer?: NodeJS.Timeout;
   private following: Promise<void> = Promise.resolve();
   private readonly sink: RawSink;
@@ -262,22 +260,10 @@ export class OverlayWatcher extends EventEmitter<WatcherEvents> {
     this.scheduleFollow();
   }
 
-  /**
-   * Directory `p` was just listed (the user looks at it: VS Code's explorer, a quick open):
-   * followed while it is among the watchTuning.listedDirs listed last.
-   */
-  listed(p: string): void {
-    const had = this.listedDirs.delete(p);
-    this.listedDirs.add(p);
-    if (this.listedDirs.size > watchTuning.listedDirs) this.listedDirs.delete(this.listedDirs.values().next().value as string);
-    if (!had && this.layers.some((l) => l.followed)) this.scheduleFollow();
-  }
-
-  /** The overlay directories followed: the requests (newest first), then those listed (newest first); symlinks resolved. */
+  /** The overlay directories followed, the newest request first, symlinks resolved. */
   private followedPaths(): string[] {
     const out = new Set<string>();
-    const wanted = [...[...this.requests.values()].map((r) => r.path).reverse(), ...[...this.listedDirs].reverse()];
-    for (const p of wanted) {
+    for (const p of [...this.requests.values()].map((r) => r.path).reverse()) {
       let canonical = p;
       try {
         canonical = this.overlay.view.resolve(splitRequestPath(p, 'watch'), true, 'watch', p).path;

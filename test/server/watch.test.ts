@@ -96,10 +96,11 @@ describe('server watching', () => {
     assert.ok(!eventsFor('/hidden.txt').includes(Deleted));
   });
 
-  /** As VS Code does: a recursive watch of the folder's root, and a listing of /dir (the explorer): the lower's two directories are followed. */
+  /** As VS Code and the extension do: a recursive watch of the folder's root, and (/dir listed in the explorer) a watch of /dir: the lower's two directories are followed. */
   const lookAtDir = async (): Promise<void> => {
     await s.conn.sendRequest(P.Watch.type, { name: 'w', id: 1, path: '/', recursive: true });
     await s.conn.sendRequest(P.ReadDirectory.type, { name: 'w', path: '/dir' });
+    await s.conn.sendRequest(P.Watch.type, { name: 'w', id: 2, path: '/dir', recursive: false });
     await watchesDir(s, 'w', st.lower[0]);
     await watchesDir(s, 'w', path.join(st.lower[0], 'dir'));
   };
