@@ -21,6 +21,7 @@ import {
 import type { AnyRequest } from '../../shared/src/catalog';
 import type { ParamsOf, ResultOf } from '../../shared/src/messages';
 import { AddOverlay, ListOverlays, RemoveOverlay, type InitializationOptions, type OverlayInfo, type StackSpec } from '../../shared/src/protocol';
+import { SERVER_NODE_FLAGS } from '../../shared/src/serverFlags';
 import { configuredOverlays, watchLowerLayersSetting } from './config';
 import { SERVER_INSPECT_PORT } from './debugPort';
 
@@ -115,8 +116,8 @@ export class OverlayClient implements vscode.Disposable {
   private create(): LanguageClient {
     const module = this.context.asAbsolutePath(path.join('dist', 'server.js'));
     const serverOptions: ServerOptions = {
-      run: { module, transport: TransportKind.ipc },
-      debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', `--inspect=${SERVER_INSPECT_PORT}`] } },
+      run: { module, transport: TransportKind.ipc, options: { execArgv: [...SERVER_NODE_FLAGS] } },
+      debug: { module, transport: TransportKind.ipc, options: { execArgv: [...SERVER_NODE_FLAGS, '--nolazy', `--inspect=${SERVER_INSPECT_PORT}`] } },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [],

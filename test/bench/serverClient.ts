@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import { ReadDirectories, type StackSpec } from '../../shared/src/protocol';
 import { ReadAhead } from '../../client/src/readAhead';
+import { SERVER_NODE_FLAGS } from '../../shared/src/serverFlags';
 
 export const SERVER_JS = path.resolve(__dirname, '../../server/src/server.js');
 
@@ -26,13 +27,13 @@ export interface StartOptions {
 }
 
 export async function startServer(overlays: Record<string, StackSpec>, opts: StartOptions = {}): Promise<ServerClient> {
-  // node-ipc, the transport the extension uses (vscode-languageclient TransportKind.ipc).
+  // node-ipc, the transport the extension uses (vscode-languageclient TransportKind.ipc), with its Node flags.
   // BENCH_SERVER_ARGS passes node flags to the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const heapFile = opts.heapEveryMs ? path.join(os.tmpdir(), `ovlws-heap-${process.pid}-${Date.now()}.json`) : undefined;
   const probe = heapFile ? ['--expose-gc', '--require', path.join(__dirname, 'heapProbe.js')] : [];
   const child = spawn(
     process.execPath,
-    [...probe, ...(process.env.BENCH_SERVER_ARGS ? process.env.BENCH_SERVER_ARGS.split(' ') : []), SERVER_JS, '--node-ipc'],
+    [...SERVER_NODE_FLAGS, ...probe, ...(process.env.BENCH_SERVER_ARGS ? process.env.BENCH_SERVER_ARGS.split(' ') : []), SERVER_JS, '--node-ipc'],
     {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       env: heapFile ? { ...process.env, BENCH_HEAP_FILE: heapFile, BENCH_HEAP_MS: String(opts.heapEveryMs) } : process.env,

@@ -62,8 +62,6 @@ export interface Missing extends EntryBase {
 export type Entry = Found | Missing;
 
 export const MAX_SYMLINKS = 40;
-/** Names kept by the listing cache, over all directories (about 100 bytes each). */
-const LISTING_CACHE_ENTRIES = 300_000;
 
 /** The same directories, unchanged: real path, inode, mtime and ctime of each. */
 function sameDirs(a: readonly Hit[], b: readonly Hit[]): boolean {
@@ -152,7 +150,7 @@ export class LayerView {
     let r = this.lowerCache.get(key);
     if (r === undefined) {
       r = this.scanLayers(parent, name);
-      if (this.lowerCache.size > 200_000) this.lowerCache.clear();
+      if (this.lowerCache.size >= lookupTuning.lowerLookups) this.lowerCache.clear();
       this.lowerCache.set(key, r);
     }
     return r;
@@ -275,7 +273,7 @@ export class LayerView {
     }
     const now = Date.now();
     if (entry.merge.every((h) => now - Math.max(h.st.mtimeMs, h.st.ctimeMs) >= lookupTuning.racyMs)) {
-      if (this.listedEntries + entries.length > LISTING_CACHE_ENTRIES) {
+      if (this.listedEntries + entries.length > lookupTuning.listingNames) {
         this.listings.clear();
         this.listedEntries = 0;
       }
