@@ -497,7 +497,7 @@ export namespace SearchText {
 /**
  * What VS Code asks its FileSystemProvider to watch (`watch(uri, { recursive, excludes })`),
  * forwarded, and the directories the extension follows for the user (those VS Code listed
- * lately, those of open editors: non-recursive watches of its own). What the server then
+ * lately: non-recursive watches of its own). What the server then
  * watches in each layer is its policy (overlay.watchLowerLayers; `overlay/watching` tells).
  */
 export const Watch = request('overlay/watch', {

@@ -13,4 +13,6 @@ export const lookupTuning = {
    */
   lowerLookups: 60_000,
   listingNames: 120_000,
+  /** Directories whose overlay.opaque xattr is remembered (formats/kernel.ts; ~200 bytes each). */
+  opaqueDirs: 20_000,
 };
