@@ -22,7 +22,7 @@ import type { AnyRequest } from '../../shared/src/catalog';
 import type { ParamsOf, ResultOf } from '../../shared/src/messages';
 import { AddOverlay, ListOverlays, RemoveOverlay, type InitializationOptions, type OverlayInfo, type StackSpec } from '../../shared/src/protocol';
 import { SERVER_NODE_FLAGS } from '../../shared/src/serverFlags';
-import { configuredOverlays, watchLowerLayersSetting } from './config';
+import { configuredOverlays, staleReadersSetting, watchLowerLayersSetting } from './config';
 import { SERVER_INSPECT_PORT } from './debugPort';
 
 export type ServerState = 'starting' | 'running' | 'restarting' | 'stopped';
@@ -123,7 +123,11 @@ export class OverlayClient implements vscode.Disposable {
       documentSelector: [],
       outputChannel: this.output,
       // A function: a restarted server gets the overlays as they are configured now.
-      initializationOptions: (): InitializationOptions => ({ overlays: configuredOverlays(), watchLowerLayers: watchLowerLayersSetting() }),
+      initializationOptions: (): InitializationOptions => ({
+        overlays: configuredOverlays(),
+        watchLowerLayers: watchLowerLayersSetting(),
+        scanHolders: staleReadersSetting() !== 'off',
+      }),
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue }),
         closed: () => {

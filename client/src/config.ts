@@ -56,3 +56,11 @@ export function watchLowerLayersSetting(): WatchLowerLayers {
   const v = vscode.workspace.getConfiguration(SECTION).get<string>('watchLowerLayers');
   return (watchLowerLayersValues as readonly string[]).includes(v ?? '') ? (v as WatchLowerLayers) : 'auto';
 }
+
+/** `overlay.staleReaders`: notify (default), log (the output channel only), off (the server does not look). */
+export type StaleReadersSetting = 'notify' | 'log' | 'off';
+
+export function staleReadersSetting(): StaleReadersSetting {
+  const v = vscode.workspace.getConfiguration(SECTION).get<string>('staleReaders');
+  return v === 'log' || v === 'off' ? v : 'notify';
+}

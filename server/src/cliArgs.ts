@@ -90,6 +90,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   chmod: { usage: 'chmod MODE PATH', operands: () => ({ kinds: ['text', 'path'] }) },
   export: { usage: 'export FILE.tar[.gz]', operands: () => ({ kinds: ['real'] }) },
+  holders: { usage: 'holders PATH', operands: onePath },
   'import-layer': {
     usage: `import-layer FILE.tar[.gz|.zst] DIR [--whiteouts ${whiteoutFormatNames().join('|')}] [--userxattr]`,
     options: { whiteouts: { type: 'string' }, userxattr: { type: 'boolean' } },

@@ -11,6 +11,7 @@ import * as P from '../../shared/src/protocol';
 import { createError } from './overlay/errors';
 import { parseDockerInspect, parseDockerLayerDir } from './overlay/index';
 import { exportLayer } from './overlay/oci';
+import type { CopyUpNotices } from './copyUpNotices';
 import type { Registry } from './registry';
 import { findFiles, searchText } from './search';
 
@@ -19,7 +20,7 @@ const MAX_READ_AHEAD = 100_000;
 /** One overlay/read answers at most this many bytes. */
 const MAX_READ = 64 * 1024 * 1024;
 
-export function requestHandlers(reg: Registry): RequestHandlers {
+export function requestHandlers(reg: Registry, copyUps: Pick<CopyUpNotices, 'scanHolders'>): RequestHandlers {
   const ov = (p: { name: string }) => reg.get(p.name);
   return {
     [P.AddOverlay.method]: (p) => reg.add(p.name, p.spec),
@@ -65,7 +66,11 @@ export function requestHandlers(reg: Registry): RequestHandlers {
     [P.Watch.method]: async (p) => (await ov(p).watcher.watch(p.id, p.path, p.recursive), null),
     [P.Unwatch.method]: async (p) => (await ov(p).watcher.unwatch(p.id), null),
     [P.Watching.method]: (p) => ov(p).watcher.state(),
-    [P.Configure.method]: async (p) => (await reg.configure(p), null),
+    [P.Configure.method]: async (p) => {
+      if (p.scanHolders !== undefined) copyUps.scanHolders = p.scanHolders;
+      await reg.configure(p);
+      return null;
+    },
 
     [P.FindFiles.method]: (p) => findFiles(ov(p).overlay, { include: p.include, exclude: p.exclude, maxResults: p.maxResults ?? 10000 }),
     [P.SearchText.method]: (p) =>

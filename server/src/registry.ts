@@ -21,10 +21,12 @@ import {
 
 type DiffChange = Diff.Change;
 import { OverlayWatcher } from './watcher';
+import type { CopyUpWhere } from './copyUpNotices';
 
 export interface RegistryEvents {
   changes: [DidChangeFile.Change[]];
-  copyup: [DidCopyUp.Params];
+  /** A copy-up, and where its stale copy is (for the processes that still read it). */
+  copyup: [DidCopyUp.Params, CopyUpWhere];
   log: [string];
 }
 
@@ -60,7 +62,7 @@ export class ManagedOverlay {
     holder.self = self;
     overlay.on('copyup', (e) => {
       watcher.noteServerCopyUp(e.path);
-      registry.emit('copyup', { name, path: e.path, lowerPath: e.lowerPath, upperPath: e.upperPath, by: 'server' });
+      registry.emit('copyup', { name, path: e.path, lowerPath: e.lowerPath, upperPath: e.upperPath, by: 'server' }, self.whereIs(e.lowerPath));
     });
     watcher.on('changes', (changes) =>
       registry.emit(
@@ -68,7 +70,7 @@ export class ManagedOverlay {
         changes.map((c) => ({ name, ...c })),
       ),
     );
-    watcher.on('copyup', (e) => registry.emit('copyup', { name, ...e }));
+    watcher.on('copyup', (e) => registry.emit('copyup', { name, ...e }, self.whereIs(e.lowerPath)));
     watcher.on('error', (err) => registry.emit('log', `watcher of overlay "${name}": ${err.message}`));
     watcher.on('log', (msg) => registry.emit('log', `watcher of overlay "${name}": ${msg}`));
     self.refreshLive();
@@ -87,6 +89,13 @@ export class ManagedOverlay {
     const info: OverlayInfo = { name: this.name, stack, readOnly: this.overlay.readOnly, watchReady: this.watcher.ready };
     if (this.liveInfo) info.liveMount = this.liveInfo;
     return info;
+  }
+
+  /** The lower layer that holds `lowerPath`, and the merged directory of this stack's kernel mount, if mounted. */
+  whereIs(lowerPath: string): CopyUpWhere {
+    const layerRoot = this.overlay.stack.lower.find((l) => lowerPath.startsWith(l.endsWith('/') ? l : l + '/'));
+    const merged = this.liveInfo?.reachable ? this.liveInfo.merged : undefined;
+    return { layerRoot, merged };
   }
 
   /** Look at mountinfo again: a container may have mounted (or unmounted) the stack since. */

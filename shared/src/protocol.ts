@@ -19,18 +19,20 @@
  */
 /* eslint-disable @typescript-eslint/no-namespace -- each message is a value (what it is: messages.ts) and a namespace of its types, the house protocol style (vscode-eslint, rust-analyzer lsp_ext) */
 import { notification, request, request0, returns } from './messages';
-import type { ChangeKind, EntryType, LayerRef, StackSpec } from './types';
+import type { ChangeKind, EntryType, Holder, LayerRef, StackSpec } from './types';
 import { array, base64, bool, count, object, oneOf, optional, str, type Check } from './validate';
 
 // ---------------------------------------------------------------- shared types
 
-export type { ChangeKind, EntryType, LayerRef, StackSpec, WhiteoutFormat } from './types';
+export type { ChangeKind, EntryType, Holder, LayerRef, StackSpec, WhiteoutFormat } from './types';
 
 /** `initializationOptions` of the LSP initialize request. */
 export interface InitializationOptions {
   overlays: Record<string, StackSpec>;
   /** The setting overlay.watchLowerLayers (default 'auto'). */
   watchLowerLayers?: WatchLowerLayers;
+  /** Look for the processes that still read the lower copy at each copy-up (default true; see Configure). */
+  scanHolders?: boolean;
 }
 
 /**
@@ -554,14 +556,15 @@ export namespace Watching {
 // ---------------------------------------------------------------- server options
 
 export const Configure = request('overlay/configure', {
-  doc: 'Server options that follow VS Code settings: `watchLowerLayers` (overlay.watchLowerLayers).',
+  doc: 'Server options that follow VS Code settings: `watchLowerLayers` (overlay.watchLowerLayers); `scanHolders` (overlay.staleReaders is not "off") looks for the processes that still read the lower copy at each copy-up. Options left out stay as they are.',
   changesOverlay: false,
-  params: object<Configure.Params>({ watchLowerLayers: optional(oneOf(...watchLowerLayersValues)) }),
+  params: object<Configure.Params>({ watchLowerLayers: optional(oneOf(...watchLowerLayersValues)), scanHolders: optional(bool) }),
   result: returns<null>(),
 });
 export namespace Configure {
   export interface Params {
     watchLowerLayers?: WatchLowerLayers;
+    scanHolders?: boolean;
   }
 }
 
@@ -584,8 +587,13 @@ export namespace DidChangeFile {
   }
 }
 
+/**
+ * Sent once the processes that still read the stale copy are known (`holders`): the
+ * request that made the copy-up has answered already. Copy-ups are notified in the order
+ * they happened.
+ */
 export const DidCopyUp = notification('overlay/didCopyUp', {
-  doc: 'A file moved from a lower layer to the upper one; `lowerPath` is now stale.',
+  doc: 'A file moved from a lower layer to the upper one; `lowerPath` is now stale, and `holders` still read it.',
   params: returns<DidCopyUp.Params>(),
 });
 export namespace DidCopyUp {
@@ -596,5 +604,14 @@ export namespace DidCopyUp {
     upperPath: string;
     /** 'server': this server's engine did it; 'outside': seen by the watcher (CLI, container, kernel mount). */
     by: 'server' | 'outside';
+    /**
+     * The processes that still hold the stale copy open or mapped: the lower file, or the file
+     * as a kernel overlay mount showing it presents it (a container's; the stack's own live
+     * mount: the merged file as it was before the copy-up), by pid. All of them, this
+     * VS Code's own processes too. Absent when the server does not look (Configure).
+     */
+    holders?: Holder[];
+    /** Processes the server may not inspect (another user's, for a server that is not root): they might hold it too. */
+    uninspectable?: number;
   }
 }

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N] [--long [MINUTES]] [--layer-mib N] [--only listing,real,search,read,copyup,scaling,watch,memory,layer]:
+ * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N] [--long [MINUTES]] [--layer-mib N] [--only listing,real,search,read,copyup,scaling,watch,holders,memory,layer]:
  * (memory: on a stack of --mem-files files, addOverlay → first root listing, RSS after walks;
  * with --long, also MINUTES (30) of mixed operations sampling RSS and the live heap)
  * every figure next to its baseline measured in the same
@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { copyUp, fileSearch, layerScaling, listingAndStat, realStack, watchLatency, type Row } from './figures';
+import { holderScan } from './holders';
 import { scale } from './scale';
 import { layerImport } from './layers';
 import { bench as transportBench } from './transport';
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
       ['copyup', () => copyUp(root, cfg.copyMiB, log)],
       ['scaling', () => layerScaling(root, cfg.scaleFiles, cfg.runs, log)],
       ['watch', () => watchLatency(root, quick ? 10 : 30)],
+      ['holders', () => holderScan(root, quick ? 200 : 400, quick ? 2 : 3, log)],
       ['memory', async () => (cfg.memFiles > 0 ? scale(root, cfg.memFiles, cfg.layers, longMinutes, log) : [])],
       ['layer', () => layerImport(root, cfg.layerMiB, log)],
     ];

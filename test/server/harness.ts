@@ -27,21 +27,28 @@ export interface Started {
   stop(): Promise<void>;
 }
 
+/**
+ * `env`: added to the server's environment; `processId`: what initialize names as the server's parent (default this
+ * process); `uid`/`gid`: run it as that user (root only); `watchLowerLayers`: initializationOptions.watchLowerLayers.
+ */
 export interface StartOptions {
-  /** initializationOptions.watchLowerLayers (the setting overlay.watchLowerLayers). */
+  env?: NodeJS.ProcessEnv;
+  processId?: number | null;
+  uid?: number;
+  gid?: number;
   watchLowerLayers?: P.WatchLowerLayers;
-  /** Added to the server's environment. */
-  env?: Record<string, string>;
 }
 
 export async function startServer(
   overlays: Record<string, P.StackSpec> = {},
   transport: '--stdio' | '--node-ipc' = '--stdio',
-  opts: StartOptions = {},
+  options: StartOptions = {},
 ): Promise<Started> {
   const child = spawn(process.execPath, [SERVER, transport], {
-    env: { ...process.env, ...opts.env },
     stdio: transport === '--stdio' ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'ipc'],
+    env: { ...process.env, ...options.env },
+    uid: options.uid,
+    gid: options.gid,
   });
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
@@ -63,11 +70,13 @@ export async function startServer(
     logs.push(p.message);
   });
   conn.listen();
+  // A server of another user cannot kill(processId, 0) this process (EPERM) and would exit: no parent watch then.
+  const processId = options.processId !== undefined ? options.processId : options.uid !== undefined && options.uid !== process.getuid?.() ? null : process.pid;
   await conn.sendRequest('initialize', {
-    processId: process.pid,
+    processId,
     rootUri: null,
     capabilities: {},
-    initializationOptions: { overlays, watchLowerLayers: opts.watchLowerLayers },
+    initializationOptions: { overlays, watchLowerLayers: options.watchLowerLayers },
   });
   await conn.sendNotification('initialized', {});
   let stopped = false;
@@ -96,6 +105,17 @@ export async function startServer(
       conn.dispose();
     },
   };
+}
+
+/**
+ * A copy-up notification without its count of processes the server could not inspect (which
+ * depends on the machine), checked to be there.
+ */
+export function copyUpSeen(c: P.DidCopyUp.Params | undefined): Omit<P.DidCopyUp.Params, 'uninspectable'> | undefined {
+  if (!c) return c;
+  const { uninspectable, ...rest } = c;
+  if (typeof uninspectable !== 'number') throw new Error(`the copy-up of ${c.path} came without a count of uninspectable processes`);
+  return rest;
 }
 
 /** Wait for all watchers of the server to finish their initial scan. */
