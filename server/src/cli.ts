@@ -27,7 +27,9 @@ STACK:
                          paths may then be URIs as VS Code shows them: overlay://NAME/PATH
   Directories and files outside the overlay may be given as file: URIs.
 COMMANDS (PATH: absolute from the overlay root, or overlay://NAME/PATH with --workspace):
-  ls PATH | cat PATH | stat PATH | tree [PATH] | resolve PATH | diff [PATH]
+  ls PATH | cat PATH | stat PATH | tree [PATH] | resolve PATH
+  diff [--json] [PATH]            changes as docker diff prints them (A, C, D); --json: one
+                                  {"kind","path","type"?,"lowerLayer"?,"hiddenBy"?} per line
   write PATH | append PATH        (data from stdin; like cat > PATH, cat >> PATH)
   truncate [-c] PATH SIZE         (or -s SIZE PATH; creates a missing file unless -c;
                                    SIZE: [+-<>/%]N[K|M|G|T|P|E], KB = 1000)

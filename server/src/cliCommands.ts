@@ -350,7 +350,10 @@ export async function runCommand(
     }
     case 'diff': {
       const under = args[0] === undefined ? '/' : (await ov.lstat(args[0]), '/' + splitRequestPath(args[0], 'diff').join('/'));
-      for (const c of await ov.diff()) if (under === '/' || c.path === under || c.path.startsWith(under + '/')) line(`${c.kind} ${c.path}`);
+      for (const c of await ov.diff()) {
+        if (under !== '/' && c.path !== under && !c.path.startsWith(under + '/')) continue;
+        line(o.json ? JSON.stringify(c) : `${c.kind} ${c.path}`);
+      }
       return;
     }
     case 'write': {

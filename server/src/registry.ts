@@ -238,24 +238,8 @@ export class ManagedOverlay {
   }
 
   /** Changes against the lowers, each with the entry's type and the lower layer it hides or replaces. */
-  async diff(): Promise<DiffChange[]> {
-    const out: DiffChange[] = [];
-    for (const c of await this.overlay.diff()) {
-      const d: DiffChange = { ...c };
-      if (c.kind !== 'D') {
-        try {
-          d.type = (await this.overlay.lstat(c.path)).type;
-        } catch {
-          /* changed since */
-        }
-      }
-      if (c.kind !== 'A') {
-        const lower = await this.overlay.lowerResolve(c.path);
-        if (lower && typeof lower.layer === 'number') d.lowerLayer = lower.layer;
-      }
-      out.push(d);
-    }
-    return out;
+  diff(): Promise<DiffChange[]> {
+    return this.overlay.diff();
   }
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {

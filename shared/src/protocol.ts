@@ -357,7 +357,7 @@ export namespace Layers {
 }
 
 export const Diff = request('overlay/diff', {
-  doc: 'Changes of the upper layer against the lower layers, as `docker diff` prints them.',
+  doc: 'Changes of the upper layer against the lower layers, as `docker diff` prints them (its naive form: every ancestor of a change is C, each lower entry an opaque directory hides is D).',
   changesOverlay: false,
   params: nameParams,
   result: returns<Diff.Change[]>(),
@@ -370,6 +370,8 @@ export namespace Diff {
     type?: EntryType;
     /** The lower layer whose copy the change hides or replaces (C and D), when there is one. */
     lowerLayer?: number;
+    /** For a D: the opaque directory that hides this lower entry (it has no whiteout of its own). */
+    hiddenBy?: string;
   }
 }
 
@@ -413,7 +415,7 @@ export namespace ExportLayer {
 }
 
 export const Revert = request('overlay/revert', {
-  doc: "Revert a path to the lower layers' version (drop the upper copy, added tree or whiteout).",
+  doc: "Revert a path to the lower layers' version (drop the upper copy, added tree or whiteout); an entry an opaque directory hides comes back as a copy of its lower version.",
   changesOverlay: true,
   params: pathParams,
   result: returns<null>(),

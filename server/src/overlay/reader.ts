@@ -235,7 +235,7 @@ export class OverlayReader extends EventEmitter<OverlayEvents> {
   }
 
   /** The merged view of the lower layers alone (what the upper is compared against). */
-  private lowerView(): LayerView {
+  protected lowerView(): LayerView {
     if (!this.stack.upper) return this.view;
     this.lowersOnly ??= new LayerView({ ...this.stack, upper: undefined, work: undefined });
     return this.lowersOnly;
