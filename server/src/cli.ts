@@ -28,6 +28,9 @@ STACK:
   Directories and files outside the overlay may be given as file: URIs.
 COMMANDS (PATH: absolute from the overlay root, or overlay://NAME/PATH with --workspace):
   ls PATH | cat PATH | stat PATH | tree [PATH] | resolve PATH
+  history PATH                    what each layer has at PATH, top to bottom, one JSON line each:
+                                  {"layer":"upper"|N,"kind":"file"|"dir"|"symlink"|"whiteout"|"opaque",
+                                   "size"?,"sha256"?,"target"?}
   diff [--json] [PATH]            changes as docker diff prints them (A, C, D); --json: one
                                   {"kind","path","type"?,"lowerLayer"?,"hiddenBy"?} per line
   write PATH | append PATH        (data from stdin; like cat > PATH, cat >> PATH)

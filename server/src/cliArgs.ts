@@ -49,6 +49,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   stat: { usage: 'stat PATH', operands: onePath },
   tree: { usage: 'tree [PATH]', operands: () => ({ kinds: ['path'], optional: 1 }) },
   resolve: { usage: 'resolve PATH', operands: onePath },
+  history: { usage: 'history PATH', operands: onePath },
   diff: { usage: 'diff [--json] [PATH]', options: { json: { type: 'boolean' } }, operands: () => ({ kinds: ['path'], optional: 1 }) },
   write: { usage: 'write PATH', operands: onePath },
   append: { usage: 'append PATH', operands: onePath },

@@ -49,6 +49,7 @@ export function requestHandlers(reg: Registry): RequestHandlers {
     [P.Resolve.method]: (p) => ov(p).overlay.resolve(p.path),
     [P.Layers.method]: (p) => ov(p).overlay.layers(),
     [P.Diff.method]: (p) => ov(p).diff(),
+    [P.History.method]: (p) => ov(p).overlay.history(p.path),
     [P.ResolveLower.method]: async (p) => (await ov(p).overlay.lowerResolve(p.path)) ?? null,
     [P.Revert.method]: async (p) => (await ov(p).revert(p.path), null),
     [P.ParseStack.method]: (p) => {

@@ -68,6 +68,18 @@ export interface FileStat {
   realPath: string;
 }
 
+/** The image an overlay's lower layers are (Open Image…, overlayws --image), or a container's base image. */
+export interface ImageInfo {
+  /** As given: a Docker image name or id, a `docker save` archive, an OCI image layout directory. */
+  ref: string;
+  /** Where it was read: the Docker daemon, a docker/podman save archive, an OCI image layout. */
+  source: 'docker' | 'docker-archive' | 'oci-layout';
+  /** The image id: the digest of its config. */
+  id: string;
+  /** Per lower layer (indexed as stack.lower, top-most first): the history entry that made it (created_by), when known. */
+  layers: (string | undefined)[];
+}
+
 export interface OverlayInfo {
   name: string;
   /** The validated stack: real absolute paths, decided whiteout format. */
@@ -77,6 +89,8 @@ export interface OverlayInfo {
   liveMount?: { merged: string; reachable: boolean };
   /** The watcher has finished its initial scan: changes from now on are reported. */
   watchReady: boolean;
+  /** The image its lower layers are, for image overlays. */
+  image?: ImageInfo;
 }
 
 export interface NameParams {
@@ -372,6 +386,23 @@ export namespace Diff {
     lowerLayer?: number;
     /** For a D: the opaque directory that hides this lower entry (it has no whiteout of its own). */
     hiddenBy?: string;
+  }
+}
+
+export const History = request('overlay/history', {
+  doc: 'What each layer, read on its own, has at a path, upper first: content (file with size and sha256, dir, symlink with target), a whiteout, or an opaque directory that hides it.',
+  changesOverlay: false,
+  params: pathParams,
+  result: returns<History.Entry[]>(),
+});
+export namespace History {
+  export interface Entry {
+    layer: LayerRef;
+    kind: 'file' | 'dir' | 'symlink' | 'whiteout' | 'opaque';
+    size?: number;
+    /** hex */
+    sha256?: string;
+    target?: string;
   }
 }
 
