@@ -4,6 +4,7 @@
  * Exit 0 on success, 1 on an operation error (one stderr line), 2 on a usage error.
  * The command line is cliArgs.ts, what each command does cliCommands.ts.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createError, Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, whiteoutFormatNames, type StackSpec } from './overlay';
 import { importLayer } from './overlay/oci';
@@ -12,6 +13,9 @@ import { type CommandLine, overlayUri, parseCommandLine, UsageError, WRITES } fr
 import { runCommand } from './cliCommands';
 import { engineWrites, liveWrites, type Writes } from './cliWrites';
 import { readWorkspaceFile, workspaceStack } from './workspaceFile';
+import { commitImage, dockerSave } from './image/commit';
+import { readImageFiles, type Image } from './image/image';
+import { imageStack, type ImageStack } from './image/stack';
 
 export const USAGE = `usage: overlayws STACK COMMAND [OPTIONS] ARGS
 STACK:
@@ -22,6 +26,10 @@ STACK:
   --mount-opts STRING    lowerdir=a:b,upperdir=u,workdir=w
   --docker-layer DIR     a Docker overlay2 layer directory
   --spec FILE.json       a stack spec or docker inspect JSON
+  --image REF            the layers of an image: a local Docker image name, a docker/podman
+                         save archive (FILE.tar) or an OCI image layout directory; layers of
+                         archives and layouts are unpacked once into the layer cache
+                         ($XDG_CACHE_HOME/overlayws/layers); without --upper read-only
   --workspace FILE.code-workspace [--overlay NAME]
                          the stack NAME of that file's "overlay.overlays" setting;
                          paths may then be URIs as VS Code shows them: overlay://NAME/PATH
@@ -41,6 +49,9 @@ COMMANDS (PATH: absolute from the overlay root, or overlay://NAME/PATH with --wo
   ln -s [-f] [-T] [-n] TARGET PATH (inside PATH when it is a directory, unless -T)
   chmod MODE PATH                 (octal, or symbolic: u+x,go-w, a=rX, ...)
   export FILE.tar[.gz]            the upper layer as an OCI layer tarball (gzip by name)
+  commit [--tag NAME:TAG] [--docker-archive FILE.tar] [--oci-layout DIR] [--load] [--message TEXT]
+                                  the upper as a new layer on top of the image (--image, or the
+                                  container's image with --spec docker inspect JSON); prints its id
   The write commands act as the coreutils of the same name on a kernel overlay mount.
 overlayws [STACK] import-layer FILE.tar[.gz|.zst] DIR [--whiteouts ${whiteoutFormatNames().join('|')}] [--userxattr]
   unpack an OCI layer into DIR for use as a lower layer (no stack needed;
@@ -59,6 +70,8 @@ export function stackOf(cl: CommandLine): StackSpec {
   let spec: StackSpec | undefined;
   const sources = [o.mountOpts, o.dockerLayer, o.spec, o.workspace].filter((s) => s !== undefined).length;
   if (sources > 1) throw new UsageError('--mount-opts, --docker-layer, --spec and --workspace each name a whole stack: give one');
+  if (o.image !== undefined && (sources > 0 || o.lower || o.whiteouts !== undefined || o.userxattr))
+    throw new UsageError('--image names the lower layers and their format: add only --upper and --work');
   if (o.mountOpts !== undefined) spec = parseMountOptions(o.mountOpts);
   if (o.dockerLayer !== undefined) spec = parseDockerLayerDir(o.dockerLayer);
   if (o.spec !== undefined) {
@@ -81,9 +94,80 @@ export function stackOf(cl: CommandLine): StackSpec {
   }
   spec = { ...(spec ?? { lower: [] }), ...explicit } as StackSpec;
   if (cl.command === 'import-layer') return spec;
+  if (o.image !== undefined) {
+    if ((spec.upper === undefined) !== (spec.work === undefined)) throw new UsageError('--upper and --work go together');
+    return spec;
+  }
   if (!spec.lower || spec.lower.length === 0) throw new UsageError('no lower layers (--lower, --mount-opts, --docker-layer, --spec or --workspace)');
   if ((spec.upper === undefined) !== (spec.work === undefined)) throw new UsageError('--upper and --work go together');
   return spec;
+}
+
+/** The stack of --image, or of the other stack options. */
+async function stackFor(cl: CommandLine): Promise<{ spec: StackSpec; image?: ImageStack }> {
+  const spec = stackOf(cl);
+  if (cl.stack.image === undefined) return { spec };
+  const image = await imageStack(cl.stack.image, { upper: spec.upper, work: spec.work });
+  return { spec: image.spec, image };
+}
+
+/** The image a commit goes on top of: --image's, or the container's of --spec (docker inspect JSON), saved from Docker. */
+async function commitBase(cl: CommandLine, image: ImageStack | undefined): Promise<{ base: Image; pause?: string; done: () => void }> {
+  if (image?.image) return { base: image.image, done: () => undefined };
+  let ref = image?.info.ref;
+  let pause: string | undefined;
+  if (ref === undefined && cl.stack.spec !== undefined) {
+    const json = JSON.parse(fs.readFileSync(cl.stack.spec, 'utf8')) as unknown;
+    const c = (Array.isArray(json) ? json[0] : json) as { Id?: string; Image?: string; State?: { Running?: boolean; Paused?: boolean } };
+    if (typeof c?.Image === 'string' && c.Image !== '') {
+      ref = c.Image;
+      if (c.State?.Running && !c.State.Paused && c.Id) pause = c.Id;
+    }
+  }
+  if (ref === undefined) throw new UsageError('commit needs the image to commit on: --image REF, or --spec with the docker inspect JSON of a container');
+  const saved = await dockerSave(ref);
+  try {
+    return { base: { ...readImageFiles(saved.file), ref }, pause, done: saved.remove };
+  } catch (err) {
+    saved.remove();
+    throw err;
+  }
+}
+
+/** `commit`: the upper on top of the base image; prints the new image's id. */
+async function runCommit(ov: Overlay, cl: CommandLine, image: ImageStack | undefined): Promise<void> {
+  if (!ov.stack.upper) throw createError('EROFS', 'commit', undefined, 'the stack has no upper layer to commit (--upper, --work)');
+  const { base, pause, done } = await commitBase(cl, image);
+  try {
+    const o = cl.options;
+    const r = await commitImage(
+      base,
+      ov.stack.upper,
+      { whiteouts: ov.stack.whiteouts, userxattr: ov.stack.userxattr },
+      {
+        tag: o.tag as string | undefined,
+        dockerArchive: o['docker-archive'] as string | undefined,
+        ociLayout: o['oci-layout'] as string | undefined,
+        load: !!o.load,
+        comment: o.message as string | undefined,
+        // A running container is paused (frozen, not stopped) while its upper is read, as docker commit does.
+        around: pause ? (read) => paused(pause, read) : undefined,
+      },
+    );
+    process.stdout.write(r.id + '\n');
+  } finally {
+    done();
+  }
+}
+
+async function paused<T>(container: string, read: () => Promise<T>): Promise<T> {
+  const docker = (verb: string): void => void execFileSync('docker', [verb, container], { stdio: 'ignore' });
+  docker('pause');
+  try {
+    return await read();
+  } finally {
+    docker('unpause');
+  }
 }
 
 async function readStdin(): Promise<Buffer> {
@@ -127,7 +211,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE + '\n');
       return 0;
     }
-    const spec = stackOf(cl);
+    const { spec, image } = await stackFor(cl);
     if (cl.command === 'import-layer') {
       await runImportLayer(spec, cl);
       return 0;
@@ -146,6 +230,10 @@ export async function main(argv: string[]): Promise<number> {
           `the upper directory belongs to a mounted kernel overlay${live.merged ? ` (${live.merged})` : ''} that is not reachable from here; writing its upper behind the kernel's back is undefined: write through the mount, or unmount it first`,
         );
       writes = liveWrites(ov, new LiveWriter(ov, live.merged));
+    }
+    if (cl.command === 'commit') {
+      await runCommit(ov, cl, image);
+      return 0;
     }
     await runCommand(ov, writes, cl.command, cl.operands, cl.options, (s) => process.stdout.write(s), readStdin);
     return 0;
