@@ -14,7 +14,7 @@ import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createError } from '../overlay';
+import { createError, type OverlayError } from '../overlay';
 import { importLayer, layerBytes } from '../overlay/oci';
 
 /** The whiteout format of cached layers. */
@@ -84,6 +84,14 @@ export interface LayerBlob {
   open(): AsyncIterable<Uint8Array>;
 }
 
+/** An unpack error said of the layer (the image's blob), not of the temporary directory. */
+function inLayer(err: unknown, layer: LayerBlob, tmp: string): unknown {
+  const e = err as OverlayError;
+  if (typeof e?.code !== 'string' || typeof e.description !== 'string' || e.syscall === 'image') return err;
+  const entry = e.path !== undefined && e.path !== tmp ? `, entry '${e.path}'` : '';
+  return createError(e.code, 'image', layer.where, `${e.description.replace(tmp, 'the layer')}${entry}`);
+}
+
 const inFlight = new Map<string, Promise<string>>();
 
 /** The cache directory of `layer`, unpacked and verified first when it is not there yet. */
@@ -131,7 +139,7 @@ async function unpackLayer(layer: LayerBlob, dir: string, root: string): Promise
     return dir;
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    throw err;
+    throw inLayer(err, layer, tmp);
   } finally {
     await tar?.close();
     await blob.close();
