@@ -4,7 +4,6 @@
  * Exit 0 on success, 1 on an operation error (one stderr line), 2 on a usage error.
  * The command line is cliArgs.ts, what each command does cliCommands.ts.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createError, Overlay, parseDockerInspect, parseDockerLayerDir, parseMountOptions, whiteoutFormatNames, type StackSpec } from './overlay';
 import { importLayer } from './overlay/oci';
@@ -13,8 +12,7 @@ import { type CommandLine, overlayUri, parseCommandLine, UsageError, WRITES } fr
 import { runCommand } from './cliCommands';
 import { engineWrites, liveWrites, type Writes } from './cliWrites';
 import { readWorkspaceFile, workspaceStack } from './workspaceFile';
-import { commitImage, dockerSave } from './image/commit';
-import { readImageFiles, type Image } from './image/image';
+import { commitOverlay, containerImage } from './image/commitOverlay';
 import { imageStack, type ImageStack } from './image/stack';
 
 export const USAGE = `usage: overlayws STACK COMMAND [OPTIONS] ARGS
@@ -111,63 +109,20 @@ async function stackFor(cl: CommandLine): Promise<{ spec: StackSpec; image?: Ima
   return { spec: image.spec, image };
 }
 
-/** The image a commit goes on top of: --image's, or the container's of --spec (docker inspect JSON), saved from Docker. */
-async function commitBase(cl: CommandLine, image: ImageStack | undefined): Promise<{ base: Image; pause?: string; done: () => void }> {
-  if (image?.image) return { base: image.image, done: () => undefined };
-  let ref = image?.info.ref;
-  let pause: string | undefined;
-  if (ref === undefined && cl.stack.spec !== undefined) {
-    const json = JSON.parse(fs.readFileSync(cl.stack.spec, 'utf8')) as unknown;
-    const c = (Array.isArray(json) ? json[0] : json) as { Id?: string; Image?: string; State?: { Running?: boolean; Paused?: boolean } };
-    if (typeof c?.Image === 'string' && c.Image !== '') {
-      ref = c.Image;
-      if (c.State?.Running && !c.State.Paused && c.Id) pause = c.Id;
-    }
-  }
-  if (ref === undefined) throw new UsageError('commit needs the image to commit on: --image REF, or --spec with the docker inspect JSON of a container');
-  const saved = await dockerSave(ref);
-  try {
-    return { base: { ...readImageFiles(saved.file), ref }, pause, done: saved.remove };
-  } catch (err) {
-    saved.remove();
-    throw err;
-  }
-}
-
-/** `commit`: the upper on top of the base image; prints the new image's id. */
+/** `commit`: the upper on top of --image's image, or of the container's image (--spec with docker inspect JSON); prints the new image's id. */
 async function runCommit(ov: Overlay, cl: CommandLine, image: ImageStack | undefined): Promise<void> {
-  if (!ov.stack.upper) throw createError('EROFS', 'commit', undefined, 'the stack has no upper layer to commit (--upper, --work)');
-  const { base, pause, done } = await commitBase(cl, image);
-  try {
-    const o = cl.options;
-    const r = await commitImage(
-      base,
-      ov.stack.upper,
-      { whiteouts: ov.stack.whiteouts, userxattr: ov.stack.userxattr },
-      {
-        tag: o.tag as string | undefined,
-        dockerArchive: o['docker-archive'] as string | undefined,
-        ociLayout: o['oci-layout'] as string | undefined,
-        load: !!o.load,
-        comment: o.message as string | undefined,
-        // A running container is paused (frozen, not stopped) while its upper is read, as docker commit does.
-        around: pause ? (read) => paused(pause, read) : undefined,
-      },
-    );
-    process.stdout.write(r.id + '\n');
-  } finally {
-    done();
-  }
-}
-
-async function paused<T>(container: string, read: () => Promise<T>): Promise<T> {
-  const docker = (verb: string): void => void execFileSync('docker', [verb, container], { stdio: 'ignore' });
-  docker('pause');
-  try {
-    return await read();
-  } finally {
-    docker('unpause');
-  }
+  let info = image?.info;
+  if (!info && cl.stack.spec !== undefined) info = containerImage(JSON.parse(fs.readFileSync(cl.stack.spec, 'utf8')));
+  if (!info) throw new UsageError('commit needs the image to commit on: --image REF, or --spec with the docker inspect JSON of a container');
+  const o = cl.options;
+  const r = await commitOverlay(ov, info, {
+    tag: o.tag as string | undefined,
+    dockerArchive: o['docker-archive'] as string | undefined,
+    ociLayout: o['oci-layout'] as string | undefined,
+    load: !!o.load,
+    comment: o.message as string | undefined,
+  });
+  process.stdout.write(r.id + '\n');
 }
 
 async function readStdin(): Promise<Buffer> {

@@ -13,6 +13,7 @@ import {
   type DidCopyUp,
   type Diff,
   type FileStat,
+  type ImageInfo,
   type OverlayInfo,
   type ReadDirectories,
   type ReadFile,
@@ -20,6 +21,7 @@ import {
 
 type DiffChange = Diff.Change;
 import { OverlayWatcher } from './watcher';
+import { imageFor } from './image/records';
 
 export interface RegistryEvents {
   changes: [DidChangeFile.Change[]];
@@ -38,12 +40,16 @@ export class ManagedOverlay {
   /** Handles opened through a live mount's merged directory (ids above this). */
   private static readonly LIVE_BASE = 1 << 30;
   private nextLive = ManagedOverlay.LIVE_BASE;
+  /** The image its lower layers are (image/records.ts), when known. */
+  readonly image: ImageInfo | undefined;
 
   private constructor(
     readonly name: string,
     readonly overlay: Overlay,
     readonly watcher: OverlayWatcher,
-  ) {}
+  ) {
+    this.image = imageFor(overlay.stack.lower);
+  }
 
   static async open(name: string, spec: StackSpec, registry: Registry): Promise<ManagedOverlay> {
     // Writes of an upper a kernel overlay has mounted go through its merged directory
@@ -80,6 +86,7 @@ export class ManagedOverlay {
     if (s.merged) stack.merged = s.merged;
     const info: OverlayInfo = { name: this.name, stack, readOnly: this.overlay.readOnly, watchReady: this.watcher.ready };
     if (this.liveInfo) info.liveMount = this.liveInfo;
+    if (this.image) info.image = this.image;
     return info;
   }
 

@@ -78,6 +78,8 @@ export interface ImageInfo {
   id: string;
   /** Per lower layer (indexed as stack.lower, top-most first): the history entry that made it (created_by), when known. */
   layers: (string | undefined)[];
+  /** The container whose stack this is (its upper is the container's), when opened from docker inspect. */
+  container?: string;
 }
 
 export interface OverlayInfo {
@@ -423,6 +425,54 @@ export namespace ParseStack {
   export interface Params {
     dockerLayerDir?: string;
     dockerInspect?: string;
+  }
+}
+
+export const OpenImage = request('overlay/openImage', {
+  doc: "Open an image as a named overlay: a local Docker image name or id (its layer directories, read-only), a docker/podman save archive or an OCI image layout directory (layers unpacked once into the layer cache, verified). With `scratch` an empty upper and work directory are made in the user's cache; with `upper`/`work` those; else read-only.",
+  changesOverlay: true,
+  params: object<OpenImage.Params>({ name: str, ref: str, upper: optPath, work: optPath, scratch: optional(bool) }),
+  result: returns<OverlayInfo>(),
+});
+export namespace OpenImage {
+  export interface Params {
+    name: string;
+    ref: string;
+    upper?: string;
+    work?: string;
+    scratch?: boolean;
+  }
+}
+
+export const CommitImage = request('overlay/commitImage', {
+  doc: "Commit the upper layer as a new image on top of the overlay's image (or a container's base image): an OCI image layout directory, a docker load archive, and/or docker load; paths absolute on the server's machine.",
+  changesOverlay: false,
+  params: object<CommitImage.Params>({
+    name: str,
+    tag: optional(str),
+    dockerArchive: optPath,
+    ociLayout: optPath,
+    load: optional(bool),
+    message: optional(str),
+  }),
+  result: returns<CommitImage.Result>(),
+});
+export namespace CommitImage {
+  export interface Params {
+    name: string;
+    tag?: string;
+    dockerArchive?: string;
+    ociLayout?: string;
+    load?: boolean;
+    message?: string;
+  }
+  export interface Result {
+    /** The new image's id (its config's digest). */
+    id: string;
+    /** The new layer's diff ID. */
+    diffId: string;
+    /** What docker load printed. */
+    loaded?: string;
   }
 }
 

@@ -25,6 +25,16 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'overlayws', 'layers');
 }
 
+/** A new empty upper and work directory for an image overlay, in the user's cache (…/overlayws/scratch/NAME-XXXXXX). */
+export function scratchUpper(name: string, root = cacheRoot()): { upper: string; work: string } {
+  const base = path.join(path.dirname(root), 'scratch');
+  fs.mkdirSync(base, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(base, `${name.replace(/[^A-Za-z0-9._-]+/g, '-')}-`));
+  fs.mkdirSync(path.join(dir, 'upper'));
+  fs.mkdirSync(path.join(dir, 'work'));
+  return { upper: path.join(dir, 'upper'), work: path.join(dir, 'work') };
+}
+
 const HEX = /^[0-9a-f]{64}$/;
 
 /** "sha256:<hex>" → hex, or EINVAL. */

@@ -5,10 +5,12 @@
  * layer's diff directory, LowerDir the ones below), read-only. Either way the image is never
  * written: edits go to an upper of the caller's.
  */
+import * as path from 'node:path';
 import { createError, type StackSpec } from '../overlay';
 import type { ImageInfo } from '../../../shared/src/protocol';
 import { dockerInspectImage, readImageFiles, refKind, type Image, type ImageConfig } from './image';
 import { CACHE_WHITEOUTS, cacheRoot, ensureLayer } from './layerCache';
+import { rememberImage } from './records';
 
 export interface ImageStack {
   spec: StackSpec;
@@ -37,15 +39,16 @@ export async function imageStack(ref: string, rw: { upper?: string; work?: strin
         `the Docker image is not stored by overlay2 (GraphDriver ${inspect.GraphDriver?.Name ?? 'none'}): save it (docker save) and open the archive`,
       );
     const lower = [d.UpperDir, ...(d.LowerDir ?? '').split(':').filter(Boolean)];
-    return { spec: { lower, whiteouts: 'kernel', ...rw }, info: { ref, source: 'docker', id: inspect.Id, layers: lower.map(() => undefined) } };
+    const info: ImageInfo = { ref, source: 'docker', id: inspect.Id, layers: lower.map(() => undefined) };
+    rememberImage(lower, info, root);
+    return { spec: { lower, whiteouts: 'kernel', ...rw }, info };
   }
   const image = readImageFiles(ref);
   const dirs: string[] = [];
   // One at a time: each streams with bounded memory; the cache shares layers between images.
   for (const layer of image.layers) dirs.push(await ensureLayer(layer, root));
-  return {
-    spec: { lower: dirs.reverse(), whiteouts: CACHE_WHITEOUTS, ...rw },
-    info: { ref, source: image.source, id: image.id, layers: layerHistory(image.config) },
-    image,
-  };
+  const lower = dirs.reverse();
+  const info: ImageInfo = { ref: path.resolve(ref), source: image.source, id: image.id, layers: layerHistory(image.config) };
+  rememberImage(lower, info, root);
+  return { spec: { lower, whiteouts: CACHE_WHITEOUTS, ...rw }, info, image };
 }
