@@ -267,6 +267,91 @@ describe('images without a daemon: overlayws --image', () => {
     }
   });
 
+  test('an index with several manifests: the one for this machine (linux/amd64 on x64), else an error listing them', () => {
+    const dir = path.join(tmp, 'multi');
+    ociLayout(dir, [BASE]);
+    const index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as { manifests: Record<string, unknown>[] };
+    const mine = { ...index.manifests[0], platform: { os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch } };
+    const other = { ...index.manifests[0], digest: `sha256:${'1'.repeat(64)}`, platform: { os: 'linux', architecture: 's390x' } };
+    fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [other, mine] }));
+    const r = cli('--image', dir, 'cat', '/etc/conf');
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, 'one');
+    fs.writeFileSync(
+      path.join(dir, 'index.json'),
+      JSON.stringify({ schemaVersion: 2, manifests: [other, { ...other, platform: { os: 'linux', architecture: 'riscv64' } }] }),
+    );
+    const none = cli('--image', dir, 'ls', '/');
+    assert.equal(none.code, 1);
+    assert.match(none.err, /the image index has 2 manifests and 0 for linux\/\w+ \(linux\/s390x, linux\/riscv64\)/);
+  });
+
+  test('a newer docker save archive (layers named blobs/sha256/<digest>): the blob digest is checked too', () => {
+    const f = path.join(tmp, 'new.tar');
+    const config = Buffer.from(JSON.stringify({ os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${hex(BASE)}`] } }));
+    const members = (layer: Buffer): Buffer =>
+      Buffer.concat(
+        [
+          ['manifest.json', Buffer.from(JSON.stringify([{ Config: `blobs/sha256/${hex(config)}`, Layers: [`blobs/sha256/${hex(BASE)}`] }]))],
+          [`blobs/sha256/${hex(config)}`, config],
+          [`blobs/sha256/${hex(BASE)}`, layer],
+        ].flatMap(([name, data]) => [
+          ...encodeHeader({ name: name as string, mode: 0o644, uid: 0, gid: 0, mtime: 0, type: '0', size: (data as Buffer).length }),
+          data as Buffer,
+          padding((data as Buffer).length),
+        ]),
+      );
+    fs.writeFileSync(f, members(BASE));
+    assert.equal(cli('--image', f, 'cat', '/etc/conf').out, 'one');
+    fs.rmSync(cache, { recursive: true });
+    fs.writeFileSync(f, members(zlib.gzipSync(BASE))); // the same tar, but not the blob its name says
+    const r = cli('--image', f, 'ls', '/');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /layer digest mismatch/);
+    assert.deepEqual(cached(), []);
+  });
+
+  test('commit usage: at least one output; a stack that is not an image or a container is refused', () => {
+    ociLayout(path.join(tmp, 'layout'), [BASE]);
+    fs.mkdirSync(path.join(tmp, 'up'));
+    fs.mkdirSync(path.join(tmp, 'wk'));
+    const noOutput = cli('--image', path.join(tmp, 'layout'), '--upper', path.join(tmp, 'up'), '--work', path.join(tmp, 'wk'), 'commit', '--tag', 'x:1');
+    assert.equal(noOutput.code, 2);
+    assert.match(noOutput.err, /commit: give at least one output/);
+    const ro = cli('--image', path.join(tmp, 'layout'), 'commit', '--oci-layout', path.join(tmp, 'o'));
+    assert.equal(ro.code, 1);
+    assert.match(ro.err, /EROFS: the overlay has no upper layer to commit/);
+    const plain = cli(
+      '--lower',
+      path.join(tmp, 'layout'),
+      '--upper',
+      path.join(tmp, 'up'),
+      '--work',
+      path.join(tmp, 'wk'),
+      'commit',
+      '--oci-layout',
+      path.join(tmp, 'o'),
+    );
+    assert.equal(plain.code, 2);
+    assert.match(plain.err, /commit needs the image to commit on/);
+    const badTag = cli(
+      '--image',
+      path.join(tmp, 'layout'),
+      '--upper',
+      path.join(tmp, 'up'),
+      '--work',
+      path.join(tmp, 'wk'),
+      'commit',
+      '--tag',
+      'Bad Name',
+      '--oci-layout',
+      path.join(tmp, 'o'),
+    );
+    assert.equal(badTag.code, 1);
+    assert.match(badTag.err, /not a valid image name/);
+    assert.ok(!fs.existsSync(path.join(tmp, 'o')), 'nothing written');
+  });
+
   test('two processes unpacking the same layers at once: both open the image, one copy of each layer', async () => {
     ociLayout(path.join(tmp, 'layout'), [BASE, MID, TOP], { gzip: true });
     const bin = path.resolve(__dirname, '../../../bin/overlayws.js');
