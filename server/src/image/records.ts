@@ -11,10 +11,17 @@ import * as path from 'node:path';
 import type { ImageInfo } from '../../../shared/src/protocol';
 import { cacheRoot } from './layerCache';
 
+/** A layer directory as the engine names it once the stack is resolved: its real path. */
+function real(dir: string): string {
+  try {
+    return fs.realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
+  }
+}
+
 function recordFile(lower: readonly string[], root: string): string {
-  const key = createHash('sha256')
-    .update(lower.map((l) => path.resolve(l)).join('\0'))
-    .digest('hex');
+  const key = createHash('sha256').update(lower.map(real).join('\0')).digest('hex');
   return path.join(path.dirname(root), 'images', `${key}.json`);
 }
 
