@@ -34,6 +34,24 @@ export default tseslint.config(
     },
   },
   {
+    // The holder scan: plain Node, used by the server and the CLI alike.
+    files: ['server/src/holders/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['vscode', 'vscode-*'], message: 'the holder scan imports neither VS Code nor the LSP library' },
+            {
+              regex: '^\\.\\./(?!overlay/|\\.\\./\\.\\./shared/src/types$)',
+              message: 'the holder scan imports only itself, the engine, Node and shared/src/types',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The engine's own folders (formats/, oci/): one level up is still the engine.
     files: ['server/src/overlay/*/**/*.ts'],
     rules: {

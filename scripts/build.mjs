@@ -2,6 +2,7 @@
 // Bundles the extension for VS Code and the .vsix:
 //   client/src/extension.ts -> dist/extension.js  (cjs, node, external vscode)
 //   server/src/server.ts    -> dist/server.js     (cjs, node; the LSP server process)
+//   server/src/holders/scanWorker.ts -> dist/holders/scanWorker.js (its worker thread)
 // @napi-rs/xattr is a native N-API module: it stays external and is copied, with the
 // prebuilt binary for this platform, into dist/node_modules so `require` from
 // dist/server.js finds it inside the packaged extension (vsce runs with
@@ -34,6 +35,8 @@ const common = {
 const builds = [
   { ...common, entryPoints: ['client/src/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
   { ...common, entryPoints: ['server/src/server.ts'], outfile: 'dist/server.js', external: ['@napi-rs/xattr'] },
+  // The holder scan's worker thread, at the path the server finds it: beside it, as in out/server/src/.
+  { ...common, entryPoints: ['server/src/holders/scanWorker.ts'], outfile: 'dist/holders/scanWorker.js', external: ['@napi-rs/xattr'] },
 ];
 
 /** Copies @napi-rs/xattr and its platform binary package(s) into dist/node_modules. */
@@ -68,5 +71,5 @@ if (watch) {
   console.log('build: watching');
 } else {
   await Promise.all(builds.map((b) => esbuild.build(b)));
-  console.log(`build: dist/extension.js, dist/server.js in ${Date.now() - t0} ms`);
+  console.log(`build: dist/extension.js, dist/server.js, dist/holders/scanWorker.js in ${Date.now() - t0} ms`);
 }

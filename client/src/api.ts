@@ -5,6 +5,7 @@ import type { ServerState } from './client';
 import type { LowerGuard } from './lowerGuard';
 import type { ReadAhead } from './readAhead';
 import type { StaleEditors } from './staleEditors';
+import type { StaleReaders } from './staleReaders';
 import type { Testing } from './testing';
 import type { ChangesView } from './views/changes';
 
@@ -17,6 +18,8 @@ export interface OverlayApi {
     readonly onDidStart: vscode.Event<void>;
   };
   readonly staleEditors: Pick<StaleEditors, 'pending' | 'resolve'>;
+  /** The actions of a stale-reader notice (its notification's buttons), on the notices of `testing.staleReaders`. */
+  readonly staleReaders: Pick<StaleReaders, 'act'>;
   /** Lower layers (and live-mount uppers) kept read-only in the editor. */
   readonly lowerGuard: Pick<LowerGuard, 'protectedRoots' | 'lookup' | 'editInOverlay' | 'whenSettled'>;
   readonly changes: Pick<ChangesView, 'changes' | 'group' | 'refresh' | 'revert' | 'provideOriginalResource' | 'provideFileDecoration'>;

@@ -21,7 +21,7 @@ import {
 import type { AnyRequest } from '../../shared/src/catalog';
 import type { ParamsOf, ResultOf } from '../../shared/src/messages';
 import { AddOverlay, ListOverlays, RemoveOverlay, type InitializationOptions, type OverlayInfo, type StackSpec } from '../../shared/src/protocol';
-import { configuredOverlays } from './config';
+import { configuredOverlays, staleReadersSetting } from './config';
 import { SERVER_INSPECT_PORT } from './debugPort';
 
 export type ServerState = 'starting' | 'running' | 'restarting' | 'stopped';
@@ -122,7 +122,7 @@ export class OverlayClient implements vscode.Disposable {
       documentSelector: [],
       outputChannel: this.output,
       // A function: a restarted server gets the overlays as they are configured now.
-      initializationOptions: (): InitializationOptions => ({ overlays: configuredOverlays() }),
+      initializationOptions: (): InitializationOptions => ({ overlays: configuredOverlays(), scanHolders: staleReadersSetting() !== 'off' }),
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue }),
         closed: () => {

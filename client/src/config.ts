@@ -50,3 +50,11 @@ export function freshName(hint: string): string {
   for (let i = 2; used.has(name); i++) name = `${stem}-${i}`;
   return name;
 }
+
+/** `overlay.staleReaders`: notify (default), log (the output channel only), off (the server does not look). */
+export type StaleReadersSetting = 'notify' | 'log' | 'off';
+
+export function staleReadersSetting(): StaleReadersSetting {
+  const v = vscode.workspace.getConfiguration(SECTION).get<string>('staleReaders');
+  return v === 'log' || v === 'off' ? v : 'notify';
+}

@@ -9,6 +9,7 @@ import { LowerGuard } from './lowerGuard';
 import { trackMountedFolders } from './mounts';
 import { registerSearchProviders } from './search';
 import { StaleEditors } from './staleEditors';
+import { StaleReaders } from './staleReaders';
 import { OverlayStatus } from './status';
 import { Testing } from './testing';
 import { OVERLAY_SCHEME } from './uris';
@@ -23,10 +24,11 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
   const layers = registerLayerFileSystem(s);
   const overlayFs = registerOverlayFileSystem(s, testing);
   const stale = new StaleEditors(s, s.output, testing);
+  const readers = new StaleReaders(s, s.output, testing);
   const changes = new ChangesView(s, (uris, type) => overlayFs.provider.fireChanged(uris, type), testing);
   const status = new OverlayStatus(s);
   const guard = new LowerGuard(s, context, testing);
-  context.subscriptions.push(s, overlayFs.disposable, layers.disposable, stale, changes, status, guard, trackMountedFolders(s));
+  context.subscriptions.push(s, overlayFs.disposable, layers.disposable, stale, readers, changes, status, guard, trackMountedFolders(s));
   registerCommands(context, s, changes, guard);
   s.output.info(registerSearchProviders(s, context.subscriptions, testing));
 
@@ -67,6 +69,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
       onDidStart: s.onDidStart,
     },
     staleEditors: stale,
+    staleReaders: readers,
     lowerGuard: guard,
     changes,
     testing,

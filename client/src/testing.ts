@@ -6,6 +6,7 @@
  */
 import type { GuardRecord } from './lowerGuard';
 import type { RedirectRecord } from './staleEditors';
+import type { StaleReaderActionRecord, StaleReaderNotice } from './staleReaders';
 
 /** The newest `max` entries of something that happened. */
 export class RecentLog<T> {
@@ -28,10 +29,14 @@ export class Testing {
   readonly progressShown = new RecentLog<string>(50);
   /** What the stale-editor redirector did (staleEditors.ts). */
   readonly staleEditors = new RecentLog<RedirectRecord>();
+  /** Copy-ups whose old copy other processes still read, as the user was told (staleReaders.ts). */
+  readonly staleReaders = new RecentLog<StaleReaderNotice>();
+  /** What the stale-reader actions (SIGHUP, container restart) did. */
+  readonly staleReaderActions = new RecentLog<StaleReaderActionRecord>(50);
   /** What the lower guard did (lowerGuard.ts). */
   readonly lowerGuard = new RecentLog<GuardRecord>();
   /** Calls of the overlay search providers, when registered (search.ts). */
   readonly search = { fileSearches: 0, textSearches: 0, lastTextMatches: -1 };
-  /** Modal confirmations (Revert in the changes view) take their default answer without asking. */
+  /** Modal confirmations (Revert in the changes view, SIGHUP and restart of stale readers) take their default answer without asking. */
   autoConfirm = false;
 }

@@ -11,6 +11,7 @@ import { findLiveMount, LiveWriter } from './liveMount';
 import { type CommandLine, overlayUri, parseCommandLine, UsageError, WRITES } from './cliArgs';
 import { runCommand } from './cliCommands';
 import { engineWrites, liveWrites, type Writes } from './cliWrites';
+import { warnStaleReaders } from './cliHolders';
 import { readWorkspaceFile, workspaceStack } from './workspaceFile';
 import { commitOverlay, containerImage } from './image/commitOverlay';
 import { imageStack, type ImageStack } from './image/stack';
@@ -50,6 +51,10 @@ COMMANDS (PATH: absolute from the overlay root, or overlay://NAME/PATH with --wo
   commit [--tag NAME:TAG] [--docker-archive FILE.tar] [--oci-layout DIR] [--load] [--message TEXT]
                                   the upper as a new layer on top of the image (--image, or the
                                   container's image with --spec docker inspect JSON); prints its id
+  holders PATH                    processes that hold the lower copy of PATH open or mapped
+                                  (a mounted stack: also the merged file through the mount):
+                                  PID<TAB>open|mapped<TAB>COMMAND<TAB>CONTAINER per line
+  write, append and truncate warn on stderr about such processes when they copy a file up.
   The write commands act as the coreutils of the same name on a kernel overlay mount.
 overlayws [STACK] import-layer FILE.tar[.gz|.zst] DIR [--whiteouts ${whiteoutFormatNames().join('|')}] [--userxattr]
   unpack an OCI layer into DIR for use as a lower layer (no stack needed;
@@ -190,7 +195,11 @@ export async function main(argv: string[]): Promise<number> {
       await runCommit(ov, cl, image);
       return 0;
     }
-    await runCommand(ov, writes, cl.command, cl.operands, cl.options, (s) => process.stdout.write(s), readStdin);
+    const stderrLine = (line: string): void => void process.stderr.write(line + '\n');
+    const shown = cl;
+    const name = (p: string): string => (shown.usesUris && shown.overlayName !== undefined ? overlayUri(shown.overlayName, p) : p);
+    writes = warnStaleReaders(ov, writes, ov.stack.merged, stderrLine, name);
+    await runCommand(ov, writes, cl.command, cl.operands, cl.options, (s) => process.stdout.write(s), readStdin, { merged: ov.stack.merged, note: stderrLine });
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

@@ -103,6 +103,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     },
     operands: () => ({ kinds: [] }),
   },
+  holders: { usage: 'holders PATH', operands: onePath },
   'import-layer': {
     usage: `import-layer FILE.tar[.gz|.zst] DIR [--whiteouts ${whiteoutFormatNames().join('|')}] [--userxattr]`,
     options: { whiteouts: { type: 'string' }, userxattr: { type: 'boolean' } },

@@ -12,6 +12,7 @@ import { splitRequestPath } from './overlay/paths';
 import { exportLayer } from './overlay/oci';
 import { UsageError } from './cliArgs';
 import type { Writes } from './cliWrites';
+import { holdersCommand } from './cliHolders';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -309,6 +310,12 @@ async function chmod(ov: Overlay, w: Writes, spec: string, p: string): Promise<v
   await w.chmod(p, applyMode(spec, st.mode, st.type === 'd', process.umask()));
 }
 
+/** What some commands need beyond the overlay: the merged directory of its kernel mount, a stderr line. */
+export interface CommandContext {
+  merged?: string;
+  note?: (line: string) => void;
+}
+
 export async function runCommand(
   ov: Overlay,
   w: Writes,
@@ -317,10 +324,11 @@ export async function runCommand(
   o: Values,
   out: (s: string | Buffer) => void,
   stdin: () => Promise<Buffer>,
+  ctx: CommandContext = {},
 ): Promise<void> {
   const line = (s: string): void => out(s + '\n');
   // PATH/ must be a directory; through a symlink, the directory it leads to (slashed()).
-  const looked = ['ls', 'cat', 'stat', 'resolve', 'tree', 'diff', 'chmod'].includes(command) ? args[command === 'chmod' ? 1 : 0] : undefined;
+  const looked = ['ls', 'cat', 'stat', 'resolve', 'tree', 'diff', 'chmod', 'holders'].includes(command) ? args[command === 'chmod' ? 1 : 0] : undefined;
   const throughLink = looked !== undefined && (await slashed(ov, looked, command));
   switch (command) {
     case 'ls': {
@@ -388,6 +396,12 @@ export async function runCommand(
     case 'export':
       await exportLayer(ov, args[0]);
       return;
+    case 'holders': {
+      // The processes that read the file: symlinks followed, as cat follows them.
+      if ((await ov.stat(args[0])).type === 'd') throw createError('EISDIR', 'holders', args[0], 'holders names the processes that read a file');
+      const target = naming(args[0], async () => followed(ov, args[0], 'open'));
+      return holdersCommand(ov, await target, ctx.merged, line, ctx.note ?? (() => undefined));
+    }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }

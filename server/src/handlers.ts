@@ -11,6 +11,7 @@ import * as P from '../../shared/src/protocol';
 import { createError } from './overlay/errors';
 import { parseDockerInspect, parseDockerLayerDir } from './overlay/index';
 import { exportLayer } from './overlay/oci';
+import type { CopyUpNotices } from './copyUpNotices';
 import type { Registry } from './registry';
 import { commitOverlay, containerImage } from './image/commitOverlay';
 import { scratchUpper } from './image/layerCache';
@@ -23,7 +24,7 @@ const MAX_READ_AHEAD = 100_000;
 /** One overlay/read answers at most this many bytes. */
 const MAX_READ = 64 * 1024 * 1024;
 
-export function requestHandlers(reg: Registry): RequestHandlers {
+export function requestHandlers(reg: Registry, copyUps: Pick<CopyUpNotices, 'scanHolders'>): RequestHandlers {
   const ov = (p: { name: string }) => reg.get(p.name);
   return {
     [P.AddOverlay.method]: (p) => reg.add(p.name, p.spec),
@@ -90,6 +91,11 @@ export function requestHandlers(reg: Registry): RequestHandlers {
       if (!path.isAbsolute(p.file)) throw createError('EINVAL', 'export', p.file, 'the tarball path must be absolute');
       const res = await exportLayer(ov(p).overlay, p.file, { gzip: p.gzip ?? /\.(t?gz)$/.test(p.file) });
       return { file: p.file, entries: res.entries, diffId: res.diffId };
+    },
+
+    [P.Configure.method]: (p) => {
+      if (p.scanHolders !== undefined) copyUps.scanHolders = p.scanHolders;
+      return null;
     },
 
     [P.FindFiles.method]: (p) => findFiles(ov(p).overlay, { include: p.include, exclude: p.exclude, maxResults: p.maxResults ?? 10000 }),

@@ -12,6 +12,7 @@ import { createError, isErrno } from './overlay/errors';
 import { keepsInode } from './overlay/inPlaceWrite';
 import { decodeName, encodePath, parseMountinfoLine, type Overlay, type StackSpec } from './overlay/index';
 import { splitRequestPath } from './overlay/paths';
+import { parseDev } from './holders/mountinfo';
 
 export interface LiveMountInfo {
   merged: string;
@@ -24,12 +25,6 @@ function realOrSelf(p: string): string {
   } catch {
     return p;
   }
-}
-
-/** st_dev as glibc's makedev builds it from mountinfo's "major:minor". */
-function makedev(majmin: string): number {
-  const [maj, min] = majmin.split(':').map(Number);
-  return ((maj & 0xfff) << 8) + (min & 0xff) + (min & ~0xff) * 4096 + (maj & ~0xfff) * 2 ** 32;
 }
 
 /** Is `dir` the root of the mount with device `dev` (and not over-mounted by something else)? */
@@ -58,7 +53,7 @@ function overlayMounts(mountinfo?: string): OverlayMount[] {
   for (const line of text.split('\n')) {
     if (!line.includes(' - overlay ')) continue;
     try {
-      out.push({ spec: parseMountinfoLine(line), dev: makedev(line.split(' ')[2]) });
+      out.push({ spec: parseMountinfoLine(line), dev: parseDev(line.split(' ')[2]) });
     } catch {
       /* skip */
     }

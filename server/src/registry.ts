@@ -22,10 +22,12 @@ import {
 type DiffChange = Diff.Change;
 import { OverlayWatcher } from './watcher';
 import { imageFor } from './image/records';
+import type { CopyUpWhere } from './copyUpNotices';
 
 export interface RegistryEvents {
   changes: [DidChangeFile.Change[]];
-  copyup: [DidCopyUp.Params];
+  /** A copy-up, and where its stale copy is (for the processes that still read it). */
+  copyup: [DidCopyUp.Params, CopyUpWhere];
   log: [string];
 }
 
@@ -61,7 +63,7 @@ export class ManagedOverlay {
     holder.self = self;
     overlay.on('copyup', (e) => {
       watcher.noteServerCopyUp(e.path);
-      registry.emit('copyup', { name, path: e.path, lowerPath: e.lowerPath, upperPath: e.upperPath, by: 'server' });
+      registry.emit('copyup', { name, path: e.path, lowerPath: e.lowerPath, upperPath: e.upperPath, by: 'server' }, self.whereIs(e.lowerPath));
     });
     watcher.on('changes', (changes) =>
       registry.emit(
@@ -69,7 +71,7 @@ export class ManagedOverlay {
         changes.map((c) => ({ name, ...c })),
       ),
     );
-    watcher.on('copyup', (e) => registry.emit('copyup', { name, ...e }));
+    watcher.on('copyup', (e) => registry.emit('copyup', { name, ...e }, self.whereIs(e.lowerPath)));
     watcher.on('error', (err) => registry.emit('log', `watcher of overlay "${name}": ${err.message}`));
     self.refreshLive();
     void watcher.start().catch((err: unknown) => registry.emit('log', `watcher of overlay "${name}" failed: ${String(err)}`));
@@ -88,6 +90,13 @@ export class ManagedOverlay {
     if (this.liveInfo) info.liveMount = this.liveInfo;
     if (this.image) info.image = this.image;
     return info;
+  }
+
+  /** The lower layer that holds `lowerPath`, and the merged directory of this stack's kernel mount, if mounted. */
+  whereIs(lowerPath: string): CopyUpWhere {
+    const layerRoot = this.overlay.stack.lower.find((l) => lowerPath.startsWith(l.endsWith('/') ? l : l + '/'));
+    const merged = this.liveInfo?.reachable ? this.liveInfo.merged : undefined;
+    return { layerRoot, merged };
   }
 
   /** Look at mountinfo again: a container may have mounted (or unmounted) the stack since. */

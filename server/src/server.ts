@@ -9,6 +9,7 @@
 import { createConnection, ProposedFeatures, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver/node';
 import { requests } from '../../shared/src/catalog';
 import { DidChangeFile, DidCopyUp, OVERLAY_ERROR, stackSpec } from '../../shared/src/protocol';
+import { CopyUpNotices } from './copyUpNotices';
 import { checkParams, type Check } from '../../shared/src/validate';
 import { requestHandlers } from './handlers';
 import { Registry } from './registry';
@@ -18,9 +19,13 @@ const connection = createConnection(ProposedFeatures.all);
 const registry = new Registry();
 registry.on('log', (msg) => connection.console.warn(msg));
 registry.on('changes', (changes) => void connection.sendNotification(DidChangeFile.type, { changes }));
-registry.on('copyup', (e) => void connection.sendNotification(DidCopyUp.type, e));
+const copyUps = new CopyUpNotices(
+  (e) => void connection.sendNotification(DidCopyUp.type, e),
+  (msg) => connection.console.warn(msg),
+);
+registry.on('copyup', (e, where) => copyUps.push(e, where));
 
-const handlers = requestHandlers(registry);
+const handlers = requestHandlers(registry, copyUps);
 for (const r of requests) {
   const handler = handlers[r.method] as (params: unknown) => unknown;
   // By method, not r.type: with the type, vscode-jsonrpc answers missing params itself (InvalidParams) instead of the
@@ -28,17 +33,22 @@ for (const r of requests) {
   // cancellation token last.
   connection.onRequest(r.method, async (...args: unknown[]) => {
     const raw = args.length <= 1 ? undefined : args.length === 2 ? args[0] : args.slice(0, -1);
+    copyUps.begin();
     try {
       return (await handler(checkParams(r.method, r.params as Check<unknown>, raw))) ?? null;
     } catch (err) {
       const { message, data } = toWireError(err);
       return new ResponseError(OVERLAY_ERROR, message, data);
+    } finally {
+      copyUps.end();
     }
   });
 }
 
 connection.onInitialize(async (params) => {
-  const overlays: unknown = (params.initializationOptions as { overlays?: unknown } | undefined)?.overlays ?? {};
+  const options = params.initializationOptions as { overlays?: unknown; scanHolders?: unknown } | undefined;
+  if (typeof options?.scanHolders === 'boolean') copyUps.scanHolders = options.scanHolders;
+  const overlays: unknown = options?.overlays ?? {};
   if (typeof overlays !== 'object' || overlays === null || Array.isArray(overlays)) {
     connection.console.error('initializationOptions.overlays must be an object { name: stack spec }; no overlay opened');
   } else {

@@ -19,16 +19,18 @@
  */
 /* eslint-disable @typescript-eslint/no-namespace -- each message is a value (what it is: messages.ts) and a namespace of its types, the house protocol style (vscode-eslint, rust-analyzer lsp_ext) */
 import { notification, request, request0, returns } from './messages';
-import type { ChangeKind, EntryType, LayerRef, StackSpec } from './types';
+import type { ChangeKind, EntryType, Holder, LayerRef, StackSpec } from './types';
 import { array, base64, bool, count, object, oneOf, optional, str, type Check } from './validate';
 
 // ---------------------------------------------------------------- shared types
 
-export type { ChangeKind, EntryType, LayerRef, StackSpec, WhiteoutFormat } from './types';
+export type { ChangeKind, EntryType, Holder, LayerRef, StackSpec, WhiteoutFormat } from './types';
 
 /** `initializationOptions` of the LSP initialize request. */
 export interface InitializationOptions {
   overlays: Record<string, StackSpec>;
+  /** Look for the processes that still read the lower copy at each copy-up (default true; see Configure). */
+  scanHolders?: boolean;
 }
 
 /** ResponseError code of every failed overlay request (LSP RequestFailed). */
@@ -564,6 +566,20 @@ export namespace SearchText {
   }
 }
 
+// ---------------------------------------------------------------- server options
+
+export const Configure = request('overlay/configure', {
+  doc: 'Server options that follow VS Code settings: `scanHolders` (overlay.staleReaders is not "off") looks for the processes that still read the lower copy at each copy-up.',
+  changesOverlay: false,
+  params: object<Configure.Params>({ scanHolders: optional(bool) }),
+  result: returns<null>(),
+});
+export namespace Configure {
+  export interface Params {
+    scanHolders?: boolean;
+  }
+}
+
 // ---------------------------------------------------------------- notifications
 
 export const DidChangeFile = notification('overlay/didChangeFile', {
@@ -583,8 +599,13 @@ export namespace DidChangeFile {
   }
 }
 
+/**
+ * Sent once the processes that still read the stale copy are known (`holders`): the
+ * request that made the copy-up has answered already. Copy-ups are notified in the order
+ * they happened.
+ */
 export const DidCopyUp = notification('overlay/didCopyUp', {
-  doc: 'A file moved from a lower layer to the upper one; `lowerPath` is now stale.',
+  doc: 'A file moved from a lower layer to the upper one; `lowerPath` is now stale, and `holders` still read it.',
   params: returns<DidCopyUp.Params>(),
 });
 export namespace DidCopyUp {
@@ -595,5 +616,14 @@ export namespace DidCopyUp {
     upperPath: string;
     /** 'server': this server's engine did it; 'outside': seen by the watcher (CLI, container, kernel mount). */
     by: 'server' | 'outside';
+    /**
+     * The processes that still hold the stale copy open or mapped: the lower file, or the file
+     * as a kernel overlay mount showing it presents it (a container's; the stack's own live
+     * mount: the merged file as it was before the copy-up), by pid. All of them, this
+     * VS Code's own processes too. Absent when the server does not look (Configure).
+     */
+    holders?: Holder[];
+    /** Processes the server may not inspect (another user's, for a server that is not root): they might hold it too. */
+    uninspectable?: number;
   }
 }

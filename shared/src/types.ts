@@ -39,3 +39,30 @@ export type LayerRef = 'upper' | number;
 
 /** A change of the upper layer against the lowers, as `docker diff` prints it: Added, Changed, Deleted. */
 export type ChangeKind = 'A' | 'C' | 'D';
+
+/**
+ * A process that still reads the stale copy of a copied-up file: it has the lower file open
+ * or mapped, or — through a kernel overlay mount (a container's, or the stack's own live
+ * mount) — the merged file as it was before the copy-up.
+ */
+export interface Holder {
+  pid: number;
+  /**
+   * 'open': a file descriptor refers to it (since Linux 4.19 read(2) through an overlay mount
+   * follows a copy-up, but what the process read before stays old; an fd on the lower file
+   * itself never follows); 'mapped': mapped into memory (mapped pages keep the lower data).
+   * A process that has it both open and mapped is 'mapped'.
+   */
+  how: 'open' | 'mapped';
+  /** The process's name (/proc/PID/comm). */
+  name: string;
+  /** Its command line (/proc/PID/cmdline, arguments joined by spaces; `[name]` when empty). */
+  command: string;
+  uid: number;
+  /** Start time, in clock ticks after boot (/proc/PID/stat): with the pid it names the process, as pids are reused. */
+  startTime: number;
+  /** The Docker container it runs in (from its cgroup), when it runs in one. */
+  containerId?: string;
+  /** That container's name, when Docker knows it. */
+  container?: string;
+}

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N] [--layer-mib N] [--only listing,real,search,read,copyup,scaling,watch,memory,layer]:
+ * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N] [--layer-mib N] [--only listing,real,search,read,copyup,scaling,watch,holders,memory,layer]:
  * every figure next to its baseline measured in the same
  * run, on the same data and page-cache state (each side is warmed once, then the median
  * of several runs is reported). Prints a markdown table; exits 0 (targets are reported,
@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { copyUp, fileSearch, layerScaling, listingAndStat, memory, realStack, watchLatency, type Row } from './figures';
+import { holderScan } from './holders';
 import { layerImport } from './layers';
 import { bench as transportBench } from './transport';
 
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
       ['copyup', () => copyUp(root, cfg.copyMiB, log)],
       ['scaling', () => layerScaling(root, cfg.scaleFiles, cfg.runs, log)],
       ['watch', () => watchLatency(root, quick ? 10 : 30)],
+      ['holders', () => holderScan(root, quick ? 200 : 400, quick ? 2 : 3, log)],
       ['memory', async () => (cfg.memFiles > 0 ? memory(root, cfg.memFiles, cfg.layers, log) : [])],
       ['layer', () => layerImport(root, cfg.layerMiB, log)],
     ];

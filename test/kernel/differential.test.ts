@@ -22,7 +22,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Rng, sequenceSeed } from './prng';
+import { Rng, sequenceSeed } from '../mocha/rng';
 import { genOp, describeOp, compareResults, intoDir, Op } from './ops';
 import { buildStack, copyStack, dirsOf, kernelLayerToOci } from './stack';
 import { diffLines, dumpLayer, dumpMount, setOpaque } from './tree';

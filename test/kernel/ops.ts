@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Rng } from './prng';
+import { Rng } from '../mocha/rng';
 import { escapesRoot, MergedEntry } from './tree';
 import { q, sh } from './shell';
 

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Rng } from './prng';
+import { Rng } from '../mocha/rng';
 import { applyShell, genOp, NAMES, relativeTarget } from './ops';
 import { dumpMount, OPAQUE_XATTR } from './tree';
 import { mountKernel, OverlayDirs, run, unmount } from './shell';

@@ -27,8 +27,16 @@ export interface Started {
   stop(): Promise<void>;
 }
 
-export async function startServer(overlays: Record<string, P.StackSpec> = {}, transport: '--stdio' | '--node-ipc' = '--stdio'): Promise<Started> {
-  const child = spawn(process.execPath, [SERVER, transport], { stdio: transport === '--stdio' ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'ipc'] });
+/** `user`: run the server as that user (root only). */
+export async function startServer(
+  overlays: Record<string, P.StackSpec> = {},
+  transport: '--stdio' | '--node-ipc' = '--stdio',
+  user?: { uid: number; gid: number },
+): Promise<Started> {
+  const child = spawn(process.execPath, [SERVER, transport], {
+    stdio: transport === '--stdio' ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'ipc'],
+    ...user,
+  });
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
@@ -49,7 +57,9 @@ export async function startServer(overlays: Record<string, P.StackSpec> = {}, tr
     logs.push(p.message);
   });
   conn.listen();
-  await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
+  // A server of another user cannot kill(processId, 0) this process (EPERM) and would exit: no parent watch then.
+  const processId = user && user.uid !== process.getuid?.() ? null : process.pid;
+  await conn.sendRequest('initialize', { processId, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
   await conn.sendNotification('initialized', {});
   let stopped = false;
   return {
@@ -77,6 +87,17 @@ export async function startServer(overlays: Record<string, P.StackSpec> = {}, tr
       conn.dispose();
     },
   };
+}
+
+/**
+ * A copy-up notification without its count of processes the server could not inspect (which
+ * depends on the machine), checked to be there.
+ */
+export function copyUpSeen(c: P.DidCopyUp.Params | undefined): Omit<P.DidCopyUp.Params, 'uninspectable'> | undefined {
+  if (!c) return c;
+  const { uninspectable, ...rest } = c;
+  if (typeof uninspectable !== 'number') throw new Error(`the copy-up of ${c.path} came without a count of uninspectable processes`);
+  return rest;
 }
 
 /** Wait for all watchers of the server to finish their initial scan. */

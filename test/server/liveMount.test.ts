@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, it } from 'mocha';
 import { skipBecause } from '../mocha/skip';
 import * as P from '../../shared/src/protocol';
 import { readOverlayFile } from '../../client/src/transport';
-import { b64, errorCode, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
+import { b64, copyUpSeen, errorCode, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
 
 function tryMount(st: Stack, merged: string): string | undefined {
   fs.mkdirSync(merged);
@@ -50,10 +50,14 @@ describe('server with a live kernel mount', () => {
     assert.equal(fs.readFileSync(path.join(st.upper, 'low.txt'), 'utf8'), 'via kernel');
     assert.equal(fs.readFileSync(path.join(st.lower[0], 'low.txt'), 'utf8'), 'lower');
     await until(() => s!.copyUps.some((c) => c.path === '/low.txt'), 5000, 'didCopyUp for the server write');
-    assert.deepEqual(
-      s.copyUps.find((c) => c.path === '/low.txt'),
-      { name: 'k', path: '/low.txt', lowerPath: path.join(st.lower[0], 'low.txt'), upperPath: path.join(st.upper, 'low.txt'), by: 'server' },
-    );
+    assert.deepEqual(copyUpSeen(s.copyUps.find((c) => c.path === '/low.txt')), {
+      name: 'k',
+      path: '/low.txt',
+      lowerPath: path.join(st.lower[0], 'low.txt'),
+      upperPath: path.join(st.upper, 'low.txt'),
+      by: 'server',
+      holders: [],
+    });
     const read = await readOverlayFile((q) => s!.conn.sendRequest(P.ReadFile.type, q), 'k', '/low.txt');
     assert.equal(Buffer.from(read).toString(), 'via kernel');
     // A container process writing through the mount: outside.

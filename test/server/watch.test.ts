@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'mocha';
 import * as P from '../../shared/src/protocol';
-import { b64, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
+import { b64, copyUpSeen, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
 
 const { Changed, Created, Deleted } = P.FileChangeType;
 
@@ -41,12 +41,13 @@ describe('server watching', () => {
   it('a server copy-up: didCopyUp by server once, and Changed (not Created)', async () => {
     await s.conn.sendRequest(P.WriteFile.type, { name: 'w', path: '/low.txt', data: b64('edited'), create: false, overwrite: true });
     await until(() => s.copyUps.length > 0, 5000, 'didCopyUp');
-    assert.deepEqual(s.copyUps[0], {
+    assert.deepEqual(copyUpSeen(s.copyUps[0]), {
       name: 'w',
       path: '/low.txt',
       lowerPath: path.join(st.lower[0], 'low.txt'),
       upperPath: path.join(st.upper, 'low.txt'),
       by: 'server',
+      holders: [],
     });
     await waitEvent('/low.txt', Changed);
     assert.ok(!eventsFor('/low.txt').includes(Created), 'an upper copy of a lower file is Changed, not Created');
@@ -63,12 +64,13 @@ describe('server watching', () => {
     const r = spawnSync('mv', [tmp, path.join(st.upper, 'low.txt')]);
     assert.equal(r.status, 0);
     await until(() => s.copyUps.length > 0, 5000, 'didCopyUp');
-    assert.deepEqual(s.copyUps[0], {
+    assert.deepEqual(copyUpSeen(s.copyUps[0]), {
       name: 'w',
       path: '/low.txt',
       lowerPath: path.join(st.lower[0], 'low.txt'),
       upperPath: path.join(st.upper, 'low.txt'),
       by: 'outside',
+      holders: [],
     });
     await waitEvent('/low.txt', Changed);
     const ch = s.changes.find((c) => c.path === '/low.txt' && c.type === Changed);

@@ -7,7 +7,7 @@
  * semantics are per directory (lookup, whiteouts, opaque markers, copy-up of the parents).
  * Cases on the root itself get a small stack each. Everything random comes from one seed.
  */
-import { Rng } from './rng';
+import { Rng } from '../../mocha/rng';
 
 /** Where an entry is placed: the upper layer, or a lower one (0 = top-most lower). */
 export type Layer = 'U' | 0 | 1;

@@ -1,4 +1,7 @@
-/** Small seeded PRNG (mulberry32) so that every differential sequence can be replayed from its seed. */
+/**
+ * Seeded PRNG (mulberry32), so that a generated sequence or case set is replayed from its seed:
+ * the kernel differential tests and the e2e fsdiff suite share it.
+ */
 
 export class Rng {
   private state: number;
@@ -39,6 +42,13 @@ export class Rng {
       if (r < 0) return k;
     }
     return keys[keys.length - 1];
+  }
+
+  /** Text of `n` bytes (ASCII words and newlines). */
+  text(n: number): string {
+    let s = '';
+    while (s.length < n) s += this.int(0, 7) === 0 ? '\n' : String.fromCharCode(97 + this.int(0, 25));
+    return s;
   }
 
   /** A short lowercase word, used for file contents. */
