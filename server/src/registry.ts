@@ -13,6 +13,7 @@ import {
   type DidCopyUp,
   type Diff,
   type FileStat,
+  type ImageInfo,
   type OverlayInfo,
   type ReadDirectories,
   type ReadFile,
@@ -21,6 +22,7 @@ import {
 
 type DiffChange = Diff.Change;
 import { OverlayWatcher } from './watcher';
+import { imageFor } from './image/records';
 import type { CopyUpWhere } from './copyUpNotices';
 
 export interface RegistryEvents {
@@ -41,12 +43,16 @@ export class ManagedOverlay {
   /** Handles opened through a live mount's merged directory (ids above this). */
   private static readonly LIVE_BASE = 1 << 30;
   private nextLive = ManagedOverlay.LIVE_BASE;
+  /** The image its lower layers are (image/records.ts), when known. */
+  readonly image: ImageInfo | undefined;
 
   private constructor(
     readonly name: string,
     readonly overlay: Overlay,
     readonly watcher: OverlayWatcher,
-  ) {}
+  ) {
+    this.image = imageFor(overlay.stack.lower);
+  }
 
   static async open(name: string, spec: StackSpec, registry: Registry): Promise<ManagedOverlay> {
     // Writes of an upper a kernel overlay has mounted go through its merged directory
@@ -88,6 +94,7 @@ export class ManagedOverlay {
     if (s.merged) stack.merged = s.merged;
     const info: OverlayInfo = { name: this.name, stack, readOnly: this.overlay.readOnly, watchReady: this.watcher.ready };
     if (this.liveInfo) info.liveMount = this.liveInfo;
+    if (this.image) info.image = this.image;
     return info;
   }
 
@@ -263,24 +270,8 @@ export class ManagedOverlay {
   }
 
   /** Changes against the lowers, each with the entry's type and the lower layer it hides or replaces. */
-  async diff(): Promise<DiffChange[]> {
-    const out: DiffChange[] = [];
-    for (const c of await this.overlay.diff()) {
-      const d: DiffChange = { ...c };
-      if (c.kind !== 'D') {
-        try {
-          d.type = (await this.overlay.lstat(c.path)).type;
-        } catch {
-          /* changed since */
-        }
-      }
-      if (c.kind !== 'A') {
-        const lower = await this.overlay.lowerResolve(c.path);
-        if (lower && typeof lower.layer === 'number') d.lowerLayer = lower.layer;
-      }
-      out.push(d);
-    }
-    return out;
+  diff(): Promise<DiffChange[]> {
+    return this.overlay.diff();
   }
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {

@@ -13,10 +13,10 @@
  *   'never' none (the upper as in 'auto').
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { WatchLowerLayers, Watching } from '../../shared/src/protocol';
 import { listOverlayMounts } from './overlay/index';
+import { cacheRoot } from './image/layerCache';
 
 export type { WatchLowerLayers };
 export type LayerMode = Watching.Mode;
@@ -72,15 +72,9 @@ export function immutableReason(root: string, mounted: ReadonlyMap<string, strin
   if (at !== undefined) return `a lower of the overlay mounted at ${at || 'a place not visible here'}`;
   // Docker's overlay2 driver: <data-root>/overlay2/<id>/diff, with the layer's short id in <id>/link.
   if (path.basename(root) === 'diff' && fs.existsSync(path.join(path.dirname(root), 'link'))) return 'a Docker overlay2 layer';
-  const cache = imageLayerCache();
+  const cache = realOrSelf(cacheRoot());
   if (root === cache || root.startsWith(cache + '/')) return 'a layer of the image layer cache';
   return undefined;
-}
-
-/** Where unpacked image layers live, content-addressed (~/.cache/overlayws/layers, or under XDG_CACHE_HOME). */
-export function imageLayerCache(): string {
-  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
-  return path.join(base, 'overlayws', 'layers');
 }
 
 /** How lower layer `root` is watched under `setting`. */

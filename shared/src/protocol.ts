@@ -81,6 +81,20 @@ export interface FileStat {
   realPath: string;
 }
 
+/** The image an overlay's lower layers are (Open Image…, overlayws --image), or a container's base image. */
+export interface ImageInfo {
+  /** As given: a Docker image name or id, a `docker save` archive, an OCI image layout directory. */
+  ref: string;
+  /** Where it was read: the Docker daemon, a docker/podman save archive, an OCI image layout. */
+  source: 'docker' | 'docker-archive' | 'oci-layout';
+  /** The image id: the digest of its config. */
+  id: string;
+  /** Per lower layer (indexed as stack.lower, top-most first): the history entry that made it (created_by), when known. */
+  layers: (string | undefined)[];
+  /** The container whose stack this is (its upper is the container's), when opened from docker inspect. */
+  container?: string;
+}
+
 export interface OverlayInfo {
   name: string;
   /** The validated stack: real absolute paths, decided whiteout format. */
@@ -90,6 +104,8 @@ export interface OverlayInfo {
   liveMount?: { merged: string; reachable: boolean };
   /** The watcher has finished its initial scan: changes from now on are reported. */
   watchReady: boolean;
+  /** The image its lower layers are, for image overlays. */
+  image?: ImageInfo;
 }
 
 export interface NameParams {
@@ -370,7 +386,7 @@ export namespace Layers {
 }
 
 export const Diff = request('overlay/diff', {
-  doc: 'Changes of the upper layer against the lower layers, as `docker diff` prints them.',
+  doc: 'Changes of the upper layer against the lower layers, as `docker diff` prints them (its naive form: every ancestor of a change is C, each lower entry an opaque directory hides is D).',
   changesOverlay: false,
   params: nameParams,
   result: returns<Diff.Change[]>(),
@@ -383,6 +399,25 @@ export namespace Diff {
     type?: EntryType;
     /** The lower layer whose copy the change hides or replaces (C and D), when there is one. */
     lowerLayer?: number;
+    /** For a D: the opaque directory that hides this lower entry (it has no whiteout of its own). */
+    hiddenBy?: string;
+  }
+}
+
+export const History = request('overlay/history', {
+  doc: 'What each layer, read on its own, has at a path, upper first: content (file with size and sha256, dir, symlink with target), a whiteout, or an opaque directory that hides it.',
+  changesOverlay: false,
+  params: pathParams,
+  result: returns<History.Entry[]>(),
+});
+export namespace History {
+  export interface Entry {
+    layer: LayerRef;
+    kind: 'file' | 'dir' | 'symlink' | 'whiteout' | 'opaque';
+    size?: number;
+    /** hex */
+    sha256?: string;
+    target?: string;
   }
 }
 
@@ -406,6 +441,54 @@ export namespace ParseStack {
   }
 }
 
+export const OpenImage = request('overlay/openImage', {
+  doc: "Open an image as a named overlay: a local Docker image name or id (its layer directories, read-only), a docker/podman save archive or an OCI image layout directory (layers unpacked once into the layer cache, verified). With `scratch` an empty upper and work directory are made in the user's cache; with `upper`/`work` those; else read-only.",
+  changesOverlay: true,
+  params: object<OpenImage.Params>({ name: str, ref: str, upper: optPath, work: optPath, scratch: optional(bool) }),
+  result: returns<OverlayInfo>(),
+});
+export namespace OpenImage {
+  export interface Params {
+    name: string;
+    ref: string;
+    upper?: string;
+    work?: string;
+    scratch?: boolean;
+  }
+}
+
+export const CommitImage = request('overlay/commitImage', {
+  doc: "Commit the upper layer as a new image on top of the overlay's image (or a container's base image): an OCI image layout directory, a docker load archive, and/or docker load; paths absolute on the server's machine.",
+  changesOverlay: false,
+  params: object<CommitImage.Params>({
+    name: str,
+    tag: optional(str),
+    dockerArchive: optPath,
+    ociLayout: optPath,
+    load: optional(bool),
+    message: optional(str),
+  }),
+  result: returns<CommitImage.Result>(),
+});
+export namespace CommitImage {
+  export interface Params {
+    name: string;
+    tag?: string;
+    dockerArchive?: string;
+    ociLayout?: string;
+    load?: boolean;
+    message?: string;
+  }
+  export interface Result {
+    /** The new image's id (its config's digest). */
+    id: string;
+    /** The new layer's diff ID. */
+    diffId: string;
+    /** What docker load printed. */
+    loaded?: string;
+  }
+}
+
 export const ExportLayer = request('overlay/exportLayer', {
   doc: "Write the upper layer as an OCI layer tarball (.tar or .tar.gz) at `file`, an absolute path on the server's machine.",
   changesOverlay: false,
@@ -426,7 +509,7 @@ export namespace ExportLayer {
 }
 
 export const Revert = request('overlay/revert', {
-  doc: "Revert a path to the lower layers' version (drop the upper copy, added tree or whiteout).",
+  doc: "Revert a path to the lower layers' version (drop the upper copy, added tree or whiteout); an entry an opaque directory hides comes back as a copy of its lower version.",
   changesOverlay: true,
   params: pathParams,
   result: returns<null>(),

@@ -390,7 +390,10 @@ test('changes view: Added, Modified and Deleted groups; Revert drops the upper c
     },
     { what: 'the changes view groups' },
   );
-  assert.deepEqual(paths('C'), ['/config/settings.json', '/docs/guide.md', '/src/app.js', '/src/greet.js']);
+  // /config/settings.json and /src/app.js were copied up by `chmod 644` of 644 files (outsideCopyUp, in the
+  // stale-editor tests above): a copy-up that changes nothing docker diff compares (mode, owner, size, mtime)
+  // is no change in Docker's naive form, which the changes view shows.
+  assert.deepEqual(paths('C'), ['/docs/guide.md', '/src/greet.js']);
   assert.deepEqual(paths('D'), ['/docs/history.md']);
   assert.ok(paths('A').includes('/notes/todo.md'));
   await vscode.commands.executeCommand('workbench.view.scm');

@@ -202,7 +202,7 @@ describe('a whiteout format registered by a test alone (toy)', () => {
       assert.deepEqual(await sorted(ov, '/d'), ['x']);
       assert.deepEqual(
         (await ov.diff()).map((c) => `${c.kind} ${c.path}`),
-        ['C /a', 'C /d', 'D /keep', 'A /moved'],
+        ['C /a', 'C /keep', 'D /keep/k', 'A /moved'],
       );
     } finally {
       await ov.close();

@@ -23,7 +23,7 @@ export interface OpenFoldersArgs {
   whiteouts?: 'kernel' | 'oci' | 'auto';
 }
 
-async function addOverlayFolder(server: OverlayClient, name: string, spec: StackSpec): Promise<string | undefined> {
+export async function addOverlayFolder(server: OverlayClient, name: string, spec: StackSpec): Promise<string | undefined> {
   try {
     await server.addOverlay(name, spec);
   } catch (err) {

@@ -22,6 +22,8 @@ export interface OverlayChange {
   path: string;
   /** The lower layer whose copy this change replaces or hides. */
   lowerLayer?: number;
+  /** For a D: the opaque directory (replaced as a whole) that hides this lower entry. */
+  hiddenBy?: string;
 }
 
 const GROUPS: Record<ChangeKind, { id: string; label: string }> = {
@@ -61,6 +63,8 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
   private readonly decorationsEmitter = new vscode.EventEmitter<vscode.Uri[] | undefined>();
   readonly onDidChangeFileDecorations = this.decorationsEmitter.event;
   private readonly kinds = new Map<string, ChangeKind>();
+  /** The opaque directory hiding each hidden lower entry, by `name:path`. */
+  private readonly hidden = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> = Promise.resolve();
 
@@ -115,15 +119,20 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       } catch {
         continue;
       }
-      const changes = raw.filter((c) => c.kind === 'D' || c.type !== 'd').map((c) => ({ kind: c.kind, name, path: c.path, lowerLayer: c.lowerLayer }));
+      // Directories are listed for what changed in them (docker diff marks every ancestor C): files only, and deletions.
+      const changes: OverlayChange[] = raw
+        .filter((c) => c.kind === 'D' || c.type !== 'd')
+        .map((c) => ({ kind: c.kind, name, path: c.path, lowerLayer: c.lowerLayer, hiddenBy: c.hiddenBy }));
       for (const key of [...this.kinds.keys()]) {
         if (key.startsWith(`${name}:`)) {
           changedUris.push(overlayUri(name, key.slice(name.length + 1)));
           this.kinds.delete(key);
+          this.hidden.delete(key);
         }
       }
       for (const c of changes) {
         this.kinds.set(`${name}:${c.path}`, c.kind);
+        if (c.hiddenBy !== undefined) this.hidden.set(`${name}:${c.path}`, c.hiddenBy);
         changedUris.push(overlayUri(name, c.path));
       }
       repo.changes = changes;
@@ -145,7 +154,13 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       const layer = c.lowerLayer;
       return {
         resourceUri: uri,
-        decorations: { strikeThrough: true, tooltip: 'Deleted (whiteout in the upper layer)' },
+        decorations: {
+          strikeThrough: true,
+          tooltip:
+            c.hiddenBy === undefined
+              ? 'Deleted (whiteout in the upper layer)'
+              : `Hidden: ${c.hiddenBy} was replaced as a whole in the upper layer (an opaque directory), which hides this lower entry`,
+        },
         contextValue: 'deleted',
         command: layer === undefined ? undefined : { title: 'Open Lower Copy', command: 'vscode.open', arguments: [layerUri(c.name, layer, c.path)] },
       };
@@ -182,7 +197,10 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
 
   /**
    * Revert: drop the upper copy (Modified), delete the added file (Added), or remove the
-   * whiteout (Deleted) — the lower copy shows again. Only the upper layer is touched.
+   * whiteout (Deleted) — the lower copy shows again. Only the upper layer is touched. A lower
+   * entry hidden by an opaque directory has no whiteout to remove: the user is told so, and
+   * chooses between a copy of the lower version in the upper directory and reverting the
+   * whole directory.
    */
   async revert(...args: unknown[]): Promise<number> {
     const targets = collectUris(args);
@@ -190,14 +208,27 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       const active = vscode.window.activeTextEditor?.document.uri;
       if (active?.scheme === OVERLAY_SCHEME) targets.push(active);
     }
-    const items = targets
+    let items = targets
       .map((uri) => ({ uri, kind: this.kinds.get(`${uri.authority}:${overlayPath(uri)}`) }))
       .filter((t): t is { uri: vscode.Uri; kind: ChangeKind } => t.kind !== undefined);
     if (items.length === 0) {
       void vscode.window.showInformationMessage('Nothing to revert: the file is the same as in the lower layers.');
       return 0;
     }
-    if (!this.testing.autoConfirm) {
+    // Entries an opaque directory hides: asked about on their own (what Revert can and cannot do there).
+    const hidden = items.filter((i) => this.hidden.has(`${i.uri.authority}:${overlayPath(i.uri)}`));
+    const answered = new Set(hidden);
+    if (hidden.length > 0) {
+      const answer = await this.askHidden(hidden.map((i) => i.uri));
+      if (!answer) return 0;
+      if (answer.revertDirs) {
+        // The directories themselves are reverted instead (their other changes go too).
+        const dirs = answer.revertDirs.filter((d) => !items.some((i) => i.uri.toString() === d.toString())).map((uri) => ({ uri, kind: 'C' as const }));
+        dirs.forEach((d) => answered.add(d));
+        items = [...items.filter((i) => !hidden.includes(i)), ...dirs];
+      }
+    }
+    if (!this.testing.autoConfirm && items.some((i) => !answered.has(i))) {
       const what = items.length === 1 ? path.posix.basename(items[0].uri.path) : `${items.length} files`;
       const verb = items.every((i) => i.kind === 'A') ? 'delete' : 'revert';
       const ok = await vscode.window.showWarningMessage(
@@ -221,6 +252,32 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
     }
     await this.refresh();
     return done;
+  }
+
+  /**
+   * What Revert can and cannot do for lower entries an opaque directory hides. Resolves to
+   * `{}` to put back copies of them (Revert on each: server side), to `{ revertDirs }` to
+   * revert their directories instead, or undefined when cancelled.
+   */
+  private async askHidden(uris: vscode.Uri[]): Promise<{ revertDirs?: vscode.Uri[] } | undefined> {
+    const dirs = [...new Set(uris.map((u) => this.hidden.get(`${u.authority}:${overlayPath(u)}`) as string))];
+    const dirUris = dirs.map((d) => overlayUri(uris[0].authority, d));
+    if (this.testing.autoConfirm) return {};
+    const what = uris.length === 1 ? path.posix.basename(uris[0].path) : `${uris.length} entries`;
+    const dirText = dirs.length === 1 ? dirs[0] : `${dirs.length} directories`;
+    const copy = uris.length === 1 ? 'Restore a Copy' : 'Restore Copies';
+    const revertDir = dirs.length === 1 ? `Revert ${dirs[0]}` : 'Revert the Directories';
+    const picked = await vscode.window.showWarningMessage(
+      `${what} was not deleted on its own: ${dirText} was replaced as a whole (an opaque directory in the upper layer), which hides everything the lower layers have there. ` +
+        `Revert cannot show it again while the directory stays opaque. It can put a copy of the lower version into the upper directory (${copy}), ` +
+        `or revert ${dirText} itself, which drops the upper copy and every change made inside it (${revertDir}).`,
+      { modal: true },
+      copy,
+      revertDir,
+    );
+    if (picked === copy) return {};
+    if (picked === revertDir) return { revertDirs: dirUris };
+    return undefined;
   }
 
   private async revertOne(info: OverlayInfo, uri: vscode.Uri, kind: ChangeKind): Promise<void> {

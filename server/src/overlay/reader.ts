@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { diffUpper } from './diff';
+import { fileHistory, type HistoryEntry } from './history';
 import { asOverlayError, createError } from './errors';
 import { LayerView, type Entry, type Found, type Hit } from './lookup';
 import { typeOf } from './lstat';
@@ -246,7 +247,7 @@ export class OverlayReader extends EventEmitter<OverlayEvents> {
   }
 
   /** The merged view of the lower layers alone (what the upper is compared against). */
-  private lowerView(): LayerView {
+  protected lowerView(): LayerView {
     if (!this.stack.upper) return this.view;
     this.lowersOnly ??= new LayerView({ ...this.stack, upper: undefined, work: undefined });
     return this.lowersOnly;
@@ -256,6 +257,11 @@ export class OverlayReader extends EventEmitter<OverlayEvents> {
   async diff(): Promise<Change[]> {
     if (!this.stack.upper) return [];
     return diffUpper(this.view, this.lowerView());
+  }
+
+  /** What each layer, on its own, has at `p`, upper first (history.ts). */
+  history(p: string): Promise<HistoryEntry[]> {
+    return fileHistory(this.view, p);
   }
 
   /**
