@@ -91,7 +91,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['server/src/*.ts'],
+    files: ['server/src/*.ts', 'server/src/image/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -29,7 +29,8 @@ import {
   type OverlayInfo,
   type StackSpec,
 } from '../../shared/src/protocol';
-import { configuredOverlays, staleReadersSetting } from './config';
+import { SERVER_NODE_FLAGS } from '../../shared/src/serverFlags';
+import { configuredOverlays, staleReadersSetting, watchLowerLayersSetting } from './config';
 import { SERVER_INSPECT_PORT } from './debugPort';
 
 export type ServerState = 'starting' | 'running' | 'restarting' | 'stopped';
@@ -137,14 +138,18 @@ export class OverlayClient implements vscode.Disposable {
     // client's default): a process whose current directory is inside a mount keeps it busy.
     const cwd = this.context.extensionPath;
     const serverOptions: ServerOptions = {
-      run: { module, transport: TransportKind.ipc, options: { cwd } },
-      debug: { module, transport: TransportKind.ipc, options: { cwd, execArgv: ['--nolazy', `--inspect=${SERVER_INSPECT_PORT}`] } },
+      run: { module, transport: TransportKind.ipc, options: { cwd, execArgv: [...SERVER_NODE_FLAGS] } },
+      debug: { module, transport: TransportKind.ipc, options: { cwd, execArgv: [...SERVER_NODE_FLAGS, '--nolazy', `--inspect=${SERVER_INSPECT_PORT}`] } },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [],
       outputChannel: this.output,
       // A function: a restarted server gets the overlays as they are configured now.
-      initializationOptions: (): InitializationOptions => ({ overlays: configuredOverlays(), scanHolders: staleReadersSetting() !== 'off' }),
+      initializationOptions: (): InitializationOptions => ({
+        overlays: configuredOverlays(),
+        watchLowerLayers: watchLowerLayersSetting(),
+        scanHolders: staleReadersSetting() !== 'off',
+      }),
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue }),
         closed: () => {

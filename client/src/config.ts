@@ -2,7 +2,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { StackSpec } from '../../shared/src/protocol';
+import { watchLowerLayersValues, type StackSpec, type WatchLowerLayers } from '../../shared/src/protocol';
 import { resolveStackPaths } from '../../shared/src/stackPaths';
 
 export const SECTION = 'overlay';
@@ -66,6 +66,12 @@ export function freshName(hint: string): string {
   let name = stem;
   for (let i = 2; used.has(name); i++) name = `${stem}-${i}`;
   return name;
+}
+
+/** overlay.watchLowerLayers, as set ('auto' when unset or not one of its values). */
+export function watchLowerLayersSetting(): WatchLowerLayers {
+  const v = vscode.workspace.getConfiguration(SECTION).get<string>('watchLowerLayers');
+  return (watchLowerLayersValues as readonly string[]).includes(v ?? '') ? (v as WatchLowerLayers) : 'auto';
 }
 
 /** `overlay.staleReaders`: notify (default), log (the output channel only), off (the server does not look). */

@@ -1,8 +1,9 @@
 /**
  * The `overlay` scheme: overlay://NAME/path is the merged view of overlay NAME, answered
  * by the overlay server. Writes copy up (server side); change events come from the
- * server's watcher (any writer: this window, the CLI, a container, a kernel mount), so
- * `watch` itself has nothing to do. Every error goes through toFileSystemError once.
+ * server's watcher (any writer: this window, the CLI, a container, a kernel mount); `watch`
+ * tells the server where VS Code looks (watches.ts), which is where it watches the layers
+ * that may change. Every error goes through toFileSystemError once.
  */
 import * as vscode from 'vscode';
 import { Copy, CreateDirectory, Delete, DidChangeFile, ReadDirectories, ReadFile, Rename, Stat, WriteFile, type FileStat } from '../../shared/src/protocol';
@@ -12,6 +13,7 @@ import { errorCode, isConnectionError, toFileSystemError, writeLocked } from './
 import { ReadAhead } from './readAhead';
 import type { Testing } from './testing';
 import { OVERLAY_SCHEME, overlayPath, overlayUri } from './uris';
+import { ServerWatches } from './watches';
 
 /** Show a progress notification for writes (copy-ups) that take longer than this. */
 function progressDelayMs(): number {
@@ -35,12 +37,15 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
 
   /** Listings of the directories below the one asked for, fetched in the same round trip (readAhead.ts). */
   readonly readAhead: ReadAhead;
+  private readonly watches: ServerWatches;
 
   constructor(
     private readonly server: OverlayClient,
     private readonly testing: Testing,
   ) {
     this.readAhead = new ReadAhead((params) => server.request(ReadDirectories, params));
+    this.watches = new ServerWatches(server, testing);
+    this.subscriptions.push(this.watches);
     server.onNotification(DidChangeFile.type, (p) => {
       for (const name of new Set(p.changes.map((c) => c.name))) this.readAhead.changed(name);
       this.emitter.fire(p.changes.map((c) => ({ type: c.type as vscode.FileChangeType, uri: overlayUri(c.name, c.path) })));
@@ -98,8 +103,8 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
     }
   }
 
-  watch(): vscode.Disposable {
-    return new vscode.Disposable(() => undefined);
+  watch(uri: vscode.Uri, options: { recursive: boolean; excludes: readonly string[] }): vscode.Disposable {
+    return this.watches.watch(uri, options);
   }
 
   /** Changes made behind the server's back by this extension (Revert touches the upper layer directly). */
@@ -113,7 +118,11 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   }
 
   readDirectory(uri: vscode.Uri): Promise<[string, vscode.FileType][]> {
-    return this.read(uri, () => this.readAhead.readDirectory(uri.authority, overlayPath(uri)));
+    return this.read(uri, async () => {
+      const entries = await this.readAhead.readDirectory(uri.authority, overlayPath(uri));
+      this.watches.listed(uri); // the user looks at it: the server watches it in the layers that may change
+      return entries;
+    });
   }
 
   readFile(uri: vscode.Uri): Promise<Uint8Array> {

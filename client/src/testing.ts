@@ -41,6 +41,8 @@ export class Testing {
   readonly mountNotices = new RecentLog<{ overlay: string; message: string }>(50);
   /** Messages of reverts that failed (views/changes.ts). */
   readonly revertFailures = new RecentLog<string>(20);
+  /** What VS Code asked the overlay provider to watch, and when it let go (watches.ts). */
+  readonly watches = new RecentLog<{ op: 'watch' | 'unwatch'; name: string; path: string; recursive: boolean }>(500);
   /** Modal confirmations (Revert in the changes view, SIGHUP and restart of stale readers) take their default answer without asking. */
   autoConfirm = false;
 }

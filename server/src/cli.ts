@@ -13,6 +13,8 @@ import { runCommand } from './cliCommands';
 import { engineWrites, liveWrites, type Writes } from './cliWrites';
 import { warnStaleReaders } from './cliHolders';
 import { readWorkspaceFile, workspaceStack } from './workspaceFile';
+import { commitOverlay, containerImage } from './image/commitOverlay';
+import { imageStack, type ImageStack } from './image/stack';
 
 export const USAGE = `usage: overlayws STACK COMMAND [OPTIONS] ARGS
 STACK:
@@ -23,12 +25,21 @@ STACK:
   --mount-opts STRING    lowerdir=a:b,upperdir=u,workdir=w
   --docker-layer DIR     a Docker overlay2 layer directory
   --spec FILE.json       a stack spec or docker inspect JSON
+  --image REF            the layers of an image: a local Docker image name, a docker/podman
+                         save archive (FILE.tar) or an OCI image layout directory; layers of
+                         archives and layouts are unpacked once into the layer cache
+                         ($XDG_CACHE_HOME/overlayws/layers); without --upper read-only
   --workspace FILE.code-workspace [--overlay NAME]
                          the stack NAME of that file's "overlay.overlays" setting;
                          paths may then be URIs as VS Code shows them: overlay://NAME/PATH
   Directories and files outside the overlay may be given as file: URIs.
 COMMANDS (PATH: absolute from the overlay root, or overlay://NAME/PATH with --workspace):
-  ls PATH | cat PATH | stat PATH | tree [PATH] | resolve PATH | diff [PATH]
+  ls PATH | cat PATH | stat PATH | tree [PATH] | resolve PATH
+  history PATH                    what each layer has at PATH, top to bottom, one JSON line each:
+                                  {"layer":"upper"|N,"kind":"file"|"dir"|"symlink"|"whiteout"|"opaque",
+                                   "size"?,"sha256"?,"target"?}
+  diff [--json] [PATH]            changes as docker diff prints them (A, C, D); --json: one
+                                  {"kind","path","type"?,"lowerLayer"?,"hiddenBy"?} per line
   write PATH | append PATH        (data from stdin; like cat > PATH, cat >> PATH)
   truncate [-c] PATH SIZE         (or -s SIZE PATH; creates a missing file unless -c;
                                    SIZE: [+-<>/%]N[K|M|G|T|P|E], KB = 1000)
@@ -37,6 +48,9 @@ COMMANDS (PATH: absolute from the overlay root, or overlay://NAME/PATH with --wo
   ln -s [-f] [-T] [-n] TARGET PATH (inside PATH when it is a directory, unless -T)
   chmod MODE PATH                 (octal, or symbolic: u+x,go-w, a=rX, ...)
   export FILE.tar[.gz]            the upper layer as an OCI layer tarball (gzip by name)
+  commit [--tag NAME:TAG] [--docker-archive FILE.tar] [--oci-layout DIR] [--load] [--message TEXT]
+                                  the upper as a new layer on top of the image (--image, or the
+                                  container's image with --spec docker inspect JSON); prints its id
   holders PATH                    processes that hold the lower copy of PATH open or mapped
                                   (a mounted stack: also the merged file through the mount):
                                   PID<TAB>open|mapped<TAB>COMMAND<TAB>CONTAINER per line
@@ -59,6 +73,8 @@ export function stackOf(cl: CommandLine): StackSpec {
   let spec: StackSpec | undefined;
   const sources = [o.mountOpts, o.dockerLayer, o.spec, o.workspace].filter((s) => s !== undefined).length;
   if (sources > 1) throw new UsageError('--mount-opts, --docker-layer, --spec and --workspace each name a whole stack: give one');
+  if (o.image !== undefined && (sources > 0 || o.lower || o.whiteouts !== undefined || o.userxattr))
+    throw new UsageError('--image names the lower layers and their format: add only --upper and --work');
   if (o.mountOpts !== undefined) spec = parseMountOptions(o.mountOpts);
   if (o.dockerLayer !== undefined) spec = parseDockerLayerDir(o.dockerLayer);
   if (o.spec !== undefined) {
@@ -81,9 +97,37 @@ export function stackOf(cl: CommandLine): StackSpec {
   }
   spec = { ...(spec ?? { lower: [] }), ...explicit } as StackSpec;
   if (cl.command === 'import-layer') return spec;
+  if (o.image !== undefined) {
+    if ((spec.upper === undefined) !== (spec.work === undefined)) throw new UsageError('--upper and --work go together');
+    return spec;
+  }
   if (!spec.lower || spec.lower.length === 0) throw new UsageError('no lower layers (--lower, --mount-opts, --docker-layer, --spec or --workspace)');
   if ((spec.upper === undefined) !== (spec.work === undefined)) throw new UsageError('--upper and --work go together');
   return spec;
+}
+
+/** The stack of --image, or of the other stack options. */
+async function stackFor(cl: CommandLine): Promise<{ spec: StackSpec; image?: ImageStack }> {
+  const spec = stackOf(cl);
+  if (cl.stack.image === undefined) return { spec };
+  const image = await imageStack(cl.stack.image, { upper: spec.upper, work: spec.work });
+  return { spec: image.spec, image };
+}
+
+/** `commit`: the upper on top of --image's image, or of the container's image (--spec with docker inspect JSON); prints the new image's id. */
+async function runCommit(ov: Overlay, cl: CommandLine, image: ImageStack | undefined): Promise<void> {
+  let info = image?.info;
+  if (!info && cl.stack.spec !== undefined) info = containerImage(JSON.parse(fs.readFileSync(cl.stack.spec, 'utf8')));
+  if (!info) throw new UsageError('commit needs the image to commit on: --image REF, or --spec with the docker inspect JSON of a container');
+  const o = cl.options;
+  const r = await commitOverlay(ov, info, {
+    tag: o.tag as string | undefined,
+    dockerArchive: o['docker-archive'] as string | undefined,
+    ociLayout: o['oci-layout'] as string | undefined,
+    load: !!o.load,
+    comment: o.message as string | undefined,
+  });
+  process.stdout.write(r.id + '\n');
 }
 
 async function readStdin(): Promise<Buffer> {
@@ -127,7 +171,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE + '\n');
       return 0;
     }
-    const spec = stackOf(cl);
+    const { spec, image } = await stackFor(cl);
     if (cl.command === 'import-layer') {
       await runImportLayer(spec, cl);
       return 0;
@@ -140,6 +184,10 @@ export async function main(argv: string[]): Promise<number> {
     if (WRITES.has(cl.command)) {
       const { writer } = liveRoute(ov, cl.command);
       if (writer) writes = liveWrites(ov, writer);
+    }
+    if (cl.command === 'commit') {
+      await runCommit(ov, cl, image);
+      return 0;
     }
     const stderrLine = (line: string): void => void process.stderr.write(line + '\n');
     const shown = cl;

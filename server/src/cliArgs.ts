@@ -22,6 +22,7 @@ const STACK_OPTIONS = {
   'mount-opts': { type: 'string' },
   'docker-layer': { type: 'string' },
   spec: { type: 'string' },
+  image: { type: 'string' },
   workspace: { type: 'string' },
   overlay: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -49,7 +50,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
   stat: { usage: 'stat PATH', operands: onePath },
   tree: { usage: 'tree [PATH]', operands: () => ({ kinds: ['path'], optional: 1 }) },
   resolve: { usage: 'resolve PATH', operands: onePath },
-  diff: { usage: 'diff [PATH]', operands: () => ({ kinds: ['path'], optional: 1 }) },
+  history: { usage: 'history PATH', operands: onePath },
+  diff: { usage: 'diff [--json] [PATH]', options: { json: { type: 'boolean' } }, operands: () => ({ kinds: ['path'], optional: 1 }) },
   write: { usage: 'write PATH', operands: onePath },
   append: { usage: 'append PATH', operands: onePath },
   truncate: {
@@ -90,6 +92,17 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   chmod: { usage: 'chmod MODE PATH', operands: () => ({ kinds: ['text', 'path'] }) },
   export: { usage: 'export FILE.tar[.gz]', operands: () => ({ kinds: ['real'] }) },
+  commit: {
+    usage: 'commit [--tag NAME:TAG] [--docker-archive FILE.tar] [--oci-layout DIR] [--load] [--message TEXT]',
+    options: {
+      tag: { type: 'string' },
+      'docker-archive': { type: 'string' },
+      'oci-layout': { type: 'string' },
+      load: { type: 'boolean' },
+      message: { type: 'string' },
+    },
+    operands: () => ({ kinds: [] }),
+  },
   holders: { usage: 'holders PATH', operands: onePath },
   'import-layer': {
     usage: `import-layer FILE.tar[.gz|.zst] DIR [--whiteouts ${whiteoutFormatNames().join('|')}] [--userxattr]`,
@@ -110,6 +123,8 @@ export interface StackOptions {
   mountOpts?: string;
   dockerLayer?: string;
   spec?: string;
+  /** An image: a Docker image name, a docker/podman save archive, an OCI image layout directory. */
+  image?: string;
   workspace?: string;
 }
 
@@ -213,6 +228,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
     mountOpts: g['mount-opts'] as string | undefined,
     dockerLayer: g['docker-layer'] === undefined ? undefined : realPath(g['docker-layer'] as string, '--docker-layer'),
     spec: g.spec === undefined ? undefined : realPath(g.spec as string, '--spec'),
+    image: g.image === undefined ? undefined : hasScheme(g.image as string, 'file') ? realPath(g.image as string, '--image') : (g.image as string),
     workspace: g.workspace === undefined ? undefined : realPath(g.workspace as string, '--workspace'),
   };
   if (g.help) return { help: true, stack, command: command ?? '', options: {}, operands: [], usesUris: false };
@@ -250,6 +266,11 @@ export function parseCommandLine(argv: string[]): CommandLine {
     throw new UsageError(
       `${usesUris ? `overlay://${overlayName}/...` : `--overlay ${overlayName}`} needs --workspace FILE.code-workspace: the workspace file whose "overlay.overlays" setting defines ${JSON.stringify(overlayName)}`,
     );
+  if (command === 'commit') {
+    for (const k of ['docker-archive', 'oci-layout'] as const) if (values[k] !== undefined) values[k] = realPath(values[k] as string, `commit --${k}`);
+    if (values['docker-archive'] === undefined && values['oci-layout'] === undefined && !values.load)
+      throw new UsageError('commit: give at least one output: --docker-archive FILE.tar, --oci-layout DIR or --load');
+  }
   if (command === 'import-layer') {
     values.whiteouts = whiteoutsValue(values.whiteouts as string | undefined, false, 'import-layer: --whiteouts');
   }

@@ -356,9 +356,15 @@ export async function runCommand(
       line(JSON.stringify({ path: r.path, layer: r.layer, realPath: r.realPath, type: r.type }));
       return;
     }
+    case 'history':
+      for (const h of await ov.history(args[0])) line(JSON.stringify(h));
+      return;
     case 'diff': {
       const under = args[0] === undefined ? '/' : (await ov.lstat(args[0]), '/' + splitRequestPath(args[0], 'diff').join('/'));
-      for (const c of await ov.diff()) if (under === '/' || c.path === under || c.path.startsWith(under + '/')) line(`${c.kind} ${c.path}`);
+      for (const c of await ov.diff()) {
+        if (under !== '/' && c.path !== under && !c.path.startsWith(under + '/')) continue;
+        line(o.json ? JSON.stringify(c) : `${c.kind} ${c.path}`);
+      }
       return;
     }
     case 'write': {

@@ -13,6 +13,10 @@ import { parseDockerInspect, parseDockerLayerDir } from './overlay/index';
 import { exportLayer } from './overlay/oci';
 import type { CopyUpNotices } from './copyUpNotices';
 import type { Registry } from './registry';
+import { commitOverlay, containerImage } from './image/commitOverlay';
+import { scratchUpper } from './image/layerCache';
+import { rememberImage } from './image/records';
+import { imageStack } from './image/stack';
 import { findFiles, searchText } from './search';
 
 /** Read-ahead answers at most this many entries in one round trip. */
@@ -53,12 +57,38 @@ export function requestHandlers(reg: Registry, copyUps: Pick<CopyUpNotices, 'sca
     [P.Resolve.method]: (p) => ov(p).overlay.resolve(p.path),
     [P.Layers.method]: (p) => ov(p).overlay.layers(),
     [P.Diff.method]: (p) => ov(p).diff(),
+    [P.History.method]: (p) => ov(p).overlay.history(p.path),
     [P.ResolveLower.method]: async (p) => (await ov(p).overlay.lowerResolve(p.path)) ?? null,
     [P.Revert.method]: async (p) => (await ov(p).revert(p.path, p.throughMount ?? false), null),
     [P.ParseStack.method]: (p) => {
       if (p.dockerLayerDir !== undefined) return parseDockerLayerDir(p.dockerLayerDir);
-      if (p.dockerInspect !== undefined) return parseDockerInspect(p.dockerInspect);
+      if (p.dockerInspect !== undefined) {
+        const spec = parseDockerInspect(p.dockerInspect);
+        const image = containerImage(JSON.parse(p.dockerInspect));
+        if (image) rememberImage(spec.lower, image);
+        return spec;
+      }
       throw createError('EINVAL', P.ParseStack.method, undefined, 'malformed params: give "dockerLayerDir" or "dockerInspect"');
+    },
+    [P.OpenImage.method]: async (p) => {
+      if (p.scratch && (p.upper !== undefined || p.work !== undefined))
+        throw createError('EINVAL', P.OpenImage.method, p.ref, 'give scratch or upper and work, not both');
+      const rw = p.scratch ? scratchUpper(p.name) : { upper: p.upper, work: p.work };
+      const image = await imageStack(p.ref, rw);
+      return reg.add(p.name, image.spec);
+    },
+    [P.CommitImage.method]: async (p) => {
+      for (const f of [p.dockerArchive, p.ociLayout])
+        if (f !== undefined && !path.isAbsolute(f)) throw createError('EINVAL', 'commit', f, 'output paths must be absolute');
+      const o = ov(p);
+      const r = await commitOverlay(o.overlay, o.image, {
+        tag: p.tag,
+        dockerArchive: p.dockerArchive,
+        ociLayout: p.ociLayout,
+        load: p.load,
+        comment: p.message,
+      });
+      return { id: r.id, diffId: r.diffId, loaded: r.loaded };
     },
     [P.ExportLayer.method]: async (p) => {
       if (!path.isAbsolute(p.file)) throw createError('EINVAL', 'export', p.file, 'the tarball path must be absolute');
@@ -66,8 +96,12 @@ export function requestHandlers(reg: Registry, copyUps: Pick<CopyUpNotices, 'sca
       return { file: p.file, entries: res.entries, diffId: res.diffId };
     },
 
-    [P.Configure.method]: (p) => {
+    [P.Watch.method]: async (p) => (await ov(p).watcher.watch(p.id, p.path, p.recursive), null),
+    [P.Unwatch.method]: async (p) => (await ov(p).watcher.unwatch(p.id), null),
+    [P.Watching.method]: (p) => ov(p).watcher.state(),
+    [P.Configure.method]: async (p) => {
       if (p.scanHolders !== undefined) copyUps.scanHolders = p.scanHolders;
+      await reg.configure(p);
       return null;
     },
 

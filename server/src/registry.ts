@@ -21,13 +21,16 @@ import {
   type DidCopyUp,
   type Diff,
   type FileStat,
+  type ImageInfo,
   type OverlayInfo,
   type ReadDirectories,
   type ReadFile,
+  type WatchLowerLayers,
 } from '../../shared/src/protocol';
 
 type DiffChange = Diff.Change;
 import { OverlayWatcher } from './watcher';
+import { imageFor } from './image/records';
 import type { CopyUpWhere } from './copyUpNotices';
 
 export interface RegistryEvents {
@@ -52,20 +55,28 @@ export class ManagedOverlay {
   private nextLive = ManagedOverlay.LIVE_BASE;
   /** The mount the server holds for this overlay (Registry.mount). */
   mountState?: MountState;
+  /** The image its lower layers are (image/records.ts), when known. */
+  readonly image: ImageInfo | undefined;
 
   private constructor(
     readonly name: string,
     readonly overlay: Overlay,
     readonly watcher: OverlayWatcher,
     private readonly registry: Registry,
-  ) {}
+  ) {
+    this.image = imageFor(overlay.stack.lower);
+  }
 
   static async open(name: string, spec: StackSpec, registry: Registry): Promise<ManagedOverlay> {
     // Writes of an upper a kernel overlay has mounted go through its merged directory
     // (route() below), so such a stack is opened with that directory named.
     const overlay = await Overlay.open(spec.upper && !spec.merged ? { ...spec, merged: findLiveMount(spec.upper)?.merged } : spec);
     const holder: { self?: ManagedOverlay } = {};
-    const watcher = new OverlayWatcher(overlay, (p) => holder.self?.statOrUndefined(p));
+    const live = findLiveMount(overlay.stack.upper);
+    const watcher = new OverlayWatcher(overlay, (p) => holder.self?.statOrUndefined(p), {
+      setting: registry.watchLowerLayers,
+      mountedAt: live ? live.merged : undefined,
+    });
     const self = new ManagedOverlay(name, overlay, watcher, registry);
     holder.self = self;
     overlay.on('copyup', (e) => {
@@ -80,6 +91,7 @@ export class ManagedOverlay {
     );
     watcher.on('copyup', (e) => registry.emit('copyup', { name, ...e }, self.whereIs(e.lowerPath)));
     watcher.on('error', (err) => registry.emit('log', `watcher of overlay "${name}": ${err.message}`));
+    watcher.on('log', (msg) => registry.emit('log', `watcher of overlay "${name}": ${msg}`));
     self.refreshLive();
     void watcher.start().catch((err: unknown) => registry.emit('log', `watcher of overlay "${name}" failed: ${String(err)}`));
     return self;
@@ -97,6 +109,7 @@ export class ManagedOverlay {
     this.refreshLive();
     if (this.liveInfo) info.liveMount = this.liveInfo;
     if (this.mountState) info.mount = this.mountState;
+    if (this.image) info.image = this.image;
     return info;
   }
 
@@ -110,6 +123,7 @@ export class ManagedOverlay {
   /** Look again for a live mount of the upper: a container or the server may have mounted (or unmounted) the stack since. */
   private refreshLive(): void {
     const found = findLiveMount(this.overlay.stack.upper);
+    if (found?.merged !== this.liveInfo?.merged) void this.watcher.setMountedAt(found?.merged);
     this.liveInfo = found && { merged: found.merged, reachable: found.reachable };
     if (!found || !found.reachable) this.live = undefined;
     else if (this.live?.merged !== found.merged) this.live = new LiveWriter(this.overlay, found.merged);
@@ -224,19 +238,28 @@ export class ManagedOverlay {
 
   // ---------------------------------------------------------------- writes
 
+  /** Runs a write of `paths`; then the watcher looks at them (reported even where nothing watches). */
+  private async changing<T>(paths: string[], op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } finally {
+      this.watcher.touched(...paths);
+    }
+  }
+
   async writeFile(p: string, data: Uint8Array, create: boolean, overwrite: boolean): Promise<void> {
     const live = this.route('open', p);
-    if (live) return live.writeFile(p, data, create, overwrite);
-    await this.overlay.writeFile(p, data, { create, overwrite });
+    if (live) return this.changing([p], () => live.writeFile(p, data, create, overwrite));
+    await this.changing([p], () => this.overlay.writeFile(p, data, { create, overwrite }));
   }
 
   async delete(p: string, recursive: boolean): Promise<void> {
     const live = this.route('rm', p);
-    if (live) return live.delete(p, recursive);
-    if (recursive) return this.overlay.rm(p, { recursive: true });
+    if (live) return this.changing([p], () => live.delete(p, recursive));
+    if (recursive) return this.changing([p], () => this.overlay.rm(p, { recursive: true }));
     const st = await this.overlay.lstat(p);
-    if (st.type === 'd') return this.overlay.rmdir(p);
-    return this.overlay.unlink(p);
+    if (st.type === 'd') return this.changing([p], () => this.overlay.rmdir(p));
+    return this.changing([p], () => this.overlay.unlink(p));
   }
 
   /**
@@ -247,13 +270,13 @@ export class ManagedOverlay {
    */
   async revert(p: string, throughMount = false): Promise<void> {
     const live = this.route('revert', p);
-    if (!live) return this.overlay.revert(p);
+    if (!live) return this.changing([p], () => this.overlay.revert(p));
     if (this.mountState && this.mountState.path === live.merged) {
-      await this.registry.mounts.remount(this.name, this.overlay.stack, () => this.overlay.revert(p));
+      await this.registry.mounts.remount(this.name, this.overlay.stack, () => this.changing([p], () => this.overlay.revert(p)));
       return;
     }
     if (!throughMount) throw upperInUse('revert', this.overlay.stack.upper as string, live.merged, true);
-    await this.restoreThroughMount(live, p);
+    await this.changing([p], () => this.restoreThroughMount(live, p));
   }
 
   /** The lower copy of `p` written through the mount: a file's bytes and mode, a symlink, or a whole directory. */
@@ -268,42 +291,26 @@ export class ManagedOverlay {
   }
 
   /** Changes against the lowers, each with the entry's type and the lower layer it hides or replaces. */
-  async diff(): Promise<DiffChange[]> {
-    const out: DiffChange[] = [];
-    for (const c of await this.overlay.diff()) {
-      const d: DiffChange = { ...c };
-      if (c.kind !== 'D') {
-        try {
-          d.type = (await this.overlay.lstat(c.path)).type;
-        } catch {
-          /* changed since */
-        }
-      }
-      if (c.kind !== 'A') {
-        const lower = await this.overlay.lowerResolve(c.path);
-        if (lower && typeof lower.layer === 'number') d.lowerLayer = lower.layer;
-      }
-      out.push(d);
-    }
-    return out;
+  diff(): Promise<DiffChange[]> {
+    return this.overlay.diff();
   }
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {
     const live = this.route('rename', from, to);
-    if (live) return live.rename(from, to, overwrite);
-    await this.overlay.rename(from, to, { overwrite });
+    if (live) return this.changing([from, to], () => live.rename(from, to, overwrite));
+    await this.changing([from, to], () => this.overlay.rename(from, to, { overwrite }));
   }
 
   async createDirectory(p: string): Promise<void> {
     const live = this.route('mkdir', p);
-    if (live) return live.mkdir(p);
-    await this.overlay.mkdir(p);
+    if (live) return this.changing([p], () => live.mkdir(p));
+    await this.changing([p], () => this.overlay.mkdir(p));
   }
 
   async copy(from: string, to: string, overwrite: boolean): Promise<void> {
     const live = this.route('copyfile', to, from);
-    if (live) return live.copy(from, to, overwrite);
-    await this.overlay.copy(from, to, { overwrite });
+    if (live) return this.changing([to], () => live.copy(from, to, overwrite));
+    await this.changing([to], () => this.overlay.copy(from, to, { overwrite }));
   }
 
   // ---------------------------------------------------------------- handles
@@ -313,9 +320,10 @@ export class ManagedOverlay {
       const live = this.route('open', p);
       if (live) {
         const id = this.nextLive++;
-        await live.open(p, id, flags);
+        await this.changing([p], () => live.open(p, id, flags));
         return id;
       }
+      return this.changing([p], () => this.overlay.open(p, flags));
     }
     return this.overlay.open(p, flags);
   }
@@ -370,6 +378,17 @@ export class Registry extends EventEmitter<RegistryEvents> {
       });
     }
     return this.mountManager;
+  }
+
+  /** overlay.watchLowerLayers, for every overlay (watchPolicy.ts). */
+  watchLowerLayers: WatchLowerLayers = 'auto';
+
+  /** Server options that follow VS Code settings (overlay/configure). */
+  async configure(opts: { watchLowerLayers?: WatchLowerLayers }): Promise<void> {
+    if (opts.watchLowerLayers && opts.watchLowerLayers !== this.watchLowerLayers) {
+      this.watchLowerLayers = opts.watchLowerLayers;
+      await Promise.all([...this.map.values()].map((o) => o.watcher.configure(this.watchLowerLayers)));
+    }
   }
 
   get(name: unknown): ManagedOverlay {

@@ -8,7 +8,7 @@
  */
 import { createConnection, ProposedFeatures, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver/node';
 import { requests } from '../../shared/src/catalog';
-import { DidChangeFile, DidChangeMount, DidCopyUp, OVERLAY_ERROR, stackSpec } from '../../shared/src/protocol';
+import { Configure, DidChangeFile, DidChangeMount, DidCopyUp, OVERLAY_ERROR, stackSpec } from '../../shared/src/protocol';
 import { CopyUpNotices } from './copyUpNotices';
 import { checkParams, type Check } from '../../shared/src/validate';
 import { requestHandlers } from './handlers';
@@ -51,9 +51,14 @@ connection.onInitialize(async (params) => {
   // those whose holders died (a crash of the window) are removed now.
   registry.setHolder(params.processId);
   await registry.mounts.cleanup().catch((err: unknown) => connection.console.error(`[mount] cleanup: ${String(err)}`));
-  const options = params.initializationOptions as { overlays?: unknown; scanHolders?: unknown } | undefined;
-  if (typeof options?.scanHolders === 'boolean') copyUps.scanHolders = options.scanHolders;
-  const overlays: unknown = options?.overlays ?? {};
+  const init = params.initializationOptions as { overlays?: unknown; watchLowerLayers?: unknown; scanHolders?: unknown } | undefined;
+  try {
+    registry.watchLowerLayers = checkParams('initialize', Configure.params, { watchLowerLayers: init?.watchLowerLayers }).watchLowerLayers ?? 'auto';
+  } catch (err) {
+    connection.console.error(`initializationOptions.watchLowerLayers: ${toWireError(err).message}; "auto" it is`);
+  }
+  if (typeof init?.scanHolders === 'boolean') copyUps.scanHolders = init.scanHolders;
+  const overlays: unknown = init?.overlays ?? {};
   if (typeof overlays !== 'object' || overlays === null || Array.isArray(overlays)) {
     connection.console.error('initializationOptions.overlays must be an object { name: stack spec }; no overlay opened');
   } else {

@@ -19,6 +19,8 @@ export interface WatchPlan {
   groups: string[][];
   /** Entries seen (files and directories). */
   entries: number;
+  /** Directories seen. */
+  dirs: number;
 }
 
 interface Node {
@@ -31,13 +33,22 @@ interface Node {
 /**
  * Walk `root` (directories only are kept; symlinks are not followed; `skip` dirs are
  * left out) and plan the watches. Synchronous readdir in slices: the walk yields to
- * the event loop every `slice` directories, so requests are served meanwhile.
+ * the event loop every `slice` directories, so requests are served meanwhile. With
+ * `limit`, the walk stops as soon as it has seen more entries or directories than that,
+ * and answers undefined (too big to watch whole).
  */
-export async function planWatches(root: string, skip: (dir: string) => boolean, maxEntries: number, slice = 200): Promise<WatchPlan> {
+export async function planWatches(
+  root: string,
+  skip: (dir: string) => boolean,
+  maxEntries: number,
+  slice = 200,
+  limit?: { entries: number; dirs: number },
+): Promise<WatchPlan | undefined> {
   const top: Node = { path: root, total: 1, children: [] };
   const todo: Node[] = [top];
   const order: Node[] = [];
   let n = 0;
+  let seen = 1;
   while (todo.length > 0) {
     const node = todo.pop() as Node;
     order.push(node);
@@ -48,6 +59,8 @@ export async function planWatches(root: string, skip: (dir: string) => boolean, 
       /* unreadable or gone: chokidar reports it */
     }
     node.total += entries.length;
+    seen += entries.length;
+    if (limit && (seen > limit.entries || order.length + todo.length > limit.dirs)) return undefined;
     for (const e of entries) {
       if (!e.isDirectory()) continue;
       const p = node.path + '/' + e.name;
@@ -86,5 +99,5 @@ export async function planWatches(root: string, skip: (dir: string) => boolean, 
     size += t.total;
   }
   if (cur.length > 0) groups.push(cur);
-  return { alone, groups, entries: top.total };
+  return { alone, groups, entries: top.total, dirs: order.length };
 }

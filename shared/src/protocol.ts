@@ -29,9 +29,20 @@ export type { ChangeKind, EntryType, Holder, LayerRef, StackSpec, WhiteoutFormat
 /** `initializationOptions` of the LSP initialize request. */
 export interface InitializationOptions {
   overlays: Record<string, StackSpec>;
+  /** The setting overlay.watchLowerLayers (default 'auto'). */
+  watchLowerLayers?: WatchLowerLayers;
   /** Look for the processes that still read the lower copy at each copy-up (default true; see Configure). */
   scanHolders?: boolean;
 }
+
+/**
+ * The setting overlay.watchLowerLayers: which lower layers the server watches for outside
+ * changes. 'auto': none of a container's or an image's layers, nor the lowers of a mounted
+ * overlay (they cannot change); in the others only the directories VS Code watches or the
+ * user looks at. 'always': every lower layer, whole. 'never': no lower layer.
+ */
+export type WatchLowerLayers = 'auto' | 'always' | 'never';
+export const watchLowerLayersValues: readonly WatchLowerLayers[] = ['auto', 'always', 'never'];
 
 /** ResponseError code of every failed overlay request (LSP RequestFailed). */
 export const OVERLAY_ERROR = -32803;
@@ -70,6 +81,20 @@ export interface FileStat {
   realPath: string;
 }
 
+/** The image an overlay's lower layers are (Open Image…, overlayws --image), or a container's base image. */
+export interface ImageInfo {
+  /** As given: a Docker image name or id, a `docker save` archive, an OCI image layout directory. */
+  ref: string;
+  /** Where it was read: the Docker daemon, a docker/podman save archive, an OCI image layout. */
+  source: 'docker' | 'docker-archive' | 'oci-layout';
+  /** The image id: the digest of its config. */
+  id: string;
+  /** Per lower layer (indexed as stack.lower, top-most first): the history entry that made it (created_by), when known. */
+  layers: (string | undefined)[];
+  /** The container whose stack this is (its upper is the container's), when opened from docker inspect. */
+  container?: string;
+}
+
 export interface OverlayInfo {
   name: string;
   /** The validated stack: real absolute paths, decided whiteout format. */
@@ -81,6 +106,8 @@ export interface OverlayInfo {
   watchReady: boolean;
   /** The mount this server holds for the overlay (overlay/mount), whose directory is the workspace folder. */
   mount?: MountState;
+  /** The image its lower layers are, for image overlays. */
+  image?: ImageInfo;
 }
 
 /** A mount the server made (or adopted) for an overlay. */
@@ -408,7 +435,7 @@ export namespace Layers {
 }
 
 export const Diff = request('overlay/diff', {
-  doc: 'Changes of the upper layer against the lower layers, as `docker diff` prints them.',
+  doc: 'Changes of the upper layer against the lower layers, as `docker diff` prints them (its naive form: every ancestor of a change is C, each lower entry an opaque directory hides is D).',
   changesOverlay: false,
   params: nameParams,
   result: returns<Diff.Change[]>(),
@@ -421,6 +448,25 @@ export namespace Diff {
     type?: EntryType;
     /** The lower layer whose copy the change hides or replaces (C and D), when there is one. */
     lowerLayer?: number;
+    /** For a D: the opaque directory that hides this lower entry (it has no whiteout of its own). */
+    hiddenBy?: string;
+  }
+}
+
+export const History = request('overlay/history', {
+  doc: 'What each layer, read on its own, has at a path, upper first: content (file with size and sha256, dir, symlink with target), a whiteout, or an opaque directory that hides it.',
+  changesOverlay: false,
+  params: pathParams,
+  result: returns<History.Entry[]>(),
+});
+export namespace History {
+  export interface Entry {
+    layer: LayerRef;
+    kind: 'file' | 'dir' | 'symlink' | 'whiteout' | 'opaque';
+    size?: number;
+    /** hex */
+    sha256?: string;
+    target?: string;
   }
 }
 
@@ -444,6 +490,54 @@ export namespace ParseStack {
   }
 }
 
+export const OpenImage = request('overlay/openImage', {
+  doc: "Open an image as a named overlay: a local Docker image name or id (its layer directories, read-only), a docker/podman save archive or an OCI image layout directory (layers unpacked once into the layer cache, verified). With `scratch` an empty upper and work directory are made in the user's cache; with `upper`/`work` those; else read-only.",
+  changesOverlay: true,
+  params: object<OpenImage.Params>({ name: str, ref: str, upper: optPath, work: optPath, scratch: optional(bool) }),
+  result: returns<OverlayInfo>(),
+});
+export namespace OpenImage {
+  export interface Params {
+    name: string;
+    ref: string;
+    upper?: string;
+    work?: string;
+    scratch?: boolean;
+  }
+}
+
+export const CommitImage = request('overlay/commitImage', {
+  doc: "Commit the upper layer as a new image on top of the overlay's image (or a container's base image): an OCI image layout directory, a docker load archive, and/or docker load; paths absolute on the server's machine.",
+  changesOverlay: false,
+  params: object<CommitImage.Params>({
+    name: str,
+    tag: optional(str),
+    dockerArchive: optPath,
+    ociLayout: optPath,
+    load: optional(bool),
+    message: optional(str),
+  }),
+  result: returns<CommitImage.Result>(),
+});
+export namespace CommitImage {
+  export interface Params {
+    name: string;
+    tag?: string;
+    dockerArchive?: string;
+    ociLayout?: string;
+    load?: boolean;
+    message?: string;
+  }
+  export interface Result {
+    /** The new image's id (its config's digest). */
+    id: string;
+    /** The new layer's diff ID. */
+    diffId: string;
+    /** What docker load printed. */
+    loaded?: string;
+  }
+}
+
 export const ExportLayer = request('overlay/exportLayer', {
   doc: "Write the upper layer as an OCI layer tarball (.tar or .tar.gz) at `file`, an absolute path on the server's machine.",
   changesOverlay: false,
@@ -464,7 +558,7 @@ export namespace ExportLayer {
 }
 
 export const Revert = request('overlay/revert', {
-  doc: "Revert a path to the lower layers' version (drop the upper copy, added tree or whiteout); under a mount the server holds, it unmounts for the moment. `throughMount`: under another's mount, write the lower copy back through it instead.",
+  doc: "Revert a path to the lower layers' version (drop the upper copy, added tree or whiteout); an entry an opaque directory hides comes back as a copy of its lower version; under a mount the server holds, it unmounts for the moment. `throughMount`: under another's mount, write the lower copy back through it instead.",
   changesOverlay: true,
   params: object<Revert.Params>({ name: str, path: str, throughMount: optional(bool) }),
   result: returns<null>(),
@@ -543,16 +637,76 @@ export namespace SearchText {
   }
 }
 
+// ---------------------------------------------------------------- watching
+
+/**
+ * What VS Code asks its FileSystemProvider to watch (`watch(uri, { recursive, excludes })`),
+ * forwarded, and the directories the extension follows for the user (those VS Code listed
+ * lately: non-recursive watches of its own). What the server then
+ * watches in each layer is its policy (overlay.watchLowerLayers; `overlay/watching` tells).
+ */
+export const Watch = request('overlay/watch', {
+  doc: "Report changes under `path` (a directory, or a file's directory) until `overlay/unwatch` with the same `id`; `recursive` covers the tree below as far as the server's watch policy does (overlay.watchLowerLayers).",
+  changesOverlay: false,
+  params: object<Watch.Params>({ name: str, id: count, path: str, recursive: bool, excludes: optional(array(str)) }),
+  result: returns<null>(),
+});
+export namespace Watch {
+  export interface Params extends PathParams {
+    /** Chosen by the client, unique among its watches of this overlay. */
+    id: number;
+    recursive: boolean;
+    /** Globs relative to `path` whose changes need not be reported (VS Code's files.watcherExclude). */
+    excludes?: string[];
+  }
+}
+
+export const Unwatch = request('overlay/unwatch', {
+  doc: 'End the `overlay/watch` of that `id` (an unknown id is no error: the watch may have gone with a restart).',
+  changesOverlay: false,
+  params: object<Unwatch.Params>({ name: str, id: count }),
+  result: returns<null>(),
+});
+export namespace Unwatch {
+  export interface Params {
+    name: string;
+    id: number;
+  }
+}
+
+export const Watching = request('overlay/watching', {
+  doc: 'How each layer of an overlay is watched now: whole, only the directories followed, or not at all, and why.',
+  changesOverlay: false,
+  params: nameParams,
+  result: returns<Watching.Layer[]>(),
+});
+export namespace Watching {
+  /** 'whole': every directory (recursive watches of `roots`); 'followed': the directories in `dirs` only; 'none': not watched. */
+  export type Mode = 'whole' | 'followed' | 'none';
+  export interface Layer {
+    layer: LayerRef;
+    root: string;
+    mode: Mode;
+    /** Why, in a few words ("an image layer", "the upper is small", ...). */
+    reason: string;
+    /** Real directories watched recursively ('whole'). */
+    roots: string[];
+    /** Real directories watched on their own, without what is below them ('followed'; 'whole' ones that were too big to take recursively). */
+    dirs: string[];
+  }
+}
+
 // ---------------------------------------------------------------- server options
 
 export const Configure = request('overlay/configure', {
-  doc: 'Server options that follow VS Code settings: `scanHolders` (overlay.staleReaders is not "off") looks for the processes that still read the lower copy at each copy-up.',
+  doc: 'Server options that follow VS Code settings: `watchLowerLayers` (overlay.watchLowerLayers); `scanHolders` (overlay.staleReaders is not "off") looks for the processes that still read the lower copy at each copy-up. Options left out stay as they are.',
   changesOverlay: false,
-  params: object<Configure.Params>({ scanHolders: optional(bool) }),
+  params: object<Configure.Params>({ watchLowerLayers: optional(oneOf(...watchLowerLayersValues)), scanHolders: optional(bool) }),
   result: returns<null>(),
 });
 export namespace Configure {
   export interface Params {
+    watchLowerLayers?: WatchLowerLayers;
     scanHolders?: boolean;
   }
 }

@@ -108,43 +108,6 @@ async function listingAndStatOn(s: BenchStack, label: string, runs: number, log:
   return rows;
 }
 
-/**
- * Server memory after full walks of a large stack (the issue asks 1M entries): the
- * stack is built without mounts, the server walks it twice.
- */
-export async function memory(root: string, files: number, layers: number, log: (s: string) => void): Promise<Row[]> {
-  const t0 = Date.now();
-  const s = buildStack(path.join(root, `mem-${files}`), files, layers);
-  log(`memory stack: ${files} files over ${layers} lowers + upper, ${s.dirs} layer directories (built in ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
-  const srv = await startServer({ bench: { lower: s.lower, upper: s.upper, work: s.work } });
-  await settled(s);
-  try {
-    const idle = srv.rssMiB();
-    const n = await walkServer(srv.conn, 'bench', 8);
-    const rss = [srv.rssMiB()];
-    // Two more walks show whether a rise from the 1st to the 2nd is growth or when V8 collected.
-    for (let i = 0; i < 3; i++) {
-      await walkServer(srv.conn, 'bench', 8);
-      rss.push(srv.rssMiB());
-    }
-    log(`memory: watching ${idle.toFixed(0)} MiB, after walks 1–4: ${rss.map((r) => r.toFixed(0)).join(', ')} MiB`);
-    return [
-      {
-        figure: `server RSS after full walks of ${n} entries, ${files} files/${layers} layers (1st → 2nd; ${idle.toFixed(0)} MiB watching before, ${rss[2].toFixed(0)} and ${rss[3].toFixed(0)} MiB after a 3rd and 4th)`,
-        baseline: '—',
-        base: rss[0],
-        ours: rss[1],
-        unit: 'MiB',
-        target: '≤ 150 MiB, no growth',
-        pass: rss[1] <= 150 && rss[1] <= rss[0] * 1.05,
-      },
-    ];
-  } finally {
-    await srv.stop();
-    fs.rmSync(s.root, { recursive: true, force: true });
-  }
-}
-
 async function statLatency(s: BenchStack, mount: string, conn: import('vscode-jsonrpc/node').MessageConnection, label: string): Promise<Row[]> {
   const rows: Row[] = [];
   const groups = new Map<string, string[]>();

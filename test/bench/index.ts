@@ -1,5 +1,7 @@
 /**
- * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N] [--layer-mib N] [--only listing,real,search,read,copyup,scaling,watch,mounted,holders,memory,layer]:
+ * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N] [--long [MINUTES]] [--layer-mib N] [--only listing,real,search,read,copyup,scaling,watch,mounted,holders,memory,layer]:
+ * (memory: on a stack of --mem-files files, addOverlay → first root listing, RSS after walks;
+ * with --long, also MINUTES (30) of mixed operations sampling RSS and the live heap)
  * every figure next to its baseline measured in the same
  * run, on the same data and page-cache state (each side is warmed once, then the median
  * of several runs is reported). Prints a markdown table; exits 0 (targets are reported,
@@ -8,8 +10,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { copyUp, fileSearch, layerScaling, listingAndStat, memory, realStack, watchLatency, type Row } from './figures';
+import { copyUp, fileSearch, layerScaling, listingAndStat, realStack, watchLatency, type Row } from './figures';
 import { holderScan } from './holders';
+import { scale } from './scale';
 import { layerImport } from './layers';
 import { mountedFigures } from './mounted';
 import { bench as transportBench } from './transport';
@@ -55,6 +58,8 @@ async function main(): Promise<void> {
   cfg.layers = arg('--layers') ?? cfg.layers;
   cfg.memFiles = arg('--mem-files') ?? cfg.memFiles;
   cfg.layerMiB = arg('--layer-mib') ?? cfg.layerMiB;
+  // --long [minutes]: the memory figure also runs a long session of mixed operations (30 min unless told).
+  const longMinutes = process.argv.includes('--long') ? Number(process.argv[process.argv.indexOf('--long') + 1]) || 30 : undefined;
   console.log(
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; mode ${quick ? 'quick' : 'full'}`,
   );
@@ -69,7 +74,7 @@ async function main(): Promise<void> {
       ['watch', () => watchLatency(root, quick ? 10 : 30)],
       ['mounted', () => mountedFigures(root, cfg.files, cfg.layers, cfg.runs, log)],
       ['holders', () => holderScan(root, quick ? 200 : 400, quick ? 2 : 3, log)],
-      ['memory', async () => (cfg.memFiles > 0 ? memory(root, cfg.memFiles, cfg.layers, log) : [])],
+      ['memory', async () => (cfg.memFiles > 0 ? scale(root, cfg.memFiles, cfg.layers, longMinutes, log) : [])],
       ['layer', () => layerImport(root, cfg.layerMiB, log)],
     ];
     const only = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1]?.split(',') ?? []) : undefined;

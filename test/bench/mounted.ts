@@ -26,7 +26,7 @@ export async function mountedFigures(root: string, files: number, layers: number
   const rows: Row[] = [];
   for (const by of ['kernel', 'fuse-overlayfs'] as const) {
     const runtime = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlws-bench-run-'));
-    const srv = await startServer({}, { XDG_RUNTIME_DIR: runtime, OVERLAYWS_MOUNT_WITH: by });
+    const srv = await startServer({}, { env: { XDG_RUNTIME_DIR: runtime, OVERLAYWS_MOUNT_WITH: by } });
     try {
       const probe = await srv.conn.sendRequest<{ name: string }>('overlay/addOverlay', { name: 'probe', spec });
       const m = await srv.conn.sendRequest<{ mount?: { path: string }; failure?: string }>('overlay/mount', { name: probe.name });

@@ -1,10 +1,12 @@
 /** The built server as a child process over a real JSON-RPC connection (node-ipc), for benchmarks. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import { ReadDirectories, type StackSpec } from '../../shared/src/protocol';
 import { ReadAhead } from '../../client/src/readAhead';
+import { SERVER_NODE_FLAGS } from '../../shared/src/serverFlags';
 
 export const SERVER_JS = path.resolve(__dirname, '../../server/src/server.js');
 
@@ -12,16 +14,34 @@ export interface ServerClient {
   conn: MessageConnection;
   child: ChildProcess;
   rssMiB(): number;
+  /** With `heapEveryMs`: the probe's last sample (heapProbe.ts), live heap and RSS in MiB. */
+  heap(): { t: number; liveMiB: number; rssMiB: number } | undefined;
   stop(): Promise<void>;
 }
 
-export async function startServer(overlays: Record<string, StackSpec>, env: NodeJS.ProcessEnv = {}): Promise<ServerClient> {
-  // node-ipc, the transport the extension uses (vscode-languageclient TransportKind.ipc).
+export interface StartOptions {
+  /** Wait for the watchers' initial scans (default true). */
+  settle?: boolean;
+  /** Preload heapProbe.ts, sampling (after a full GC) this often. */
+  heapEveryMs?: number;
+  /** Added to the server's environment. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startServer(overlays: Record<string, StackSpec>, opts: StartOptions = {}): Promise<ServerClient> {
+  // node-ipc, the transport the extension uses (vscode-languageclient TransportKind.ipc), with its Node flags.
   // BENCH_SERVER_ARGS passes node flags to the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_ARGS ? process.env.BENCH_SERVER_ARGS.split(' ') : []), SERVER_JS, '--node-ipc'], {
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    env: { ...process.env, ...env },
-  });
+  const heapFile = opts.heapEveryMs ? path.join(os.tmpdir(), `ovlws-heap-${process.pid}-${Date.now()}.json`) : undefined;
+  const probe = heapFile ? ['--expose-gc', '--require', path.join(__dirname, 'heapProbe.js')] : [];
+  const heapEnv = heapFile ? { BENCH_HEAP_FILE: heapFile, BENCH_HEAP_MS: String(opts.heapEveryMs) } : {};
+  const child = spawn(
+    process.execPath,
+    [...SERVER_NODE_FLAGS, ...probe, ...(process.env.BENCH_SERVER_ARGS ? process.env.BENCH_SERVER_ARGS.split(' ') : []), SERVER_JS, '--node-ipc'],
+    {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      env: { ...process.env, ...opts.env, ...heapEnv },
+    },
+  );
   const conn = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
   conn.onNotification(() => undefined);
   conn.listen();
@@ -29,7 +49,7 @@ export async function startServer(overlays: Record<string, StackSpec>, env: Node
   await conn.sendNotification('initialized', {});
   // Measure a settled server: the watchers' initial scans done (they share the event loop).
   const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
+  while (opts.settle !== false && Date.now() < deadline) {
     const list = await conn.sendRequest<{ watchReady?: boolean }[]>('overlay/list');
     if (list.every((o) => o.watchReady)) break;
     await new Promise((r) => setTimeout(r, 25));
@@ -41,7 +61,16 @@ export async function startServer(overlays: Record<string, StackSpec>, env: Node
       const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number((status.match(/VmRSS:\s+(\d+)/) ?? [])[1] ?? 0) / 1024;
     },
+    heap: () => {
+      try {
+        const m = JSON.parse(fs.readFileSync(heapFile ?? '', 'utf8')) as { t: number; heapUsed: number; rss: number };
+        return { t: m.t, liveMiB: m.heapUsed / 2 ** 20, rssMiB: m.rss / 2 ** 20 };
+      } catch {
+        return undefined;
+      }
+    },
     stop: async () => {
+      if (heapFile) fs.rmSync(heapFile, { force: true });
       try {
         await conn.sendRequest('shutdown');
         await conn.sendNotification('exit');

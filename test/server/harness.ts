@@ -28,12 +28,16 @@ export interface Started {
   stop(): Promise<void>;
 }
 
-/** `env`: added to the server's environment; `processId`: what initialize names as the server's parent (default this process); `uid`/`gid`: run it as that user. */
+/**
+ * `env`: added to the server's environment; `processId`: what initialize names as the server's parent (default this
+ * process); `uid`/`gid`: run it as that user (root only); `watchLowerLayers`: initializationOptions.watchLowerLayers.
+ */
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   processId?: number | null;
   uid?: number;
   gid?: number;
+  watchLowerLayers?: P.WatchLowerLayers;
 }
 
 export async function startServer(
@@ -73,7 +77,12 @@ export async function startServer(
   conn.listen();
   // A server of another user cannot kill(processId, 0) this process (EPERM) and would exit: no parent watch then.
   const processId = options.processId !== undefined ? options.processId : options.uid !== undefined && options.uid !== process.getuid?.() ? null : process.pid;
-  await conn.sendRequest('initialize', { processId, rootUri: null, capabilities: {}, initializationOptions: { overlays } });
+  await conn.sendRequest('initialize', {
+    processId,
+    rootUri: null,
+    capabilities: {},
+    initializationOptions: { overlays, watchLowerLayers: options.watchLowerLayers },
+  });
   await conn.sendNotification('initialized', {});
   let stopped = false;
   return {
@@ -177,3 +186,17 @@ export function makeStack(lowerFiles: Record<string, string | null>[], upperFile
 }
 
 export const b64 = (s: string | Uint8Array): string => Buffer.from(s).toString('base64');
+
+/** How overlay `name`'s layers are watched now (overlay/watching). */
+export function watching(s: Started, name: string): Promise<P.Watching.Layer[]> {
+  return s.conn.sendRequest(P.Watching.type, { name });
+}
+
+/** Wait until the server watches real directory `dir` (on its own, or below a root watched recursively). */
+export async function watchesDir(s: Started, name: string, dir: string, timeoutMs = 5000): Promise<void> {
+  await until(
+    async () => (await watching(s, name)).some((l) => l.dirs.includes(dir) || l.roots.some((r) => dir === r || dir.startsWith(r + '/'))),
+    timeoutMs,
+    `a watch on ${dir}`,
+  );
+}

@@ -69,6 +69,11 @@ describe('server requests', () => {
     assert.deepEqual(diff.get('/low.txt'), { kind: 'C', path: '/low.txt', type: 'f', lowerLayer: 0 });
     assert.deepEqual(diff.get('/deep.txt'), { kind: 'D', path: '/deep.txt', lowerLayer: 1 });
     assert.deepEqual(diff.get('/up.txt'), { kind: 'A', path: '/up.txt', type: 'f' });
+    assert.deepEqual(
+      (await s.conn.sendRequest(P.History.type, { name: 'a', path: '/low.txt' })).map((h) => `${h.layer} ${h.kind} ${h.size}`),
+      ['upper file 7', '0 file 5', '1 file 6'],
+      'history: the upper copy, then each lower copy',
+    );
     const lower = await s.conn.sendRequest(P.ResolveLower.type, { name: 'a', path: '/low.txt' });
     assert.equal(lower?.realPath, path.join(st.lower[0], 'low.txt'));
     assert.equal(await s.conn.sendRequest(P.ResolveLower.type, { name: 'a', path: '/up.txt' }), null);

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'mocha';
 import * as P from '../../shared/src/protocol';
-import { b64, copyUpSeen, makeStack, startServer, until, watchReady, type Stack, type Started } from './harness';
+import { b64, copyUpSeen, makeStack, startServer, until, watchesDir, watchReady, type Stack, type Started } from './harness';
 
 const { Changed, Created, Deleted } = P.FileChangeType;
 
@@ -98,7 +98,17 @@ describe('server watching', () => {
     assert.ok(!eventsFor('/hidden.txt').includes(Deleted));
   });
 
+  /** As VS Code and the extension do: a recursive watch of the folder's root, and (/dir listed in the explorer) a watch of /dir: the lower's two directories are followed. */
+  const lookAtDir = async (): Promise<void> => {
+    await s.conn.sendRequest(P.Watch.type, { name: 'w', id: 1, path: '/', recursive: true });
+    await s.conn.sendRequest(P.ReadDirectory.type, { name: 'w', path: '/dir' });
+    await s.conn.sendRequest(P.Watch.type, { name: 'w', id: 2, path: '/dir', recursive: false });
+    await watchesDir(s, 'w', st.lower[0]);
+    await watchesDir(s, 'w', path.join(st.lower[0], 'dir'));
+  };
+
   it('a change to a lower file that the upper hides is no event', async () => {
+    await lookAtDir();
     fs.writeFileSync(path.join(st.lower[0], 'hidden.txt'), 'lower changed behind the upper');
     fs.writeFileSync(path.join(st.lower[0], 'dir', 'in.txt'), 'visible lower change');
     await waitEvent('/dir/in.txt', Changed);
@@ -122,6 +132,7 @@ describe('server watching', () => {
       (await s.conn.sendRequest(P.ReadDirectory.type, { name: 'w', path: '/dir' })).map(([n]) => n),
       ['in.txt'],
     );
+    await lookAtDir();
     fs.writeFileSync(path.join(st.lower[0], 'dir/late.txt'), 'added to the image layer');
     await waitEvent('/dir/late.txt', Created);
     assert.equal((await s.conn.sendRequest(P.Stat.type, { name: 'w', path: '/dir/late.txt' })).size, 24);

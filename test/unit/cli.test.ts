@@ -55,6 +55,16 @@ describe('overlayws CLI', () => {
       assert.equal(run([...stack, 'truncate', '/x/y/g', '1']).code, 0);
       assert.equal(run([...stack, 'cat', '/x/y/l']).out, 'n');
       assert.equal(run([...stack, 'diff']).out, 'C /d\nD /d/f\nA /x\nA /x/y\nA /x/y/g\nA /x/y/l\n');
+      assert.deepEqual(
+        run([...stack, 'diff', '--json', '/d'])
+          .out.trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as unknown),
+        [
+          { kind: 'C', path: '/d', type: 'd', lowerLayer: 0 },
+          { kind: 'D', path: '/d/f', lowerLayer: 0 },
+        ],
+      );
       const e = run([...stack, 'rmdir', '/x']);
       assert.equal(e.code, 1);
       assert.equal(e.err, "overlayws: ENOTEMPTY: directory not empty, '/x'\n");

@@ -22,6 +22,79 @@ for (const format of FORMATS) {
       }
     });
 
+    test('a directory replaced as a whole (opaque) is C, with a D for each lower entry it hides and an A for each new one', async () => {
+      const s = makeStack(format, [{ 'd/a': 'a', 'd/sub/deep': 'x', 'd/keep': 'k' }]);
+      try {
+        const ov = await s.open();
+        await ov.rm('/d', { recursive: true });
+        await ov.mkdir('/d');
+        await ov.writeFile('/d/only', 'o');
+        await ov.writeFile('/d/keep', 'new keep');
+        const changes = await ov.diff();
+        assert.deepEqual(
+          changes.map((c) => `${c.kind} ${c.path}`),
+          ['C /d', 'D /d/a', 'C /d/keep', 'A /d/only', 'D /d/sub'],
+        );
+        assert.deepEqual(
+          changes.filter((c) => c.kind === 'D').map((c) => c.hiddenBy),
+          ['/d', '/d'],
+          'hidden by the opaque directory, not whited out',
+        );
+        // Revert of one hidden entry brings back a copy of its lower version; the directory stays opaque.
+        await ov.revert('/d/a');
+        await ov.revert('/d/sub');
+        assert.equal((await ov.readFile('/d/a')).toString(), 'a');
+        assert.equal((await ov.readFile('/d/sub/deep')).toString(), 'x');
+        assert.deepEqual(
+          (await ov.diff()).map((c) => `${c.kind} ${c.path}`),
+          ['C /d', 'C /d/keep', 'A /d/only'],
+          'the copies have the lower stat: no change',
+        );
+      } finally {
+        s.cleanup();
+      }
+    });
+
+    test('every ancestor of a deep change is C; a file replacing a directory is C without D for its entries', async () => {
+      const s = makeStack(format, [{ 'usr/share/zoneinfo/Europe/Paris': 'p', 'usr/share/zoneinfo/UTC': 'u', 'usr/bin/x': 'x', 'opt/dir/f': 'f' }]);
+      try {
+        const ov = await s.open();
+        await ov.unlink('/usr/share/zoneinfo/Europe/Paris');
+        await ov.rm('/opt/dir', { recursive: true });
+        await ov.writeFile('/opt/dir', 'now a file');
+        const changes = await ov.diff();
+        assert.deepEqual(
+          changes.map((c) => `${c.kind} ${c.path}`),
+          ['C /opt', 'C /opt/dir', 'C /usr', 'C /usr/share', 'C /usr/share/zoneinfo', 'C /usr/share/zoneinfo/Europe', 'D /usr/share/zoneinfo/Europe/Paris'],
+        );
+        assert.equal(changes.find((c) => c.kind === 'D')?.hiddenBy, undefined, 'a whiteout hides it');
+      } finally {
+        s.cleanup();
+      }
+    });
+
+    test('a copy-up that changes nothing docker compares is no change; chmod, a new mtime or size is C', async () => {
+      const s = makeStack(format, [{ 'a/same': 's', 'a/mode': 'm', 'a/time': 't' }]);
+      try {
+        const ov = await s.open();
+        const lowerFile = (n: string) => path.join(s.lower[0], 'a', n);
+        // the same file copied up by hand with its times: moby compares mode, owner, rdev, size and mtime
+        fs.mkdirSync(path.join(s.upper, 'a'));
+        const dirSt = fs.statSync(path.join(s.lower[0], 'a'));
+        fs.chmodSync(path.join(s.upper, 'a'), dirSt.mode & 0o7777);
+        fs.copyFileSync(lowerFile('same'), path.join(s.upper, 'a/same'));
+        execFileSync('touch', ['-r', lowerFile('same'), path.join(s.upper, 'a/same')]); // nanoseconds too
+        await ov.chmod('/a/mode', 0o600);
+        await ov.utimes('/a/time', Date.UTC(2000, 1, 1), Date.UTC(2000, 1, 1));
+        assert.deepEqual(
+          (await ov.diff()).map((c) => `${c.kind} ${c.path}`),
+          ['C /a', 'C /a/mode', 'C /a/time'],
+        );
+      } finally {
+        s.cleanup();
+      }
+    });
+
     test('an empty upper has no changes', async () => {
       const s = makeStack(format, [{ a: 'a' }]);
       try {

@@ -202,7 +202,7 @@ describe('a whiteout format registered by a test alone (toy)', () => {
       assert.deepEqual(await sorted(ov, '/d'), ['x']);
       assert.deepEqual(
         (await ov.diff()).map((c) => `${c.kind} ${c.path}`),
-        ['C /a', 'C /d', 'D /keep', 'A /moved'],
+        ['C /a', 'C /keep', 'D /keep/k', 'A /moved'],
       );
     } finally {
       await ov.close();
@@ -236,7 +236,7 @@ describe('a whiteout format registered by a test alone (toy)', () => {
 
   it('the watcher reads toy whiteouts written by another process as deletions', async () => {
     const ov = await open();
-    const w = new OverlayWatcher(ov, () => undefined, 10);
+    const w = new OverlayWatcher(ov, () => undefined, { batchMs: 10 });
     const seen: string[] = [];
     w.on('changes', (cs) => seen.push(...cs.map((c) => `${c.type === FileChangeType.Deleted ? 'D' : c.type} ${c.path}`)));
     try {

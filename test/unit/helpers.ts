@@ -1,5 +1,5 @@
 /** Real temporary layer stacks for engine tests; one directory per test, removed afterwards. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -110,4 +110,11 @@ export async function rejects(p: Promise<unknown>, code: string): Promise<void> 
     return;
   }
   throw new Error(`expected ${code}, but it succeeded`);
+}
+
+/** bin/overlayws.js with `args` (and stdin), as a terminal runs it. */
+export function runCli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): { code: number | null; out: string; err: string } {
+  const bin = path.resolve(__dirname, '../../../bin/overlayws.js');
+  const r = spawnSync(process.execPath, [bin, ...args], { input: opts.input, encoding: 'utf8', env: opts.env ?? process.env, maxBuffer: 1 << 28 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
 }

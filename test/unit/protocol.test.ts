@@ -32,6 +32,7 @@ describe('protocol', () => {
         'overlay/createDirectory',
         'overlay/delete',
         'overlay/open',
+        'overlay/openImage',
         'overlay/removeOverlay',
         'overlay/rename',
         'overlay/revert',

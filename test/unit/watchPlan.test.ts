@@ -39,6 +39,7 @@ test('planWatches covers every directory once, within the budget', async () => {
       const dirs = tree(path.join(root, `t${budget}`), budget);
       const skip = path.join(root, `t${budget}`, 'd3');
       const plan = await planWatches(path.join(root, `t${budget}`), (d) => d === skip, budget, 7);
+      assert.ok(plan, 'no limit: always a plan');
       const covered = new Map<string, number>();
       const count = (d: string): void => {
         covered.set(d, (covered.get(d) ?? 0) + 1);
@@ -83,7 +84,8 @@ test('a watcher started in pieces sees changes in alone dirs, in subtrees, and i
   const ov = await Overlay.open({ lower: [lower], upper, work });
   const events: { path: string; type: number }[] = [];
   const copyUps: string[] = [];
-  const w = new OverlayWatcher(ov, () => undefined, 10, 4); // 4 entries a piece: the root and big/ are watched alone
+  // 4 entries a piece: the root and big/ are watched alone; "always": the lower is watched whole too.
+  const w = new OverlayWatcher(ov, () => undefined, { batchMs: 10, scanEntries: 4, setting: 'always' });
   w.on('changes', (c) => events.push(...c));
   w.on('copyup', (c) => copyUps.push(c.path));
   const seen = async (p: string, what: string): Promise<void> => {

@@ -9,6 +9,8 @@ import { showStatus } from '../status';
 import type { ChangesView } from '../views/changes';
 import { compareWithLower } from './compare';
 import { exportChangesAsLayer } from './exportLayer';
+import { commitChangesAsImage, openImage, type CommitImageArgs, type OpenImageArgs } from './image';
+import { layersOfFile, type LayersOfFileAction } from './layersOfFile';
 import { openDocker, openFolders, openLayer, openMount, type OpenFoldersArgs } from './open';
 
 export function registerCommands(
@@ -28,6 +30,9 @@ export function registerCommands(
   reg('overlay.compareWithLower', (arg?: unknown) => compareWithLower(server, locations, arg));
   reg('overlay.revert', (...args: unknown[]) => changes.revert(...args));
   reg('overlay.refreshChanges', () => changes.refresh());
+  reg('overlay.layersOfFile', (arg?: unknown, action?: LayersOfFileAction) => layersOfFile(server, locations, arg, action));
+  reg('overlay.openImage', (args?: OpenImageArgs) => openImage(server, mounted, args));
+  reg('overlay.commitImage', (arg?: unknown, scripted?: CommitImageArgs) => commitChangesAsImage(server, locations, arg, scripted));
   reg('overlay.exportChanges', (arg?: unknown, to?: vscode.Uri) => exportChangesAsLayer(server, arg, to));
   reg('overlay.findFile', (query?: string) => findFileCommand(server, locations, query));
   reg('overlay.searchText', (query?: string) => searchTextCommand(server, locations, query));

@@ -29,7 +29,7 @@ export interface OpenFoldersArgs {
  * folder: mounted where `overlay.mount` allows and a mount is possible (a container's running
  * overlay at its own merged directory), else overlay://NAME/.
  */
-async function addOverlayFolder(server: OverlayClient, mounted: MountedFolders, name: string, spec: StackSpec): Promise<string | undefined> {
+export async function addOverlayFolder(server: OverlayClient, mounted: MountedFolders, name: string, spec: StackSpec): Promise<string | undefined> {
   try {
     await server.addOverlay(name, spec);
   } catch (err) {

@@ -24,6 +24,8 @@ export interface OverlayChange {
   path: string;
   /** The lower layer whose copy this change replaces or hides. */
   lowerLayer?: number;
+  /** For a D: the opaque directory (replaced as a whole) that hides this lower entry. */
+  hiddenBy?: string;
 }
 
 const GROUPS: Record<ChangeKind, { id: string; label: string }> = {
@@ -67,6 +69,8 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
   private readonly decorationsEmitter = new vscode.EventEmitter<vscode.Uri[] | undefined>();
   readonly onDidChangeFileDecorations = this.decorationsEmitter.event;
   private readonly kinds = new Map<string, ChangeKind>();
+  /** The opaque directory hiding each hidden lower entry, by `name:path`. */
+  private readonly hidden = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> = Promise.resolve();
 
@@ -128,15 +132,20 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       } catch {
         continue;
       }
-      const changes = raw.filter((c) => c.kind === 'D' || c.type !== 'd').map((c) => ({ kind: c.kind, name, path: c.path, lowerLayer: c.lowerLayer }));
+      // Directories are listed for what changed in them (docker diff marks every ancestor C): files only, and deletions.
+      const changes: OverlayChange[] = raw
+        .filter((c) => c.kind === 'D' || c.type !== 'd')
+        .map((c) => ({ kind: c.kind, name, path: c.path, lowerLayer: c.lowerLayer, hiddenBy: c.hiddenBy }));
       for (const key of [...this.kinds.keys()]) {
         if (key.startsWith(`${name}:`)) {
           changedUris.push(...this.urisOf(name, key.slice(name.length + 1)));
           this.kinds.delete(key);
+          this.hidden.delete(key);
         }
       }
       for (const c of changes) {
         this.kinds.set(`${name}:${c.path}`, c.kind);
+        if (c.hiddenBy !== undefined) this.hidden.set(`${name}:${c.path}`, c.hiddenBy);
         changedUris.push(...this.urisOf(name, c.path));
       }
       repo.changes = changes;
@@ -164,7 +173,13 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       const layer = c.lowerLayer;
       return {
         resourceUri: uri,
-        decorations: { strikeThrough: true, tooltip: 'Deleted (whiteout in the upper layer)' },
+        decorations: {
+          strikeThrough: true,
+          tooltip:
+            c.hiddenBy === undefined
+              ? 'Deleted (whiteout in the upper layer)'
+              : `Hidden: ${c.hiddenBy} was replaced as a whole in the upper layer (an opaque directory), which hides this lower entry`,
+        },
         contextValue: 'deleted',
         command: layer === undefined ? undefined : { title: 'Open Lower Copy', command: 'vscode.open', arguments: [layerUri(c.name, layer, c.path)] },
       };
@@ -205,7 +220,10 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
 
   /**
    * Revert: drop the upper copy (Modified), delete the added file (Added), or remove the
-   * whiteout (Deleted) — the lower copy shows again. Only the upper layer is touched.
+   * whiteout (Deleted) — the lower copy shows again. Only the upper layer is touched. A lower
+   * entry hidden by an opaque directory has no whiteout to remove: the user is told so, and
+   * chooses between a copy of the lower version in the upper directory and reverting the
+   * whole directory.
    */
   async revert(...args: unknown[]): Promise<number> {
     const targets = collectUris(args);
@@ -213,15 +231,31 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
       const active = vscode.window.activeTextEditor?.document.uri;
       if (active) targets.push(active);
     }
-    const items = targets
+    type Item = { uri: vscode.Uri; at: { name: string; path: string }; kind: ChangeKind };
+    let items = targets
       .map((uri) => ({ uri, at: this.locations.resolve(uri) }))
       .map(({ uri, at }) => ({ uri, at, kind: at && this.kinds.get(`${at.name}:${at.path}`) }))
-      .filter((t): t is { uri: vscode.Uri; at: { name: string; path: string }; kind: ChangeKind } => t.kind !== undefined && t.at !== undefined);
+      .filter((t): t is Item => t.kind !== undefined && t.at !== undefined);
     if (items.length === 0) {
       void vscode.window.showInformationMessage('Nothing to revert: the file is the same as in the lower layers.');
       return 0;
     }
-    if (!this.testing.autoConfirm) {
+    // Entries an opaque directory hides: asked about on their own (what Revert can and cannot do there).
+    const hidden = items.filter((i) => this.hidden.has(`${i.at.name}:${i.at.path}`));
+    const answered = new Set<Item>(hidden);
+    if (hidden.length > 0) {
+      const answer = await this.askHidden(hidden.map((i) => i.at));
+      if (!answer) return 0;
+      if (answer.revertDirs) {
+        // The directories themselves are reverted instead (their other changes go too).
+        const dirs: Item[] = answer.revertDirs
+          .filter((d) => !items.some((i) => i.at.name === d.name && i.at.path === d.path))
+          .map((at) => ({ uri: this.locations.workingUri(at.name, at.path), at, kind: 'C' as const }));
+        dirs.forEach((d) => answered.add(d));
+        items = [...items.filter((i) => !hidden.includes(i)), ...dirs];
+      }
+    }
+    if (!this.testing.autoConfirm && items.some((i) => !answered.has(i))) {
       const what = items.length === 1 ? path.posix.basename(items[0].uri.path) : `${items.length} files`;
       const verb = items.every((i) => i.kind === 'A') ? 'delete' : 'revert';
       const ok = await vscode.window.showWarningMessage(
@@ -250,6 +284,32 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
     if (remounted.length) await afterRemount(remounted, this.server.output);
     await this.refresh();
     return done;
+  }
+
+  /**
+   * What Revert can and cannot do for lower entries an opaque directory hides. Resolves to
+   * `{}` to put back copies of them (Revert on each: server side), to `{ revertDirs }` to
+   * revert their directories instead, or undefined when cancelled.
+   */
+  private async askHidden(entries: { name: string; path: string }[]): Promise<{ revertDirs?: { name: string; path: string }[] } | undefined> {
+    const dirs = [...new Set(entries.map((e) => this.hidden.get(`${e.name}:${e.path}`) as string))];
+    const dirEntries = dirs.map((d) => ({ name: entries[0].name, path: d }));
+    if (this.testing.autoConfirm) return {};
+    const what = entries.length === 1 ? path.posix.basename(entries[0].path) : `${entries.length} entries`;
+    const dirText = dirs.length === 1 ? dirs[0] : `${dirs.length} directories`;
+    const copy = entries.length === 1 ? 'Restore a Copy' : 'Restore Copies';
+    const revertDir = dirs.length === 1 ? `Revert ${dirs[0]}` : 'Revert the Directories';
+    const picked = await vscode.window.showWarningMessage(
+      `${what} was not deleted on its own: ${dirText} was replaced as a whole (an opaque directory in the upper layer), which hides everything the lower layers have there. ` +
+        `Revert cannot show it again while the directory stays opaque. It can put a copy of the lower version into the upper directory (${copy}), ` +
+        `or revert ${dirText} itself, which drops the upper copy and every change made inside it (${revertDir}).`,
+      { modal: true },
+      copy,
+      revertDir,
+    );
+    if (picked === copy) return {};
+    if (picked === revertDir) return { revertDirs: dirEntries };
+    return undefined;
   }
 
   /**

@@ -51,7 +51,9 @@ export function copyMetadata(from: string, st: fs.Stats, to: string, opts: { tim
     // After the owner: chown clears setuid and setgid.
     fs.chmodSync(dest, afterWrite ? modeAfterWrite(st) : st.mode & 0o7777);
   }
-  if (times) fs.lutimesSync(dest, st.atime, st.mtime);
+  // As seconds, not Dates (whole milliseconds): Node sets times through a double, within ~2 µs
+  // of the nanoseconds the kernel's copy-up keeps (diff.ts compares with that tolerance).
+  if (times) fs.lutimesSync(dest, st.atimeMs / 1000, st.mtimeMs / 1000);
 }
 
 /**

@@ -1,6 +1,7 @@
 /** The overlay engine's public surface. */
 export { Overlay } from './overlay';
 export { higherLayer, layerDepth } from './lookup';
+export type { HistoryEntry, HistoryKind } from './history';
 export type { OpenFlags } from './handles';
 export { createError, isErrno, type OverlayError } from './errors';
 export { makedev, overlayMounts, readMountinfo, upperInUse, type MountinfoEntry, type OverlayMount } from './mountinfo';

@@ -62,8 +62,6 @@ export interface Missing extends EntryBase {
 export type Entry = Found | Missing;
 
 export const MAX_SYMLINKS = 40;
-/** Names kept by the listing cache, over all directories (about 100 bytes each). */
-const LISTING_CACHE_ENTRIES = 300_000;
 
 /** The same directories, unchanged: real path, inode, mtime and ctime of each. */
 function sameDirs(a: readonly Hit[], b: readonly Hit[]): boolean {
@@ -122,6 +120,28 @@ export class LayerView {
     this.lowerCache.clear();
   }
 
+  /**
+   * Per lower layer: are its changes unseen by a watcher, so that a listing must look at its
+   * directories afresh (lowersChanged)? All, unless the server's watcher says otherwise (a
+   * layer watched whole, or one that cannot change).
+   */
+  freshLowers: readonly boolean[] = [];
+
+  /**
+   * Has a lower directory that merges into `entry` changed since the lookups cached it? Its
+   * inode, mtime and ctime are taken afresh (the upper's are fresh already), in the lower
+   * layers whose changes no watcher reports (freshLowers). How a change to a lower directory
+   * nobody watches is seen: at the next listing of it.
+   */
+  lowersChanged(entry: Entry): boolean {
+    for (const h of entry.merge) {
+      if (h.layer.ref === 'upper' || this.freshLowers[h.layer.ref] === false) continue;
+      const st = lstatOrUndefined(h.real);
+      if (!st || st.ino !== h.st.ino || st.mtimeMs !== h.st.mtimeMs || st.ctimeMs !== h.st.ctimeMs) return true;
+    }
+    return false;
+  }
+
   private lookupLowers(parent: Hit[], name: string): { top?: Hit; merge: Hit[] } {
     // The lower merge of a directory is fixed by its top-most lower copy (lower layers
     // do not change): that copy's real path and the merge's length name it. (Joining
@@ -130,7 +150,7 @@ export class LayerView {
     let r = this.lowerCache.get(key);
     if (r === undefined) {
       r = this.scanLayers(parent, name);
-      if (this.lowerCache.size > 200_000) this.lowerCache.clear();
+      if (this.lowerCache.size >= lookupTuning.lowerLookups) this.lowerCache.clear();
       this.lowerCache.set(key, r);
     }
     return r;
@@ -253,7 +273,7 @@ export class LayerView {
     }
     const now = Date.now();
     if (entry.merge.every((h) => now - Math.max(h.st.mtimeMs, h.st.ctimeMs) >= lookupTuning.racyMs)) {
-      if (this.listedEntries + entries.length > LISTING_CACHE_ENTRIES) {
+      if (this.listedEntries + entries.length > lookupTuning.listingNames) {
         this.listings.clear();
         this.listedEntries = 0;
       }

@@ -16,7 +16,7 @@ import { W, X, checkAccess, checkOwner } from './permission';
 import { dropPrivilegesAfterWrite } from './privileges';
 import { OverlayReader } from './reader';
 import { resolveStack, type ResolvedStack } from './stack';
-import { copyTree, renameTree } from './treeMove';
+import { copyTree, renameTree, restoreLowerCopy } from './treeMove';
 import type { StackSpec, WriteOptions } from './types';
 import { checkRemoveFrom, Upper } from './upper';
 import { WorkDir } from './workdir';
@@ -272,15 +272,22 @@ export class Overlay extends OverlayReader {
 
   /**
    * Revert `p` to what the lower layers hold: drop whatever the upper layer has at that
-   * name (a copy, an added file or tree, a whiteout, an opaque directory).
+   * name (a copy, an added file or tree, a whiteout, an opaque directory). An entry that an
+   * opaque directory above still hides (it was not deleted on its own, its directory was
+   * replaced as a whole) comes back as a copy of the lower version in the upper layer; the
+   * directory stays opaque and keeps hiding the rest.
    */
   revert(p: string): Promise<void> {
-    return this.mutate('revert', p, (up) => {
+    return this.mutate('revert', p, async (up) => {
       const e = this.entry(p, false, 'revert');
       if (e.comps.length === 0) throw createError('EBUSY', 'revert', p, 'cannot revert the root; revert its entries');
       const parent = this.dirEntry(e.comps.slice(0, -1), 'revert');
       if (parent.top.layer.ref !== 'upper') return; // nothing of this name in the upper layer
       up.drop(parent.top.real, e.comps[e.comps.length - 1]);
+      const now = this.entry(p, false, 'revert');
+      if (now.top) return;
+      const lower = this.lowerView().resolve(now.comps, false, 'revert', p);
+      if (lower.top) await restoreLowerCopy(up, this.lowerView(), lower, now);
     });
   }
 

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { diffUpper } from './diff';
+import { fileHistory, type HistoryEntry } from './history';
 import { asOverlayError, createError } from './errors';
 import { LayerView, type Entry, type Found, type Hit } from './lookup';
 import { typeOf } from './lstat';
@@ -61,6 +62,7 @@ export class OverlayReader extends EventEmitter<OverlayEvents> {
    */
   invalidateLowers(): void {
     this.view.invalidateLowers();
+    this.lowersOnly?.invalidateLowers();
   }
 
   // ---------------------------------------------------------------- typed lookups
@@ -141,7 +143,12 @@ export class OverlayReader extends EventEmitter<OverlayEvents> {
    * Each directory is looked up from its parent's merge, not from the root again.
    */
   readdirTree(p: string, budget: number): { path: string; entries: DirEntry[] }[] {
-    const root = this.lookupAsDirectory(p, true, 'scandir');
+    let root = this.lookupAsDirectory(p, true, 'scandir');
+    if (this.view.lowersChanged(root)) {
+      // A lower directory changed where no watcher saw it: nothing cached from the lowers holds.
+      this.invalidateLowers();
+      root = this.lookupAsDirectory(p, true, 'scandir');
+    }
     const out: { path: string; entries: DirEntry[] }[] = [];
     try {
       out.push({ path: p, entries: this.view.readdirCached(root).slice() }); // callers may sort it
@@ -154,8 +161,13 @@ export class OverlayReader extends EventEmitter<OverlayEvents> {
       const base = out[i].path === '/' ? '/' : out[i].path + '/';
       for (const d of out[i].entries) {
         if (d.type !== 'd') continue;
-        const e = this.view.child(dirs[i], d.name);
+        let e = this.view.child(dirs[i], d.name);
         if (!e.top?.st.isDirectory()) continue; // changed since it was listed
+        if (this.view.lowersChanged(e)) {
+          this.invalidateLowers();
+          e = this.view.child(dirs[i], d.name);
+          if (!e.top?.st.isDirectory()) continue;
+        }
         let entries: DirEntry[];
         try {
           entries = this.view.readdirCached(e).slice();
@@ -235,7 +247,7 @@ export class OverlayReader extends EventEmitter<OverlayEvents> {
   }
 
   /** The merged view of the lower layers alone (what the upper is compared against). */
-  private lowerView(): LayerView {
+  protected lowerView(): LayerView {
     if (!this.stack.upper) return this.view;
     this.lowersOnly ??= new LayerView({ ...this.stack, upper: undefined, work: undefined });
     return this.lowersOnly;
@@ -245,6 +257,11 @@ export class OverlayReader extends EventEmitter<OverlayEvents> {
   async diff(): Promise<Change[]> {
     if (!this.stack.upper) return [];
     return diffUpper(this.view, this.lowerView());
+  }
+
+  /** What each layer, on its own, has at `p`, upper first (history.ts). */
+  history(p: string): Promise<HistoryEntry[]> {
+    return fileHistory(this.view, p);
   }
 
   /**

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { copyMetadata } from './copyUp';
 import { createError } from './errors';
-import type { Entry, Found } from './lookup';
+import type { Entry, Found, LayerView } from './lookup';
 import { encodePath } from './names';
 import { splitRequestPath } from './paths';
 import { W, checkAccess } from './permission';
@@ -112,15 +112,23 @@ export async function copyTree(up: Upper, s: Found, d: Entry, src: string, dst: 
   await copy(up, s, d);
 }
 
-/** Create `d` (absent) as a copy of `s` with data, mode, owner, xattrs and times (as cp -a / mv do). */
-async function copy(up: Upper, s: Found, d: Entry): Promise<void> {
+/**
+ * Put back at `d` (absent: an opaque directory above hides it) a copy of `s`, the same path in
+ * `lowers` (the stack without its upper layer): what the lower layers hold there, merged.
+ */
+export async function restoreLowerCopy(up: Upper, lowers: LayerView, s: Found, d: Entry): Promise<void> {
+  await copy(up, s, d, lowers);
+}
+
+/** Create `d` (absent) as a copy of `s` (an entry of `from`) with data, mode, owner, xattrs and times (as cp -a / mv do). */
+async function copy(up: Upper, s: Found, d: Entry, from: LayerView = up.view): Promise<void> {
   const top = s.top;
   if (top.st.isDirectory()) {
     const real = up.makeDir(d, 0o700);
-    for (const child of up.view.readdir(s)) {
-      const cs = up.found(up.view.resolve([...s.comps, child.name], false, 'copy', s.path), 'copy');
+    for (const child of from.readdir(s)) {
+      const cs = up.found(from.resolve([...s.comps, child.name], false, 'copy', s.path), 'copy');
       const cd = up.view.resolve([...d.comps, child.name], false, 'copy', d.path);
-      await copy(up, cs, cd);
+      await copy(up, cs, cd, from);
     }
     copyMetadata(top.real, top.st, real);
     return;

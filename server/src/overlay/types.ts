@@ -37,6 +37,12 @@ export interface ResolveResult {
 export interface Change {
   kind: ChangeKind;
   path: string;
+  /** Type of the entry now (A and C). */
+  type?: EntryType;
+  /** The lower layer whose copy the change replaces or hides (C and D). */
+  lowerLayer?: number;
+  /** For a `D`: the opaque directory that hides this lower entry (no whiteout of its own). */
+  hiddenBy?: string;
 }
 
 export interface WriteOptions {

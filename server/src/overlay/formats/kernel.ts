@@ -61,7 +61,7 @@ class KernelFormat implements Format {
     if (c !== undefined && c.ino === dir.st.ino && c.ctimeMs === dir.st.ctimeMs) return c.value;
     const value = this.opaqueValue(dir.real);
     if (Date.now() - dir.st.ctimeMs < lookupTuning.racyMs) return value;
-    if (this.opaqueCache.size >= 100_000) this.opaqueCache.clear();
+    if (this.opaqueCache.size >= lookupTuning.opaqueDirs) this.opaqueCache.clear();
     this.opaqueCache.set(dir.real, { ino: dir.st.ino, ctimeMs: dir.st.ctimeMs, value });
     return value;
   }
