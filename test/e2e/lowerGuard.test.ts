@@ -13,20 +13,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { test } from 'mocha';
-import type { OverlayApi } from '../../client/src/api';
-import { screenshot, skipBecause, waitFor } from './harness';
+import { overlayApi, screenshot, skipBecause, waitFor } from './harness';
 
-const EXTENSION_ID = 'overlay-workspaces.overlay-workspaces';
 const NAME = 'demo';
 const AUTOSAVE_DELAY_MS = 200;
 
-async function api(): Promise<OverlayApi> {
-  const ext = vscode.extensions.getExtension<OverlayApi>(EXTENSION_ID);
-  assert.ok(ext, `extension ${EXTENSION_ID} is not installed`);
-  const a = await ext.activate();
-  await a.server.whenRunning(30_000);
-  return a;
-}
+const api = overlayApi;
 
 const hash = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 const ov = (p: string) => vscode.Uri.from({ scheme: 'overlay', authority: NAME, path: p });

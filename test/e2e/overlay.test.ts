@@ -16,9 +16,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { test } from 'mocha';
 import type { OverlayApi } from '../../client/src/api';
-import { resumed, screenshot, skipBecause, waitFor } from './harness';
+import { overlayApi, resumed, screenshot, skipBecause, waitFor } from './harness';
 
-const EXTENSION_ID = 'overlay-workspaces.overlay-workspaces';
 const REPO = path.resolve(__dirname, '../../..');
 const NAME = 'demo';
 
@@ -34,10 +33,7 @@ let cached: Demo | undefined;
 
 async function demo(): Promise<Demo> {
   if (cached) return cached;
-  const ext = vscode.extensions.getExtension<OverlayApi>(EXTENSION_ID);
-  assert.ok(ext, `extension ${EXTENSION_ID} is not installed`);
-  const api = await ext.activate();
-  await api.server.whenRunning(30_000);
+  const api = await overlayApi();
   const info = await waitFor(() => api.overlays().find((o) => o.name === NAME), { what: `overlay ${NAME} open on the server`, timeoutMs: 15_000 });
   assert.ok(info.stack.upper && info.stack.work, 'the demo overlay has no upper');
   cached = { api, lower: info.stack.lower, upper: info.stack.upper, work: info.stack.work, whiteouts: info.stack.whiteouts ?? 'kernel' };

@@ -18,19 +18,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { test } from 'mocha';
-import type { OverlayApi } from '../../client/src/api';
 import { busyboxImage, childrenOf, dockerDaemon, runContainer, type Container } from '../mocha/docker';
-import { screenshot, skipBecause, waitFor } from './harness';
+import { overlayApi, screenshot, skipBecause, waitFor } from './harness';
 
-const EXTENSION_ID = 'overlay-workspaces.overlay-workspaces';
-
-async function api(): Promise<OverlayApi> {
-  const ext = vscode.extensions.getExtension<OverlayApi>(EXTENSION_ID);
-  assert.ok(ext, `extension ${EXTENSION_ID} is not installed`);
-  const a = await ext.activate();
-  await a.server.whenRunning(30_000);
-  return a;
-}
+const api = overlayApi;
 
 /** Removes the workspace folder and the `overlay.overlays` entry of `name`. */
 async function forgetOverlay(name: string): Promise<void> {

@@ -14,18 +14,11 @@ import * as vscode from 'vscode';
 import { test } from 'mocha';
 import type { OverlayApi } from '../../client/src/api';
 import type { OverlayInfo } from '../../shared/src/protocol';
-import { resumed, screenshot, skipBecause, waitFor } from './harness';
+import { overlayApi, resumed, screenshot, skipBecause, waitFor } from './harness';
 
-const EXTENSION_ID = 'overlay-workspaces.overlay-workspaces';
 const NAME = 'demo';
 
-async function api(): Promise<OverlayApi> {
-  const ext = vscode.extensions.getExtension<OverlayApi>(EXTENSION_ID);
-  assert.ok(ext, `extension ${EXTENSION_ID} is not installed`);
-  const a = await ext.activate();
-  await a.server.whenRunning(30_000);
-  return a;
-}
+const api = overlayApi;
 
 /** The type of what is mounted at `dir`, from /proc/self/mountinfo. */
 function mountedType(dir: string): string | undefined {

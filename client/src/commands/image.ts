@@ -15,6 +15,7 @@ import type { OverlayClient } from '../client';
 import { freshName } from '../config';
 import type { Locations } from '../locations';
 import type { MountedFolders } from '../mountedFolders';
+import { dockerRows } from './dockerList';
 import { addOverlayFolder } from './open';
 
 /** Scripted use of Open Image… (skips the pickers). */
@@ -37,22 +38,9 @@ export interface CommitImageArgs {
 
 const message = (err: unknown): string => String((err as Error).message ?? err);
 
-function dockerImages(): Promise<{ ref: string; id: string; size: string; created: string }[]> {
-  return new Promise((resolve) => {
-    execFile('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.Size}}\t{{.CreatedSince}}'], { timeout: 5000 }, (err, stdout) => {
-      if (err) return resolve([]);
-      resolve(
-        stdout
-          .trim()
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => {
-            const [ref, id, size, created] = l.split('\t');
-            return { ref: ref.includes('<none>') ? id : ref, id, size, created };
-          }),
-      );
-    });
-  });
+async function dockerImages(): Promise<{ ref: string; id: string; size: string; created: string }[]> {
+  const rows = await dockerRows(['images'], '{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.Size}}\t{{.CreatedSince}}');
+  return rows.map(([ref, id, size, created]) => ({ ref: ref.includes('<none>') ? id : ref, id, size, created }));
 }
 
 function nameFor(ref: string): string {

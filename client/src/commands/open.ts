@@ -14,6 +14,7 @@ import { freshName, saveOverlay } from '../config';
 import { overlayMounts } from '../mounts';
 import type { MountedFolders } from '../mountedFolders';
 import { layerUri } from '../uris';
+import { dockerRows } from './dockerList';
 
 /** Arguments for scripted use of the open commands (skip the pickers). */
 export interface OpenFoldersArgs {
@@ -150,22 +151,9 @@ function dockerInspect(server: OverlayClient, id: string): Promise<StackSpec> {
   }).then((json) => server.request(ParseStack, { dockerInspect: json }));
 }
 
-function dockerContainers(): Promise<{ id: string; name: string; image: string }[]> {
-  return new Promise((resolve) => {
-    execFile('docker', ['ps', '-a', '--format', '{{.ID}}\t{{.Names}}\t{{.Image}}'], { timeout: 5000 }, (err, stdout) => {
-      if (err) return resolve([]);
-      resolve(
-        stdout
-          .trim()
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => {
-            const [id, name, image] = l.split('\t');
-            return { id, name, image };
-          }),
-      );
-    });
-  });
+async function dockerContainers(): Promise<{ id: string; name: string; image: string }[]> {
+  const rows = await dockerRows(['ps', '-a'], '{{.ID}}\t{{.Names}}\t{{.Image}}');
+  return rows.map(([id, name, image]) => ({ id, name, image }));
 }
 
 /** A Docker overlay2 layer dir (<root>/<id>/{diff,lower,work,merged}), parsed by the server's stack parser. */

@@ -8,9 +8,8 @@
  * (`scheme`); the final check reads the layers through a read-only kernel mount of their
  * own while the side's stacks are still open.
  */
-import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { waitFor } from '../harness';
+import { overlayApi, waitFor } from '../harness';
 import type { StackLayers } from './layers';
 
 export interface StackDirs {
@@ -35,23 +34,8 @@ export interface Side {
   close(): Promise<void>;
 }
 
-const EXTENSION_ID = 'overlay-workspaces.overlay-workspaces';
 const SECTION = 'overlay';
 const KEY = 'overlays';
-
-/** The parts of the extension's API (client/src/api.ts) the sides use. */
-interface OverlayApi {
-  server: { whenRunning(t?: number): Promise<void> };
-  overlays(): { name: string; readOnly?: boolean }[];
-}
-
-async function overlayApi(): Promise<OverlayApi> {
-  const ext = vscode.extensions.getExtension<OverlayApi>(EXTENSION_ID);
-  assert.ok(ext, `extension ${EXTENSION_ID} is not installed`);
-  const api = await ext.activate();
-  await api.server.whenRunning(30_000);
-  return api;
-}
 
 /**
  * overlay://NAME/ folders defined the way a user defines them: entries of the setting
