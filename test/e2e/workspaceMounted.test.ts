@@ -15,19 +15,11 @@ import { test } from 'mocha';
 import type { OverlayApi } from '../../client/src/api';
 import type { OverlayInfo } from '../../shared/src/protocol';
 import { overlayApi, resumed, screenshot, skipBecause, waitFor } from './harness';
+import { mountedType } from '../mocha/mounts';
 
 const NAME = 'demo';
 
 const api = overlayApi;
-
-/** The type of what is mounted at `dir`, from /proc/self/mountinfo. */
-function mountedType(dir: string): string | undefined {
-  const line = fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .find((l) => l.split(' ')[4]?.replace(/\\040/g, ' ') === dir);
-  return line ? line.split(' - ')[1].split(' ')[0] : undefined;
-}
 
 interface Mounted {
   a: OverlayApi;

@@ -1,5 +1,5 @@
 /**
- * A real Docker for the tests that need one (the server tier and the e2e suite, which both
+ * A real Docker for the tests that need one (the server and oci tiers and the e2e suite, which all
  * build on this project): the daemon that answers, or — as root, when none does — one started
  * here (`dockerd --iptables=false --bridge=none --storage-driver=overlay2`, as .ci/run starts
  * it) and stopped by its PID; images made offline from busybox-static (no registry is
@@ -21,8 +21,11 @@ function answers(): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A Docker daemon that answers, or why there is none (a skip reason). */
-export async function dockerDaemon(): Promise<Docker | string> {
+/**
+ * A Docker daemon that answers, or why there is none (a skip reason). `keep`: a daemon started
+ * here is left running for the next tier (its stop() does nothing), as the oci tier wants.
+ */
+export async function dockerDaemon(opts: { keep?: boolean } = {}): Promise<Docker | string> {
   if (spawnSync('docker', ['--version']).error) return 'docker is not installed (apt-get install docker.io)';
   if (answers()) return { stop: async () => undefined };
   if (process.getuid?.() !== 0) return 'no Docker daemon answers, and starting one needs root';
@@ -30,6 +33,7 @@ export async function dockerDaemon(): Promise<Docker | string> {
   const out = fs.openSync(log, 'w');
   const child = spawn('dockerd', ['--iptables=false', '--bridge=none', '--storage-driver=overlay2'], { detached: true, stdio: ['ignore', out, out] });
   fs.closeSync(out);
+  if (opts.keep) child.unref();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.once('error', () => undefined);
   const deadline = Date.now() + 60_000;
@@ -45,7 +49,30 @@ export async function dockerDaemon(): Promise<Docker | string> {
     await stop();
     return `dockerd did not start (see ${log})`;
   }
-  return { stop };
+  return opts.keep ? { stop: async () => undefined } : { stop };
+}
+
+/** Why Docker cannot be used here, or false when a daemon answers (one started here stays for the next tier). */
+export async function dockerUnavailable(): Promise<string | false> {
+  const d = await dockerDaemon({ keep: true });
+  return typeof d === 'string' ? d : false;
+}
+
+/** `docker ARGS` (stdin `input`), its stdout; throws with stderr when it fails. */
+export function docker(args: string[], input?: string | Buffer): string {
+  const r = spawnSync('docker', args, { input, encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`docker ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** `docker build` of a Dockerfile of `lines` in `dir`, offline and without BuildKit (no registry is reachable), tagged `tag`. */
+export function dockerBuild(tag: string, dir: string, lines: string[]): void {
+  fs.writeFileSync(path.join(dir, 'Dockerfile'), [...lines, ''].join('\n'));
+  const b = spawnSync('docker', ['build', '-q', '--network', 'none', '-t', tag, dir], {
+    env: { ...process.env, DOCKER_BUILDKIT: '0' },
+    encoding: 'utf8',
+  });
+  if (b.status !== 0) throw new Error(`docker build failed: ${b.stderr}`);
 }
 
 const BUSYBOX_APPLETS = ['sh', 'cat', 'ls', 'echo', 'sleep', 'rm', 'mkdir'];

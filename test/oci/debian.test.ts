@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'mocha';
 import { skipBecause } from '../mocha/skip';
-import { docker, dockerUnavailable } from './docker';
+import { docker, dockerBuild, dockerUnavailable } from '../mocha/docker';
 
 const BIN = path.resolve(__dirname, '../../../bin/overlayws.js');
 const SUITE = 'bookworm';
@@ -61,21 +61,12 @@ describe('docker diff on a real Debian image', function () {
     const imported = spawnSync('docker', ['import', tarball.file, `${TAG}-base:1`], { encoding: 'utf8' });
     if (imported.status !== 0) throw new Error(`docker import failed: ${imported.stderr}`);
     images.push(`${TAG}-base:1`);
-    fs.writeFileSync(
-      path.join(tmp, 'Dockerfile'),
-      [
-        `FROM ${TAG}-base:1`,
-        'RUN rm -rf /usr/share/doc/apt && rm /etc/issue.net && mkdir -p /opt/layer1 && echo one > /opt/layer1/f',
-        'RUN rm -rf /usr/share/zoneinfo/Asia && echo two > /opt/layer1/f && rm -rf /var/lib/apt/lists && mkdir -p /var/lib/apt/lists && echo l > /var/lib/apt/lists/only',
-        'CMD ["sleep", "100000"]',
-        '',
-      ].join('\n'),
-    );
-    const b = spawnSync('docker', ['build', '-q', '--network', 'none', '-t', `${TAG}:1`, tmp], {
-      env: { ...process.env, DOCKER_BUILDKIT: '0' },
-      encoding: 'utf8',
-    });
-    if (b.status !== 0) throw new Error(`docker build failed: ${b.stderr}`);
+    dockerBuild(`${TAG}:1`, tmp, [
+      `FROM ${TAG}-base:1`,
+      'RUN rm -rf /usr/share/doc/apt && rm /etc/issue.net && mkdir -p /opt/layer1 && echo one > /opt/layer1/f',
+      'RUN rm -rf /usr/share/zoneinfo/Asia && echo two > /opt/layer1/f && rm -rf /var/lib/apt/lists && mkdir -p /var/lib/apt/lists && echo l > /var/lib/apt/lists/only',
+      'CMD ["sleep", "100000"]',
+    ]);
     images.push(`${TAG}:1`);
     docker(['run', '-d', '--network', 'none', '--name', name, `${TAG}:1`]);
     started = true;

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'mocha';
 import { skipBecause } from '../mocha/skip';
-import { docker, dockerUnavailable } from './docker';
+import { docker, dockerBuild, dockerUnavailable } from '../mocha/docker';
 
 const BIN = path.resolve(__dirname, '../../../bin/overlayws.js');
 const TAG = `overlayws-test-image-${process.pid}`;
@@ -95,23 +95,14 @@ describe('images with real Docker: open, history, commit', function () {
     const tarball = spawnSync('tar', ['-C', root, '-c', '.'], { maxBuffer: 1 << 28 }).stdout;
     docker(['import', '-', `${TAG}-base:1`], tarball);
     images.push(`${TAG}-base:1`);
-    fs.writeFileSync(
-      path.join(tmp, 'Dockerfile'),
-      [
-        `FROM ${TAG}-base:1`,
-        'RUN rm /app/greeting.txt && rm -rf /app/keep && mkdir /app/keep && echo n > /app/keep/new && echo two > /app/conf',
-        'RUN echo three > /app/conf && echo 3 > /app/three',
-        'RUN rm /app/conf',
-        'ENV GREETING=hi',
-        'CMD ["sleep", "100000"]',
-        '',
-      ].join('\n'),
-    );
-    const b = spawnSync('docker', ['build', '-q', '--network', 'none', '-t', `${TAG}:1`, tmp], {
-      env: { ...process.env, DOCKER_BUILDKIT: '0' },
-      encoding: 'utf8',
-    });
-    if (b.status !== 0) throw new Error(`docker build failed: ${b.stderr}`);
+    dockerBuild(`${TAG}:1`, tmp, [
+      `FROM ${TAG}-base:1`,
+      'RUN rm /app/greeting.txt && rm -rf /app/keep && mkdir /app/keep && echo n > /app/keep/new && echo two > /app/conf',
+      'RUN echo three > /app/conf && echo 3 > /app/three',
+      'RUN rm /app/conf',
+      'ENV GREETING=hi',
+      'CMD ["sleep", "100000"]',
+    ]);
     images.push(`${TAG}:1`);
     docker(['save', '-o', path.join(tmp, 'image.tar'), `${TAG}:1`]);
     const s = spawnSync('skopeo', ['copy', '-q', `docker-archive:${path.join(tmp, 'image.tar')}`, `oci:${path.join(tmp, 'layout')}:one`], { encoding: 'utf8' });

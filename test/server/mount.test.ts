@@ -13,15 +13,7 @@ import { afterEach, beforeEach, describe, it } from 'mocha';
 import { skipBecause } from '../mocha/skip';
 import * as P from '../../shared/src/protocol';
 import { b64, errorCode, makeStack, startServer, until, type Stack, type Started } from './harness';
-
-/** The type of what is mounted at `dir` now, from mountinfo (escapes decoded), or undefined. */
-function mountedType(dir: string): string | undefined {
-  const line = fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .find((l) => l.split(' ')[4]?.replace(/\\040/g, ' ') === dir);
-  return line ? line.split(' - ')[1].split(' ')[0] : undefined;
-}
+import { mountedType } from '../mocha/mounts';
 
 function canMountKernel(): string | undefined {
   if (process.getuid?.() !== 0) return `not root (uid ${process.getuid?.()}): mount -t overlay needs CAP_SYS_ADMIN`;
