@@ -70,8 +70,10 @@ describe('mounted overlays (overlay/mount)', function () {
       const at = l.split(' ')[4];
       if (at?.startsWith(dir + '/')) spawnSync('umount', ['-l', at]);
     }
-    // A reaper may still be letting go of the state file's lock: tried again for a moment.
-    fs.rmSync(runtime, { recursive: true, force: true, maxRetries: 10 });
+    // A reaper of this runtime directory may still be at work (its lock, its state file): it is
+    // stopped first, and the removal tried again for a moment.
+    spawnSync('pkill', ['-KILL', '-f', `reaper.js ${dir}`]);
+    fs.rmSync(runtime, { recursive: true, force: true, maxRetries: 20 });
     st.cleanup();
   });
 
