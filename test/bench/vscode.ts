@@ -11,8 +11,8 @@
  *     the overlay open (spawn + initialize, which opens the configured overlays), the first
  *     listing of the overlay's root and its round trip.
  * code-server and chromium come from scripts/lib (the same launch code as `npm start` and
- * the e2e driver); the extension is this checkout's bundles, loaded as a development
- * extension, as the e2e suite loads it.
+ * the e2e driver); the extension is this checkout's bundles, minified as the .vsix ships them,
+ * loaded as a development extension, as the e2e suite loads it.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -96,8 +96,8 @@ export async function vscodeFigures(root: string, files: number, layers: number,
     log(`vscode: skipped: ${missing}`);
     return [{ figure: `real VS Code: skipped, ${missing}`, baseline: '—', base: NaN, ours: NaN, unit: 'ms', target: 'report' }];
   }
-  // The extension as the e2e suite loads it: this checkout's bundles, built now.
-  const built = spawnSync(process.execPath, [path.join(REPO, 'scripts/build.mjs')], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  // The extension as the e2e suite loads it, with the bundles as the .vsix ships them (minified): this checkout's, built now.
+  const built = spawnSync(process.execPath, [path.join(REPO, 'scripts/build.mjs'), '--minify'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
   if (built.status !== 0) throw new Error(`scripts/build.mjs failed (${built.signal ?? built.status})`);
 
   const t0 = Date.now();
