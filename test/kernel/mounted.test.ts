@@ -2,7 +2,9 @@
  * Mounted views against the engine: for random stacks the kernel produced (stack.ts), the server's
  * own mounting (server/src/mounting/mounters.ts: mount -t overlay with its options, and
  * fuse-overlayfs) shows the same tree as the engine's merged view of the same layers, entry by
- * entry (names, types, modes, sizes, contents, link counts, symlink targets).
+ * entry (names, types, modes, sizes, contents, link counts, symlink targets). One named
+ * exception, for fuse-overlayfs on OCI whiteouts: its lookup defect after a listing
+ * (fuseOpaqueLookup.ts), counted out only where a fresh mount agrees with the engine.
  *
  *   OVERLAY_DIFF_MOUNTED_SEQUENCES=N  stacks per mounter (default 25)
  *   OVERLAY_DIFF_SEED=S               replay from seed S
