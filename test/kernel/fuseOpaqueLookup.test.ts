@@ -2,8 +2,8 @@
  * The fuse-overlayfs defect that the mounted-view differential names (fuseOpaqueLookup.ts), on
  * the smallest stack that shows it, so the exception stays as narrow as its description: the
  * engine hides the opaque directory's lower entry; fuse-overlayfs does on a fresh mount, and not
- * once the parent and the directory have been listed — only with the `.wh..wh..opq` file and the
- * parent's whiteout above it. When a fuse-overlayfs without the defect is installed, this test
+ * once the parent and the directory have been listed — only with the `.wh..wh..opq` file and a
+ * whiteout in the parent. When a fuse-overlayfs without the defect is installed, this test
  * fails and says so: the exception is then to be removed.
  */
 import { test } from 'mocha';

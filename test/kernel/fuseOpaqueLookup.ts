@@ -2,20 +2,21 @@
  * A named exception for the mounted-view differential: a lookup defect of fuse-overlayfs (seen in
  * 1.10, Debian's package) on stacks in the OCI whiteout format.
  *
- * The stack: a directory D made opaque by a `.wh..wh..opq` file in lower layer k (the OCI image
- * spec's opaque whiteout: D's entries in the layers below k are hidden), and D's parent holding a
- * `.wh.NAME` whiteout in a layer above k. Once the parent and then D have been listed, a lookup of
- * a name that D has only below layer k (D/NAME) finds it — while the listing of D leaves it out,
- * and a lookup on a fresh mount (nothing listed) gives ENOENT. With the kernel's opaque xattr in
- * place of the file, or without the parent's whiteout, fuse-overlayfs answers ENOENT every time,
- * as the kernel and the engine do. So fuse-overlayfs contradicts itself, and the spec; the engine
+ * The stack: a directory D made opaque by a `.wh..wh..opq` file in layer k (the OCI image spec's
+ * opaque whiteout: D's entries in the layers below k are hidden), and D's parent holding a
+ * `.wh.NAME` whiteout in some layer (above k, at k or below it: each was seen). Once the parent and
+ * then D have been listed, a lookup of a name that D has only below layer k finds it — while the
+ * listing of D leaves it out, and a lookup on a fresh mount (nothing listed) gives ENOENT. With
+ * the kernel's opaque xattr in place of the file, or without a whiteout in the parent,
+ * fuse-overlayfs answers ENOENT every time, as the kernel and the engine do. So fuse-overlayfs contradicts itself, and the spec; the engine
  * is right. A listing never shows the entry: only what stat() through a symlink gives can differ
  * (the dump follows each symlink after walking the tree).
  *
  * An engine/fuse-overlayfs difference counts as this defect only when all of these hold: both
  * sides show the same symlink with the same target, only what it resolves to differs; the target
- * (resolved lexically) passes through a directory of that shape; and on a fresh mount of the same
- * layers, stat() through that symlink before any listing gives the engine's answer.
+ * (resolved lexically) passes through a directory of that shape, or through another symlink that
+ * does; and on a fresh mount of the same layers, stat() through that symlink before any listing
+ * gives the engine's answer.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -32,22 +33,17 @@ export interface Suspect {
   opaqueDir: string;
 }
 
-/** Whether `dir` (relative, no leading slash) holds a `.wh..wh..opq` in layer k and its parent a `.wh.` whiteout above k. */
+/** Whether `dir` (relative, no leading slash) holds a `.wh..wh..opq` in some layer and its parent a `.wh.` whiteout in some layer. */
 function defectShape(layers: string[], dir: string): boolean {
   const parent = path.posix.dirname(dir);
-  for (let k = 1; k < layers.length; k++) {
-    if (!fs.existsSync(path.join(layers[k], dir, OPAQUE_FILE))) continue;
-    for (let j = 0; j < k; j++) {
-      let names: string[];
-      try {
-        names = fs.readdirSync(path.join(layers[j], parent === '.' ? '' : parent));
-      } catch {
-        continue;
-      }
-      if (names.some((n) => n.startsWith('.wh.') && n !== OPAQUE_FILE)) return true;
+  const whiteoutIn = (l: string): boolean => {
+    try {
+      return fs.readdirSync(path.join(l, parent === '.' ? '' : parent)).some((n) => n.startsWith('.wh.') && n !== OPAQUE_FILE);
+    } catch {
+      return false;
     }
-  }
-  return false;
+  };
+  return layers.some((l) => fs.existsSync(path.join(l, dir, OPAQUE_FILE))) && layers.some(whiteoutIn);
 }
 
 /**
@@ -64,16 +60,23 @@ export function suspects(diff: string[], layers: string[]): Suspect[] {
     (m[1] === '- ' ? fuse : engine).set(m[3], { target: m[4], follow: m[5] });
   }
   const out: Suspect[] = [];
-  for (const [p, f] of fuse) {
-    const e = engine.get(p);
-    if (!e || e.target !== f.target || e.follow === f.follow) continue;
-    const resolved = path.posix.resolve(path.posix.dirname(p), f.target).slice(1);
-    const parts = resolved.split('/');
-    for (let i = 2; i < parts.length; i++) {
-      const dir = parts.slice(0, i).join('/');
-      if (defectShape(layers, dir)) {
-        out.push({ path: p, target: f.target, fuse: f.follow, engine: e.follow, opaqueDir: `/${dir}` });
-        break;
+  // A symlink whose target goes through such a directory, or through another such symlink (found
+  // in an earlier round: resolution follows it), until no more are found.
+  for (let found = true; found;) {
+    found = false;
+    for (const [p, f] of fuse) {
+      const e = engine.get(p);
+      if (!e || e.target !== f.target || e.follow === f.follow || out.some((s) => s.path === p)) continue;
+      const parts = path.posix.resolve(path.posix.dirname(p), f.target).slice(1).split('/');
+      for (let i = 1; i <= parts.length; i++) {
+        const prefix = parts.slice(0, i).join('/');
+        const via = out.find((s) => s.path === `/${prefix}`);
+        const blame = via ? via.opaqueDir : i < parts.length && defectShape(layers, prefix) ? `/${prefix}` : undefined;
+        if (blame) {
+          out.push({ path: p, target: f.target, fuse: f.follow, engine: e.follow, opaqueDir: blame });
+          found = true;
+          break;
+        }
       }
     }
   }
