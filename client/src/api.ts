@@ -28,8 +28,12 @@ export interface OverlayApi {
   readonly testing: Testing;
   /** Listings read ahead (readAhead.ts): how many were served from it, round trips made, changes that dropped them, listings held now. */
   readonly readAhead: Pick<ReadAhead, 'hits' | 'fetches' | 'changes' | 'size'>;
-  /** Mounted workspace folders (mountedFolders.ts): go over the folders again, why an overlay is not mounted. */
-  readonly mountedFolders: Pick<MountedFolders, 'schedule' | 'failures' | 'onDidSettle'>;
+  /**
+   * Mounted workspace folders (mountedFolders.ts): go over the folders again, why an overlay is
+   * not mounted; and an open overlay mounted (overlay/mount, answered as `Mount.Result` of the
+   * shared protocol) for a caller that opens its directory itself, held until `unmount`.
+   */
+  readonly mountedFolders: Pick<MountedFolders, 'schedule' | 'failures' | 'onDidSettle' | 'mount' | 'unmount'>;
   /** Overlays the server has open: name → validated stack. */
   overlays(): OverlayInfo[];
 }

@@ -41,6 +41,8 @@ export class MountedFolders implements vscode.Disposable {
   private readonly noticed = new Set<string>();
   /** Why each overlay is not mounted (status item). */
   readonly failures = new Map<string, string>();
+  /** Overlays mounted through `mount` (the API): held whether or not a workspace folder shows them. */
+  private readonly requested = new Set<string>();
   private readonly changed = new vscode.EventEmitter<void>();
   /** Fires after each pass over the folders. */
   readonly onDidSettle = this.changed.event;
@@ -107,14 +109,47 @@ export class MountedFolders implements vscode.Disposable {
     }
     // Mounts this window holds whose folder was closed (or the overlay removed): let go.
     const open = new Set((vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath));
+    for (const n of this.requested) if (!this.server.overlays.has(n)) this.requested.delete(n);
     for (const info of [...this.server.overlays.values()]) {
-      if (info.mount && !open.has(info.mount.path)) {
+      if (info.mount && !open.has(info.mount.path) && !this.requested.has(info.name)) {
         this.server.output.info(`[mount] the folder of overlay "${info.name}" is closed: letting go of ${info.mount.path}`);
         await this.server.request(Unmount, { name: info.name }).catch(() => undefined);
         this.server.noteMount(info.name, undefined);
       }
     }
     this.changed.fire();
+  }
+
+  /**
+   * Mounts open overlay `name` for a caller that opens the directory itself (the API), whatever
+   * `overlay.mount` says: the server's mount (made, or adopted), a mount not made by VS Code
+   * that serves its upper already (`existing`), or why not (`failure`). Held until `unmount`,
+   * whether or not a workspace folder shows it.
+   */
+  mount(name: string): Promise<Mount.Result> {
+    const run = this.queue.then(async () => {
+      const r = await this.server.request(Mount, { name });
+      if (r.mount) {
+        this.requested.add(name);
+        this.server.noteMount(name, r.mount);
+      }
+      return r;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Lets go of a mount `mount` made: unmounted unless a workspace folder (or another window) still holds it. */
+  unmount(name: string): Promise<void> {
+    const run = this.queue.then(async () => {
+      if (!this.requested.delete(name)) return;
+      const info = this.server.overlays.get(name);
+      if (info && this.folderOf(info)) return;
+      await this.server.request(Unmount, { name });
+      this.server.noteMount(name, undefined);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Mounts overlay `name` (or finds its existing mount); the `file:` folder to open, or undefined with a notice. */
