@@ -52,8 +52,10 @@ export async function runCase(side: Side, where: Where, c: Case): Promise<Run> {
     for (const l of [s.upper, ...s.lower]) for (const f of fifosUnder(path.join(l, c.dir))) releaseFifo(f);
   };
   const plan = fifosOpenedBy(c, s.ref);
+  // A mounted side is a file: folder too: the disk provider opens its FIFOs, which need a partner as the reference's do.
+  const mountedPlan = where.overlay.scheme === 'file' ? fifosOpenedBy(c, where.overlay.fsPath) : undefined;
   const [overlayOutcome, fileOutcome] = await Promise.all([
-    perform(where.overlay, c, undefined, unblockLayers),
+    perform(where.overlay, c, mountedPlan ? (fn) => withFifoPartners(mountedPlan, fn) : undefined, unblockLayers),
     perform(where.file, c, plan ? (fn) => withFifoPartners(plan, fn) : undefined),
   ]);
   const [ovAfter, fileAfter] = await Promise.all([walk(at(where.overlay)), walk(at(where.file))]);

@@ -147,6 +147,22 @@ export function withKernelView<T>(lowerTopFirst: readonly string[], mnt: string,
 }
 
 /** overlayfs mount options escape `:` and `,` in paths with a backslash. */
+/**
+ * `fn` on a read-only fuse-overlayfs mount of `lowerTopFirst` at `mnt`: layers an upper of
+ * fuse-overlayfs was left in, read as fuse-overlayfs reads them (it marks an opaque directory
+ * with the xattr and also leaves `.wh..opq` and `.wh..wh..opq` entries, which the kernel lists).
+ */
+export function withFuseView<T>(lowerTopFirst: readonly string[], mnt: string, fn: (dir: string) => T): T {
+  fs.mkdirSync(mnt, { recursive: true });
+  execFileSync('fuse-overlayfs', ['-o', `lowerdir=${lowerTopFirst.join(':')}`, mnt], { stdio: 'pipe' });
+  try {
+    return fn(mnt);
+  } finally {
+    execFileSync('umount', [mnt], { stdio: 'pipe' });
+    fs.rmdirSync(mnt);
+  }
+}
+
 function escapeOption(p: string): string {
   return p.replace(/[\\:,]/g, (c) => `\\${c}`);
 }
