@@ -20,6 +20,7 @@ import { ChangesView } from './views/changes';
 let server: OverlayClient | undefined;
 
 export function activate(context: vscode.ExtensionContext): OverlayApi {
+  const activatedAt = Date.now();
   server = new OverlayClient(context);
   const s = server;
   const testing = new Testing();
@@ -28,7 +29,16 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
   const overlayFs = registerOverlayFileSystem(s, testing);
   const stale = new StaleEditors(s, locations, s.output, testing);
   const readers = new StaleReaders(s, s.output, testing);
-  const changes = new ChangesView(s, locations, (uris, type) => overlayFs.provider.fireChanged(uris, type), testing);
+  // The changes view's first overlay/diff waits until the explorer has the overlay folders' roots and stopped
+  // listing for a moment: on a big upper the diff holds the server for seconds (up to 5 s later at most).
+  const overlayFolders = (): string[] => (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === OVERLAY_SCHEME).map((f) => f.uri.authority);
+  const changes = new ChangesView(
+    s,
+    locations,
+    (uris, type) => overlayFs.provider.fireChanged(uris, type),
+    testing,
+    () => overlayFs.provider.whenSettled(overlayFolders(), 1000, 5000),
+  );
   const mounted = new MountedFolders(s, testing);
   const status = new OverlayStatus(s, mounted);
   const guard = new LowerGuard(s, locations, context, testing);
@@ -58,6 +68,7 @@ export function activate(context: vscode.ExtensionContext): OverlayApi {
       .showErrorMessage(`The overlay server did not start: ${String((err as Error).message ?? err)}`, 'Show Log')
       .then((c) => c && s.output.show());
   });
+  s.output.info(`[client] activated in ${Date.now() - activatedAt} ms (at ${new Date(activatedAt).toISOString()})`);
 
   return {
     server: {

@@ -20,6 +20,10 @@ function progressDelayMs(): number {
   return vscode.workspace.getConfiguration('overlay').get<number>('progressDelayMs') ?? 1000;
 }
 
+/** Listings of at least this many entries, or taking this long, are logged with their time. */
+const BIG_LISTING = 5000;
+const SLOW_LISTING_MS = 500;
+
 export function toVscodeStat(st: FileStat): vscode.FileStat {
   return {
     type: st.type as vscode.FileType,
@@ -38,6 +42,11 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   /** Listings of the directories below the one asked for, fetched in the same round trip (readAhead.ts). */
   readonly readAhead: ReadAhead;
   private readonly watches: ServerWatches;
+  /** Overlays whose root this window has listed (its first listing is logged once). */
+  private readonly rootsListed = new Set<string>();
+  /** Listings asked for and not answered yet, and when the last one ended (whenSettled). */
+  private listing = 0;
+  private lastListing = 0;
 
   constructor(
     private readonly server: OverlayClient,
@@ -118,11 +127,37 @@ export class OverlayFileSystemProvider implements vscode.FileSystemProvider, vsc
   }
 
   readDirectory(uri: vscode.Uri): Promise<[string, vscode.FileType][]> {
+    const first = overlayPath(uri) === '/' && !this.rootsListed.has(uri.authority);
+    const t0 = Date.now();
+    this.listing++;
     return this.read(uri, async () => {
       const entries = await this.readAhead.readDirectory(uri.authority, overlayPath(uri));
       this.watches.listed(uri); // the user looks at it: the server watches it in the layers that may change
+      // The opening's timeline, and listings big or slow enough to be felt (test/bench/vscode.ts reads them from the log file).
+      const ms = Date.now() - t0;
+      if (first && !this.rootsListed.has(uri.authority)) {
+        this.rootsListed.add(uri.authority);
+        this.server.output.info(`[client] first listing of ${uri.toString(true)}: ${entries.length} entries in ${ms} ms (at ${new Date().toISOString()})`);
+      } else if (entries.length >= BIG_LISTING || ms >= SLOW_LISTING_MS) {
+        this.server.output.info(`[client] listing of ${uri.toString(true)}: ${entries.length} entries in ${ms} ms (at ${new Date().toISOString()})`);
+      }
       return entries;
+    }).finally(() => {
+      this.listing--;
+      this.lastListing = Date.now();
     });
+  }
+
+  /**
+   * Resolves once VS Code has listed the root of each overlay in `names` and then asked for no
+   * listing for `quietMs` — or after `maxMs` whatever happened. Work that can wait (the changes
+   * view's first diff) waits for it, so that it does not stand between the explorer and its
+   * first listings.
+   */
+  async whenSettled(names: string[], quietMs: number, maxMs: number): Promise<void> {
+    const deadline = Date.now() + maxMs;
+    const settled = (): boolean => names.every((n) => this.rootsListed.has(n)) && this.listing === 0 && Date.now() - this.lastListing >= quietMs;
+    while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   }
 
   readFile(uri: vscode.Uri): Promise<Uint8Array> {

@@ -19,7 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as util from 'node:util';
-import { chromium } from 'playwright-core';
+import { CHROMIUM_PATH, launchChromium } from '../lib/chromium.mjs';
 import { defaultInstallDir, freePort, isInstalled, makeProfile, startCodeServer, stopGroup, toolchainIn, waitUntilServing } from '../lib/codeServer.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -42,17 +42,6 @@ const NOISE = [
   /^\[AgentHost/,
   /^\[AccountPolicyGate\]/,
   /^Ignoring fetching additional builtin extensions from gallery/,
-];
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
 ];
 
 const USAGE = `usage: node scripts/e2e/run.mjs [options]
@@ -262,8 +251,8 @@ async function main() {
   if (!isInstalled(tc)) {
     fail(`code-server is not installed in ${opts.installDir}; run: bash scripts/e2e/setup.sh`);
   }
-  if (!fs.existsSync('/usr/bin/chromium')) {
-    fail('/usr/bin/chromium is missing; run: bash scripts/e2e/setup.sh');
+  if (!fs.existsSync(CHROMIUM_PATH)) {
+    fail(`${CHROMIUM_PATH} is missing; run: bash scripts/e2e/setup.sh`);
   }
   if (!fs.existsSync(opts.tests)) {
     fail(`tests module not found: ${opts.tests} (build first: npx tsc -b test/e2e)`);
@@ -281,8 +270,7 @@ async function main() {
   // State shared with the cleanup path.
   const state = {
     server: undefined,
-    browserServer: undefined,
-    browser: undefined,
+    chromium: undefined,
     peak: { total: 0, server: 0, chromium: 0 },
     sampler: undefined,
     screenshots: undefined,
@@ -296,16 +284,8 @@ async function main() {
   const stopEverything = async () => {
     clearInterval(state.sampler);
     clearInterval(state.screenshots);
-    const withDeadline = (p, ms) => Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())]);
     const stopChromium = async () => {
-      if (state.browser) {
-        await withDeadline(state.browser.close(), 5000);
-      }
-      if (state.browserServer) {
-        const pid = state.browserServer.process().pid;
-        await withDeadline(state.browserServer.close(), 5000);
-        await stopGroup(pid, 'chromium', 2000);
-      }
+      await state.chromium?.stop();
     };
     const stopServer = async () => {
       if (state.server) {
@@ -354,19 +334,9 @@ async function main() {
     log(`code-server up on ${origin} in ${secs(startedAt)} (pid ${server.pid})`);
 
     // --- chromium -----------------------------------------------------------------------
-    const browserServer = await chromium.launchServer({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      // playwright gives every launch a fresh temporary profile of its own
-      args: CHROMIUM_ARGS,
-      handleSIGINT: false,
-      handleSIGTERM: false,
-      handleSIGHUP: false,
-    });
-    state.browserServer = browserServer;
-    const browserPid = browserServer.process().pid;
-    const browser = await chromium.connect(browserServer.wsEndpoint());
-    state.browser = browser;
+    const chromium = await launchChromium();
+    state.chromium = chromium;
+    const { browser, pid: browserPid } = chromium;
 
     state.sampler = setInterval(() => {
       const rss = groupRss([server.pid, browserPid]);

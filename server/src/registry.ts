@@ -459,6 +459,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /** A clean shutdown: held mounts linger for the next server (mounts.ts), then every overlay closes. */
+  /** A server exiting without a shutdown (its window died first): its mounts linger as after one (MountManager.shutdownSync). */
+  exitingNow(): void {
+    this.mountManager?.shutdownSync();
+  }
+
   async closeAll(): Promise<void> {
     await this.mountManager?.shutdown().catch((err: unknown) => this.emit('log', `[mount] shutdown: ${String(err)}`));
     for (const [name, o] of [...this.map]) {

@@ -75,6 +75,9 @@ connection.onInitialize(async (params) => {
 });
 
 connection.onShutdown(() => registry.closeAll());
+// The language server library exits on its own when the window's process dies or the connection
+// closes (a reload can end the extension host before the shutdown reaches this server).
+process.on('exit', () => registry.exitingNow());
 
 process.on('uncaughtException', (err) => connection.console.error(`uncaught: ${err.stack ?? err.message}`));
 process.on('unhandledRejection', (err) => connection.console.error(`unhandled rejection: ${String(err)}`));

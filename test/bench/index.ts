@@ -1,7 +1,10 @@
 /**
- * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N] [--long [MINUTES]] [--layer-mib N] [--only listing,real,search,read,copyup,scaling,watch,mounted,holders,memory,layer]:
+ * npm run bench [-- --quick] [--files N] [--layers N] [--mem-files N] [--long [MINUTES]] [--layer-mib N] [--vscode-files N] [--windows N]
+ *   [--only listing,real,search,read,copyup,scaling,watch,mounted,holders,memory,layer,vscode]:
  * (memory: on a stack of --mem-files files, addOverlay → first root listing, RSS after walks;
- * with --long, also MINUTES (30) of mixed operations sampling RSS and the live heap)
+ * with --long, also MINUTES (30) of mixed operations sampling RSS and the live heap;
+ * vscode: a real VS Code (code-server + chromium) opening a stack of --vscode-files files,
+ * 1 000 000 (20 000 quick), as overlay: and as file:, --windows times each: vscode.ts)
  * every figure next to its baseline measured in the same
  * run, on the same data and page-cache state (each side is warmed once, then the median
  * of several runs is reported). Prints a markdown table; exits 0 (targets are reported,
@@ -16,6 +19,7 @@ import { scale } from './scale';
 import { layerImport } from './layers';
 import { mountedFigures } from './mounted';
 import { bench as transportBench } from './transport';
+import { vscodeFigures } from './vscode';
 
 /** A row as the transport benchmark reports it (baseline: direct fs.promises.readFile). */
 export interface BenchRow {
@@ -52,12 +56,14 @@ async function main(): Promise<void> {
   };
   const rows: Row[] = [];
   const cfg = quick
-    ? { files: 10_000, layers: 8, runs: 3, copyMiB: 64, scaleFiles: 5_000, memFiles: 0, layerMiB: 128 }
-    : { files: 100_000, layers: 8, runs: 5, copyMiB: 1024, scaleFiles: 20_000, memFiles: 1_000_000, layerMiB: 2048 };
+    ? { files: 10_000, layers: 8, runs: 3, copyMiB: 64, scaleFiles: 5_000, memFiles: 0, layerMiB: 128, vscodeFiles: 20_000, windows: 2 }
+    : { files: 100_000, layers: 8, runs: 5, copyMiB: 1024, scaleFiles: 20_000, memFiles: 1_000_000, layerMiB: 2048, vscodeFiles: 1_000_000, windows: 3 };
   cfg.files = arg('--files') ?? cfg.files;
   cfg.layers = arg('--layers') ?? cfg.layers;
   cfg.memFiles = arg('--mem-files') ?? cfg.memFiles;
   cfg.layerMiB = arg('--layer-mib') ?? cfg.layerMiB;
+  cfg.vscodeFiles = arg('--vscode-files') ?? cfg.vscodeFiles;
+  cfg.windows = arg('--windows') ?? cfg.windows;
   // --long [minutes]: the memory figure also runs a long session of mixed operations (30 min unless told).
   const longMinutes = process.argv.includes('--long') ? Number(process.argv[process.argv.indexOf('--long') + 1]) || 30 : undefined;
   console.log(
@@ -76,6 +82,7 @@ async function main(): Promise<void> {
       ['holders', () => holderScan(root, quick ? 200 : 400, quick ? 2 : 3, log)],
       ['memory', async () => (cfg.memFiles > 0 ? scale(root, cfg.memFiles, cfg.layers, longMinutes, log) : [])],
       ['layer', () => layerImport(root, cfg.layerMiB, log)],
+      ['vscode', () => vscodeFigures(root, cfg.vscodeFiles, cfg.layers, cfg.windows, log)],
     ];
     const only = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1]?.split(',') ?? []) : undefined;
     const unknown = only?.filter((n) => !figures.some(([name]) => name === n)) ?? [];

@@ -2,7 +2,9 @@
  * Mounted views against the engine: for random stacks the kernel produced (stack.ts), the server's
  * own mounting (server/src/mounting/mounters.ts: mount -t overlay with its options, and
  * fuse-overlayfs) shows the same tree as the engine's merged view of the same layers, entry by
- * entry (names, types, modes, sizes, contents, link counts, symlink targets).
+ * entry (names, types, modes, sizes, contents, link counts, symlink targets). One named
+ * exception, for fuse-overlayfs on OCI whiteouts: its lookup defect after a listing
+ * (fuseOpaqueLookup.ts), counted out only where a fresh mount agrees with the engine.
  *
  *   OVERLAY_DIFF_MOUNTED_SEQUENCES=N  stacks per mounter (default 25)
  *   OVERLAY_DIFF_SEED=S               replay from seed S
@@ -18,6 +20,7 @@ import { skipBecause } from '../mocha/skip';
 import { Rng, sequenceSeed } from '../mocha/rng';
 import { buildStack, kernelLayerToOci } from './stack';
 import { diffLines, dumpEngine, dumpMount } from './tree';
+import { followFresh, suspects, withoutConfirmed } from './fuseOpaqueLookup';
 
 const env = process.env;
 const SEED = env.OVERLAY_DIFF_SEED ? Number(env.OVERLAY_DIFF_SEED) >>> 0 : undefined;
@@ -36,6 +39,7 @@ for (const [by, format] of [
     const why = by === 'kernel' ? kernelRefusal(probe) : fuseRefusal(probe);
     if (why) skipBecause(this, why);
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ovmounted-'));
+    let noted = 0;
     try {
       for (let i = 0; i < SEQUENCES; i++) {
         const seed = i === 0 ? BASE : sequenceSeed(BASE, i);
@@ -47,23 +51,41 @@ for (const [by, format] of [
         if (format === 'oci') for (const d of [...lower, path.join(root, 'U')]) kernelLayerToOci(d);
         const stack: MountStack = { lower, upper: path.join(root, 'U'), work: path.join(root, 'W'), whiteouts: format, userxattr: false };
         const at = path.join(root, 'M');
-        const failed = by === 'kernel' ? await mountKernel(stack, at) : await mountFuse(stack, at);
+        const mount = (): Promise<string | undefined> => (by === 'kernel' ? mountKernel(stack, at) : mountFuse(stack, at));
+        const failed = await mount();
         assert.equal(failed, undefined, `seed ${seed}: ${failed}`);
+        let d: string[];
         try {
           const mounted = dumpMount(at).lines;
           const ov = await Overlay.open({ lower, upper: stack.upper, work: stack.work, whiteouts: format, merged: at });
           try {
-            const engine = await dumpEngine(ov, at);
-            const d = diffLines(mounted, engine, by, 'engine');
-            assert.deepEqual(d, [], `seed ${seed} (OVERLAY_DIFF_SEED=${seed} to replay): the views differ\n${d.join('\n')}`);
+            d = diffLines(mounted, await dumpEngine(ov, at), by, 'engine');
           } finally {
             await ov.close();
           }
         } finally {
           assert.equal(await unmount(at, by), undefined);
         }
+        if (by === 'fuse-overlayfs' && format === 'oci') {
+          // fuse-overlayfs's lookup defect after listing (fuseOpaqueLookup.ts): confirmed only where a fresh mount agrees with the engine.
+          const maybe = suspects(d, [path.join(root, 'U'), ...lower]);
+          if (maybe.length > 0) {
+            assert.equal(await mount(), undefined);
+            const confirmed = maybe.filter((s) => followFresh(at, s.path) === s.engine);
+            assert.equal(await unmount(at, by), undefined);
+            for (const s of confirmed)
+              console.log(
+                `# note: seed ${seed}: ${s.path} -> ${s.target}: fuse-overlayfs says ${s.fuse} after listing, ${s.engine} on a fresh mount (as the engine); ${s.opaqueDir} is opaque by .wh..wh..opq — fuse-overlayfs's lookup defect, not counted`,
+              );
+            noted += confirmed.length;
+            d = withoutConfirmed(d, confirmed);
+          }
+        }
+        assert.deepEqual(d, [], `seed ${seed} (OVERLAY_DIFF_SEED=${seed} to replay): the views differ\n${d.join('\n')}`);
       }
-      console.log(`# ${SEQUENCES} stacks (${format} whiteouts) mounted by ${by}: the same tree as the engine's (seeds from ${BASE})`);
+      console.log(
+        `# ${SEQUENCES} stacks (${format} whiteouts) mounted by ${by}: the same tree as the engine's (seeds from ${BASE})${noted ? `, but for ${noted} symlink(s) through fuse-overlayfs's lookup defect (noted above)` : ''}`,
+      );
     } finally {
       fs.rmSync(scratch, { recursive: true, force: true });
     }

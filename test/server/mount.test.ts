@@ -14,6 +14,7 @@ import { skipBecause } from '../mocha/skip';
 import * as P from '../../shared/src/protocol';
 import { b64, errorCode, makeStack, startServer, until, type Stack, type Started } from './harness';
 import { mountedType } from '../mocha/mounts';
+import { readState } from '../../server/src/mounting/state';
 
 function canMountKernel(): string | undefined {
   if (process.getuid?.() !== 0) return `not root (uid ${process.getuid?.()}): mount -t overlay needs CAP_SYS_ADMIN`;
@@ -55,7 +56,10 @@ describe('mounted overlays (overlay/mount)', function () {
     runtime = fs.mkdtempSync(path.join(os.tmpdir(), 'ovl-run-'));
   });
   afterEach(async () => {
-    for (const s of servers.splice(0)) await s.stop();
+    for (const s of servers.splice(0)) {
+      s.child.kill('SIGCONT'); // one a test stopped (SIGSTOP) and failed before it let it go on
+      await s.stop();
+    }
     for (const c of others.splice(0)) {
       c.kill('SIGKILL');
       try {
@@ -193,6 +197,67 @@ describe('mounted overlays (overlay/mount)', function () {
       b.logs.some((l) => l.includes(r.mount!.path) && /unmounted/.test(l)),
       b.logs.join('\n'),
     );
+  });
+
+  it("a window gone before its server let go (a reload ended the extension host first): the server exits on its parent's death and the mount lingers; the next server adopts it", async function () {
+    if (NO_KERNEL && NO_FUSE) skipBecause(this, `${NO_KERNEL}; ${NO_FUSE}`);
+    const host = spawn('sleep', ['600']);
+    others.push(host);
+    // A linger long enough that the adoption below never races the reaper.
+    const a = await startServer({ k: st.spec }, '--stdio', { env: { ...env(), OVERLAYWS_MOUNT_LINGER_MS: '60000' }, processId: host.pid });
+    servers.push(a);
+    const r = await a.conn.sendRequest(P.Mount.type, { name: 'k' });
+    assert.ok(r.mount, r.failure);
+    host.kill('SIGKILL');
+    // No shutdown: the language server library sees its parent gone and exits.
+    await a.exited;
+    assert.ok(mountedType(r.mount.path), 'kept for the next server');
+    const rec = readState(path.join(runtime, 'overlayws')).mounts.find((m) => m.path === r.mount!.path);
+    assert.ok(rec?.lingerUntil !== undefined && rec.lingerUntil > Date.now(), `lingering: ${JSON.stringify(rec)}`);
+    const b = await server({ k: st.spec });
+    const again = await b.conn.sendRequest(P.Mount.type, { name: 'k' });
+    assert.equal(again.mount?.path, r.mount.path);
+    assert.equal(again.mount?.adopted, true, `adopted, not mounted again: ${b.logs.join('\n')}`);
+    const now = readState(path.join(runtime, 'overlayws')).mounts.find((m) => m.path === r.mount!.path);
+    assert.equal(now?.lingerUntil, undefined);
+    assert.deepEqual(
+      now?.holders.map((h) => h.server),
+      [b.child.pid],
+    );
+  });
+
+  it('the next server starting while the old one has yet to notice its window is gone: the mount is left for the old one, adopted, and still held after it exits', async function () {
+    if (NO_KERNEL && NO_FUSE) skipBecause(this, `${NO_KERNEL}; ${NO_FUSE}`);
+    const host = spawn('sleep', ['600']);
+    others.push(host);
+    const a = await server({ k: st.spec }, host.pid);
+    const r = await a.conn.sendRequest(P.Mount.type, { name: 'k' });
+    assert.ok(r.mount, r.failure);
+    // The old server stopped before it can notice (its parent watch runs every 3 s): the window is
+    // gone, the server not yet — what a reload looks like to the next server when it starts fast.
+    a.child.kill('SIGSTOP');
+    host.kill('SIGKILL');
+    await new Promise<void>((res) => (host.exitCode !== null || host.signalCode !== null ? res() : host.once('exit', () => res())));
+    const b = await server({ k: st.spec });
+    assert.ok(
+      b.logs.some((l) => l.includes(r.mount!.path) && /its window is gone, its server .* not yet/.test(l)),
+      b.logs.join('\n'),
+    );
+    const again = await b.conn.sendRequest(P.Mount.type, { name: 'k' });
+    assert.equal(again.mount?.path, r.mount.path);
+    assert.equal(again.mount?.adopted, true, 'adopted, not mounted again');
+    a.child.kill('SIGCONT');
+    await a.exited;
+    assert.ok(mountedType(r.mount.path), 'still mounted: the next server holds it');
+    const rec = readState(path.join(runtime, 'overlayws')).mounts.find((m) => m.path === r.mount!.path);
+    assert.equal(rec?.lingerUntil, undefined, 'held, not lingering');
+    assert.deepEqual(
+      rec?.holders.map((h) => h.server),
+      [b.child.pid],
+    );
+    // The last holder still unmounts.
+    await b.conn.sendRequest(P.Unmount.type, { name: 'k' });
+    assert.equal(mountedType(r.mount.path), undefined);
   });
 
   it('a mount taken away under the server is reported; writes then go to the engine again', async function () {

@@ -126,3 +126,31 @@ describe('changes in docker diff form: whiteouts the format reads', () => {
     }
   });
 });
+
+describe('changes of a big upper', () => {
+  test('other requests are answered while the walk runs (it yields to the event loop)', async function () {
+    this.timeout(60_000); // 10 000 files made, then walked
+    const s = makeStack('kernel', [{ keep: 'k' }]);
+    try {
+      // 10 000 upper files in 10 directories: far more than YIELD_AFTER_MS (8 ms) of lstat work.
+      for (let d = 0; d < 10; d++) {
+        fs.mkdirSync(path.join(s.upper, `d${d}`));
+        for (let f = 0; f < 1000; f++) fs.writeFileSync(path.join(s.upper, `d${d}`, `f${f}`), '');
+      }
+      const ov = await s.open();
+      let settled = false;
+      const walk = ov.diff().then((changes) => {
+        settled = true;
+        return changes;
+      });
+      // A stat asked after the walk started is answered before the walk ends.
+      const st = await ov.stat('/keep');
+      assert.equal(st.size, 1);
+      assert.equal(settled, false, 'the diff ran to its end before a stat asked after it was answered');
+      const changes = await walk;
+      assert.equal(changes.filter((c) => c.kind === 'A').length, 10 * 1000 + 10);
+    } finally {
+      s.cleanup();
+    }
+  });
+});

@@ -28,6 +28,9 @@ export interface OverlayChange {
   hiddenBy?: string;
 }
 
+/** A diff that takes this long is logged with its time (the server answers nothing else meanwhile). */
+const SLOW_DIFF_MS = 500;
+
 const GROUPS: Record<ChangeKind, { id: string; label: string }> = {
   A: { id: 'added', label: 'Added' },
   C: { id: 'modified', label: 'Modified' },
@@ -79,10 +82,12 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
     private readonly locations: Locations,
     private readonly fireChanged: (uris: vscode.Uri[], type: vscode.FileChangeType) => void,
     private readonly testing: Testing,
+    /** Resolves when the first diff after a start may run (the explorer has what it asked for first). */
+    private readonly settled: () => Promise<void> = () => Promise.resolve(),
   ) {
     server.onNotification(DidChangeFile.type, () => this.scheduleRefresh());
     this.disposables.push(
-      server.onDidStart(() => this.scheduleRefresh(0)),
+      server.onDidStart(() => void this.settled().then(() => this.scheduleRefresh(0))),
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.scheduleRefresh(0)),
       vscode.window.registerFileDecorationProvider(this),
     );
@@ -127,11 +132,14 @@ export class ChangesView implements vscode.Disposable, vscode.FileDecorationProv
         this.repos.set(name, repo);
       }
       let raw: Diff.Change[];
+      const t0 = Date.now();
       try {
         raw = await this.server.request(Diff, { name });
       } catch {
         continue;
       }
+      const ms = Date.now() - t0;
+      if (ms >= SLOW_DIFF_MS) this.server.output.info(`[changes] overlay/diff of ${name}: ${raw.length} entries in ${ms} ms (at ${new Date().toISOString()})`);
       // Directories are listed for what changed in them (docker diff marks every ancestor C): files only, and deletions.
       const changes: OverlayChange[] = raw
         .filter((c) => c.kind === 'D' || c.type !== 'd')

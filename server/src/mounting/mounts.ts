@@ -5,9 +5,11 @@
  * write the same upper. The last holder to let go unmounts. A server that shuts down cleanly
  * (a window reloading, an extension host restarting because its first folder changed) leaves
  * its mounts lingering for LINGER_MS, long enough for the next server to adopt them, and
- * starts a detached reaper (reaper.ts) that unmounts what nobody adopted. Mounts whose holders
- * died (server and VS Code killed) are removed at the next start, with any mount of the
- * runtime directory the state does not know.
+ * starts a detached reaper (reaper.ts) that unmounts what nobody adopted; so does a server that
+ * exits because its window died first (a reload that ended the extension host before the
+ * shutdown reached the server), and until it has, a holder whose server still runs counts as
+ * holding. Mounts whose holders died with their servers (server and VS Code killed) are removed
+ * at the next start, with any mount of the runtime directory the state does not know.
  */
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -16,7 +18,7 @@ import * as path from 'node:path';
 import { createError, readMountinfo } from '../overlay/index';
 import { mountedAt, mountFuse, mountKernel, mountStack, unmount, type Stack } from './mounters';
 import { ensureRuntimeDir, mountPointOf, runtimeDirPath, stackHash } from './runtimeDir';
-import { isAlive, sameHolder, withState, type Holder, type MountedBy, type MountRecord, type State } from './state';
+import { holds, isAlive, isLeaving, sameHolder, withState, withStateSync, type Holder, type MountedBy, type MountRecord, type State } from './state';
 
 /** How long a cleanly released mount waits to be adopted (OVERLAYWS_MOUNT_LINGER_MS overrides). */
 export const LINGER_MS = Number(process.env.OVERLAYWS_MOUNT_LINGER_MS ?? 30_000);
@@ -110,7 +112,13 @@ export async function reapStale(s: State, dir: string, now = Date.now()): Promis
   const log: string[] = [];
   const keep: MountRecord[] = [];
   for (const r of s.mounts) {
-    r.holders = r.holders.filter(isAlive);
+    r.holders = r.holders.filter(holds);
+    const leaving = r.holders.filter(isLeaving);
+    if (r.holders.length > 0 && leaving.length === r.holders.length && r.lingerUntil === undefined) {
+      // A window just gone (a reload ended its extension host first): its server exits within
+      // seconds and then lets go itself, leaving the mount to linger for the next server.
+      log.push(`${r.path}: its window is gone, its server (pid ${leaving.map((h) => h.server).join(', ')}) not yet: left for it to let go`);
+    }
     if (r.remounting && isAlive(r.remounting)) {
       keep.push(r);
       continue;
@@ -237,7 +245,7 @@ export class MountManager extends EventEmitter<MountEvents> {
     const failure = await withState(this.dir, async (s) => {
       const rec = s.mounts.find((r) => r.path === at);
       if (!rec) return undefined;
-      rec.holders = rec.holders.filter((h) => !sameHolder(h, this.holder) && isAlive(h));
+      rec.holders = rec.holders.filter((h) => !sameHolder(h, this.holder) && holds(h));
       if (rec.holders.length > 0) return undefined;
       const err = await unmount(rec.path, rec.by);
       if (err) {
@@ -317,19 +325,40 @@ export class MountManager extends EventEmitter<MountEvents> {
     if (this.held.size === 0) return;
     const paths = new Set(this.held.values());
     this.held.clear();
-    const lingering = await withState(this.dir, (s) => {
-      let n = 0;
-      for (const r of s.mounts) {
-        if (!paths.has(r.path)) continue;
-        r.holders = r.holders.filter((h) => !sameHolder(h, this.holder) && isAlive(h));
-        if (r.holders.length === 0) {
-          r.lingerUntil = Date.now() + LINGER_MS;
-          n++;
-        }
-      }
-      return n;
+    if ((await withState(this.dir, (s) => this.letGo(s, paths))) > 0) startReaper(this.dir);
+  }
+
+  /**
+   * The same as shutdown, for a server exiting without one (process.exit from an 'exit' handler:
+   * its window died first — a reload that ended the extension host before the server heard the
+   * shutdown — and the language server library exits on its parent's death or a closed
+   * connection). Synchronous: no event loop is left. A server killed (SIGKILL) runs no handler:
+   * its mounts are a crash's, removed at the next start.
+   */
+  shutdownSync(): void {
+    clearInterval(this.timer);
+    if (this.held.size === 0 || !this.dirCache) return;
+    const paths = new Set(this.held.values());
+    this.held.clear();
+    let lingering = 0;
+    withStateSync(this.dirCache, (s) => {
+      lingering = this.letGo(s, paths);
     });
-    if (lingering > 0) startReaper(this.dir);
+    if (lingering > 0) startReaper(this.dirCache);
+  }
+
+  /** This server lets go of the mounts at `paths`: those nobody else holds linger. How many do. */
+  private letGo(s: State, paths: ReadonlySet<string>): number {
+    let n = 0;
+    for (const r of s.mounts) {
+      if (!paths.has(r.path)) continue;
+      r.holders = r.holders.filter((h) => !sameHolder(h, this.holder) && holds(h));
+      if (r.holders.length === 0) {
+        r.lingerUntil = Date.now() + LINGER_MS;
+        n++;
+      }
+    }
+    return n;
   }
 
   /** Notices held mounts that someone else unmounted. */

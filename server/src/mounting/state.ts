@@ -18,6 +18,11 @@ export interface Holder {
   start: string;
   /** The server process that holds the mount for it. */
   server: number;
+  /**
+   * The server's start time. While the window is gone but its server still runs, the server is
+   * on its way out (it exits when its parent dies) and lets go itself: the mount lingers then.
+   */
+  serverStart?: string;
 }
 
 export interface MountRecord {
@@ -58,11 +63,21 @@ export function startTimeOf(pid: number): string | undefined {
 
 export function holderOf(pid: number, server = process.pid): Holder | undefined {
   const start = startTimeOf(pid);
-  return start === undefined ? undefined : { pid, start, server };
+  return start === undefined ? undefined : { pid, start, server, serverStart: startTimeOf(server) };
 }
 
 export function isAlive(h: Holder): boolean {
   return startTimeOf(h.pid) === h.start;
+}
+
+/** Whether `h` still holds its mounts: its window is alive, or its server has yet to let go (isLeaving). */
+export function holds(h: Holder): boolean {
+  return isAlive(h) || isLeaving(h);
+}
+
+/** A holder whose window is gone while its server still runs (and will let go when it exits). */
+export function isLeaving(h: Holder): boolean {
+  return !isAlive(h) && h.serverStart !== undefined && h.server !== process.pid && startTimeOf(h.server) === h.serverStart;
 }
 
 export function sameHolder(a: Holder, b: Holder): boolean {
@@ -84,6 +99,34 @@ function writeState(dir: string, s: State): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(s, null, 1), { mode: 0o600 });
   fs.renameSync(tmp, file);
+}
+
+/**
+ * withState for a process about to exit (no event loop left): the lock taken synchronously,
+ * tried again for up to `waitMs`. False when it could not be taken.
+ */
+export function withStateSync(dir: string, fn: (s: State) => void, waitMs = 3000): boolean {
+  const file = path.join(dir, STATE_FILE);
+  if (!fs.existsSync(file)) return false;
+  const until = Date.now() + waitMs;
+  for (;;) {
+    let release: () => void;
+    try {
+      release = lockfile.lockSync(file, { realpath: false, stale: 15_000 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() > until) return false;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      continue;
+    }
+    try {
+      const s = readState(dir);
+      fn(s);
+      writeState(dir, s);
+      return true;
+    } finally {
+      release();
+    }
+  }
 }
 
 /** Runs `fn` on the state under the lock and writes what it leaves. */

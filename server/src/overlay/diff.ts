@@ -15,6 +15,12 @@
  * A directory replaced inside a container (`rm -rf d && mkdir d`, an opaque directory) is
  * `C d`, a `D` for each entry the lower `d` had and an `A` for each new one. Sorted by path,
  * bytewise (Docker's own order follows Go map iteration, which is random).
+ *
+ * The walk gives the event loop back every YIELD_AFTER_MS of work: on an upper of tens of
+ * thousands of entries it takes seconds, and the server's listings and stats must not wait
+ * behind it (a window's first diff held the explorer's listings 8–12 s on the 1 000 000-file
+ * bench stack). Entries that change meanwhile are compared as they are when reached, as
+ * `docker diff` does on a running container.
  */
 import * as fs from 'node:fs';
 import type { Found, LayerView } from './lookup';
@@ -73,18 +79,28 @@ function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
   return a === undefined || b === undefined ? a === b : a.equals(b);
 }
 
-export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
+/** How long the walk runs before it lets other requests in. */
+const YIELD_AFTER_MS = 8;
+
+export async function diffUpper(view: LayerView, lowers: LayerView): Promise<Change[]> {
   if (!view.upper) return [];
   const out: Change[] = [];
+  let ranSince = performance.now();
+  const share = async (): Promise<void> => {
+    if (performance.now() - ranSince < YIELD_AFTER_MS) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    ranSince = performance.now();
+  };
   const child = (dir: string, name: string): string => (dir === '/' ? '/' : dir + '/') + name;
 
   /** Directory `e` of the merged tree, whose top copy is in the upper layer; `old` the lower tree's entry at its path. */
-  const visit = (e: Found, old: Found | undefined, added: boolean): void => {
+  const visit = async (e: Found, old: Found | undefined, added: boolean): Promise<void> => {
     const at = out.length;
     const up = e.top;
     const oldNames = new Set(old?.top.st.isDirectory() ? lowers.readdir(old).map((d) => d.name) : []);
     const verdict = view.format.entries(up);
     for (const d of readdirEntries(up.real).sort((a, b) => compareNames(a.name, b.name))) {
+      await share();
       const v = verdict(d);
       if (v === null || typeof v === 'string') continue; // markers; whiteouts show as missing names below
       const nc = view.child(e, d.name);
@@ -105,7 +121,7 @@ export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
         out.push({ kind: 'A', path: p, type });
         childAdded = true;
       }
-      if (nc.top.st.isDirectory()) visit(nc as Found, oc?.top ? (oc as Found) : undefined, childAdded);
+      if (nc.top.st.isDirectory()) await visit(nc as Found, oc?.top ? (oc as Found) : undefined, childAdded);
     }
     if (oldNames.size > 0) {
       // Lower names the merged directory no longer shows: whited out, or (when it merges with
@@ -128,6 +144,6 @@ export function diffUpper(view: LayerView, lowers: LayerView): Change[] {
     }
   };
 
-  visit(view.rootEntry(), lowers.rootEntry(), false);
+  await visit(view.rootEntry(), lowers.rootEntry(), false);
   return out.sort((a, b) => compareNames(a.path, b.path));
 }
