@@ -22,6 +22,11 @@ export type FetchListings = (params: ReadDirectories.Params) => Promise<ReadDire
 export interface ReadAheadOptions {
   /** Entries asked for per round trip (the first listing always comes whole). */
   budget?: number;
+  /**
+   * Entries asked for by an overlay's first round trip (when a window opens, its root): what
+   * shows first waits for no more read-ahead than this (default 512, at most `budget`).
+   */
+  firstBudget?: number;
   /** How long a listing read ahead may wait to be asked for. */
   ttlMs?: number;
   /** Entries held in all; the oldest listings go first beyond it. */
@@ -47,6 +52,9 @@ function pairs(l: ReadDirectories.Listing): Entries {
 
 export class ReadAhead {
   readonly budget: number;
+  readonly firstBudget: number;
+  /** Overlays asked for a listing already (the next round trips take the whole budget). */
+  private readonly started = new Set<string>();
   private readonly ttlMs: number;
   private readonly maxHeld: number;
   private readonly now: () => number;
@@ -67,6 +75,7 @@ export class ReadAhead {
     opts: ReadAheadOptions = {},
   ) {
     this.budget = opts.budget ?? 4096;
+    this.firstBudget = Math.min(this.budget, opts.firstBudget ?? 512);
     this.ttlMs = opts.ttlMs ?? 2000;
     this.maxHeld = opts.maxHeld ?? 100_000;
     this.now = opts.now ?? Date.now;
@@ -89,7 +98,9 @@ export class ReadAhead {
     const epoch = this.epoch;
     const at = this.now();
     this.fetches++;
-    const listings = await this.fetch({ name, path, budget: this.budget });
+    const budget = this.started.has(name) ? this.budget : this.firstBudget;
+    this.started.add(name);
+    const listings = await this.fetch({ name, path, budget });
     if ((this.generations.get(name) ?? 0) === generation && this.epoch === epoch) {
       this.expire();
       const listed = new Set(listings.map((l) => l.path));

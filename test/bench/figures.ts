@@ -205,17 +205,28 @@ export async function fileSearch(root: string, files: number, layers: number, ru
  * Outside write → merged change event from the server, against a raw chokidar event
  * for the same write seen in this process. Target: at most 50 ms more.
  */
+/**
+ * An outside write → the merged change event, against chokidar's own event for the same write:
+ * in the upper (watched whole while small), and in a lower directory VS Code watches (lowers of a
+ * plain stack are followed: only such directories are watched; issue 17).
+ */
 export async function watchLatency(root: string, writes: number): Promise<Row[]> {
+  return [...(await writeLatency(root, writes, 'upper')), ...(await writeLatency(root, writes, 'lower'))];
+}
+
+async function writeLatency(root: string, writes: number, where: 'upper' | 'lower'): Promise<Row[]> {
   const { watch } = await import('chokidar');
-  const dir = path.join(root, 'watch');
+  const dir = path.join(root, `watch-${where}`);
   for (const d of ['lower/d', 'upper', 'work']) fs.mkdirSync(path.join(dir, d), { recursive: true });
   for (let i = 0; i < writes; i++) fs.writeFileSync(path.join(dir, 'lower/d', `f${i}`), `lower ${i}\n`);
   const srv = await startServer({ w: { lower: [path.join(dir, 'lower')], upper: path.join(dir, 'upper'), work: path.join(dir, 'work') } });
-  const raw = watch(path.join(dir, 'upper'), { ignoreInitial: true });
+  // In the lower, VS Code's watch of the directory is what makes the server follow it.
+  if (where === 'lower') await srv.conn.sendRequest('overlay/watch', { name: 'w', id: 1, path: '/d', recursive: false });
+  const raw = watch(path.join(dir, where), { ignoreInitial: true });
   const seenRaw = new Map<string, number>();
   const seenSrv = new Map<string, number>();
   raw.on('all', (_ev, p) => {
-    const rel = p.slice(path.join(dir, 'upper').length);
+    const rel = p.slice(path.join(dir, where).length);
     if (!seenRaw.has(rel)) seenRaw.set(rel, performance.now());
   });
   srv.conn.onNotification('overlay/didChangeFile', (params: { changes: { path: string }[] }) => {
@@ -233,10 +244,11 @@ export async function watchLatency(root: string, writes: number): Promise<Row[]>
     const dRaw: number[] = [];
     const dSrv: number[] = [];
     for (let i = 0; i < writes; i++) {
-      const rel = `/d/f${i}`;
+      // In the upper, an outside writer copies a lower file up; in the lower, a new file appears.
+      const rel = where === 'upper' ? `/d/f${i}` : `/d/g${i}`;
       fs.mkdirSync(path.join(dir, 'upper/d'), { recursive: true });
       const t0 = performance.now();
-      fs.writeFileSync(path.join(dir, 'upper', rel), `outside copy-up ${i}\n`); // an outside writer copies a lower file up
+      fs.writeFileSync(path.join(dir, where, rel), `outside write ${i}\n`);
       const until = Date.now() + 5000;
       while ((!seenRaw.has(rel) || !seenSrv.has(rel)) && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
       if (seenRaw.has(rel) && seenSrv.has(rel)) {
@@ -249,7 +261,7 @@ export async function watchLatency(root: string, writes: number): Promise<Row[]>
     const ours = median(dSrv);
     return [
       {
-        figure: `outside write → merged change event (${dSrv.length}/${writes} seen)`,
+        figure: `outside write → merged change event, ${where === 'upper' ? 'upper (watched whole)' : 'a lower directory VS Code watches (followed)'} (${dSrv.length}/${writes} seen)`,
         baseline: 'raw chokidar event, same write',
         base,
         ours,

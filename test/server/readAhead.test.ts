@@ -113,6 +113,23 @@ describe('read-ahead of listings', () => {
     assert.ok(ra.fetches < plain.size / 3, `${ra.fetches} round trips for ${plain.size} directories`);
   });
 
+  it("an overlay's first round trip asks for the first budget only (the root shows without waiting for more), the next ones for the whole", async () => {
+    const asked: number[] = [];
+    const ra = new ReadAhead(
+      (p) => {
+        asked.push(p.budget);
+        return s.conn.sendRequest(P.ReadDirectories.type, p);
+      },
+      { budget: 40, firstBudget: 5 },
+    );
+    const root = await ra.readDirectory('r', '/');
+    assert.deepEqual([...root].sort(), pairsOf((await s.conn.sendRequest(P.ReadDirectories.type, { name: 'r', path: '/', budget: 0 }))[0]));
+    await ra.readDirectory('r', '/a2');
+    assert.deepEqual(asked, [5, 40]);
+    assert.equal(new ReadAhead(async () => [], { budget: 40 }).firstBudget, 40, 'never more than the budget');
+    assert.equal(new ReadAhead(async () => []).firstBudget, 512);
+  });
+
   it('an outside change drops what was read ahead of its overlay: the next listing is fresh', async () => {
     const ra = new ReadAhead((p) => s.conn.sendRequest(P.ReadDirectories.type, p));
     await ra.readDirectory('r', '/');

@@ -14,6 +14,7 @@ import { keptByWrite, modeAfterWrite } from './privileges';
 import type { CopyUpEvent } from './types';
 import type { WorkDir } from './workdir';
 import { getXattr, listXattrs, setXattr } from './xattr';
+import type { LayerStat } from './lstat';
 
 const execFileAsync = promisify(execFile);
 
@@ -25,7 +26,7 @@ const IS_ROOT = process.getuid?.() === 0;
  * `afterWrite`: `to` is the file with new data (a whole-file write by replacement), so it gets
  * what a data write leaves (privileges.ts): no capabilities, setuid/setgid as the rule says.
  */
-export function copyMetadata(from: string, st: fs.Stats, to: string, opts: { times?: boolean; afterWrite?: boolean } = {}): void {
+export function copyMetadata(from: string, st: LayerStat, to: string, opts: { times?: boolean; afterWrite?: boolean } = {}): void {
   const { times = true, afterWrite = false } = opts;
   const isLink = st.isSymbolicLink();
   const dest = encodePath(to);

@@ -23,12 +23,13 @@ import * as fs from 'node:fs';
 import { isErrno } from './errors';
 import { encodePath } from './names';
 import type { WorkDir } from './workdir';
+import type { LayerStat } from './lstat';
 
 const OLD = '.old';
 const DEST = '.dest';
 
 /** Must a whole-file write of the existing upper file `st` keep its inode rather than replace it? */
-export function keepsInode(st: fs.Stats): boolean {
+export function keepsInode(st: LayerStat): boolean {
   if (st.nlink > 1) return true;
   const uid = process.geteuid?.();
   if (uid === undefined || uid === 0) return false;

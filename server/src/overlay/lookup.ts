@@ -5,11 +5,10 @@
  * What a whiteout or an opaque directory looks like on disk is the stack's format's
  * business (formats/). Metadata calls are synchronous on purpose: they are short and many.
  */
-import * as fs from 'node:fs';
 import { createError } from './errors';
 import type { Format } from './formats';
-import { lstatOrUndefined, typeOf } from './lstat';
-import { encodePath, fromPlainPath, readdirEntries, readlinkName } from './names';
+import { layerLstat, lstatOrUndefined, typeOf, type LayerStat } from './lstat';
+import { fromPlainPath, readdirEntries, readlinkName } from './names';
 import type { ResolvedStack } from './stack';
 import { lookupTuning } from './tuning';
 import type { DirEntry, EntryType, LayerRef } from './types';
@@ -35,7 +34,7 @@ export function higherLayer(a: LayerRef, b: LayerRef): LayerRef {
 export interface Hit {
   layer: Layer;
   real: string;
-  st: fs.Stats;
+  st: LayerStat;
 }
 
 interface EntryBase {
@@ -179,7 +178,7 @@ export class LayerView {
   rootEntry(): Found {
     const merge: Hit[] = [];
     for (const layer of this.layers) {
-      merge.push({ layer, real: layer.root, st: fs.lstatSync(encodePath(layer.root)) });
+      merge.push({ layer, real: layer.root, st: layerLstat(layer.root) });
     }
     return { path: '/', comps: [], parent: [], top: merge[0], merge };
   }

@@ -5,8 +5,8 @@
  * to write by copying it up. Reads need none here: they open the real files, and
  * the filesystem checks those. Root (CAP_DAC_OVERRIDE, CAP_FOWNER) passes all.
  */
-import type * as fs from 'node:fs';
 import { createError } from './errors';
+import type { LayerStat } from './lstat';
 
 export const R = 4;
 export const W = 2;
@@ -32,14 +32,14 @@ export function inGroup(gid: number): boolean {
 }
 
 /** The mode bits that apply to this caller (owner, else group, else other), as rwx. */
-function bitsFor(st: fs.Stats, c: Creds): number {
+function bitsFor(st: LayerStat, c: Creds): number {
   if (st.uid === c.uid) return (st.mode >> 6) & 7;
   if (st.gid === c.gid || c.groups.includes(st.gid)) return (st.mode >> 3) & 7;
   return st.mode & 7;
 }
 
 /** EACCES unless the caller may `want` (R|W|X) on the merged inode `st`. */
-export function checkAccess(st: fs.Stats, want: number, syscall: string, path: string): void {
+export function checkAccess(st: LayerStat, want: number, syscall: string, path: string): void {
   const c = me();
   if (c.uid === 0) return;
   if ((bitsFor(st, c) & want) !== want) throw createError('EACCES', syscall, path, 'permission denied');
@@ -49,7 +49,7 @@ export function checkAccess(st: fs.Stats, want: number, syscall: string, path: s
  * EACCES/EPERM unless the caller may remove or replace `victim` in directory `dir`:
  * write and search on the directory and, in a sticky directory, own one of them.
  */
-export function checkRemove(dir: fs.Stats, victim: fs.Stats, syscall: string, path: string): void {
+export function checkRemove(dir: LayerStat, victim: LayerStat, syscall: string, path: string): void {
   const c = me();
   if (c.uid === 0) return;
   checkAccess(dir, W | X, syscall, path);
@@ -58,7 +58,7 @@ export function checkRemove(dir: fs.Stats, victim: fs.Stats, syscall: string, pa
 }
 
 /** EPERM unless the caller owns the inode (chmod, setting times to given values). */
-export function checkOwner(st: fs.Stats, syscall: string, path: string): void {
+export function checkOwner(st: LayerStat, syscall: string, path: string): void {
   const c = me();
   if (c.uid === 0 || st.uid === c.uid) return;
   throw createError('EPERM', syscall, path, 'operation not permitted (not the owner)');

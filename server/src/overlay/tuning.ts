@@ -8,7 +8,7 @@ export const lookupTuning = {
   /**
    * Bounds of the caches, so memory does not grow with the tree (issue 17: 150 MiB with a
    * 1 000 000-entry stack walked): lower-layer lookup answers kept (a few hundred bytes each:
-   * fs.Stats of every layer's copy), and names kept by the listing cache over all directories
+   * a compact LayerStat of every layer's copy), and names kept by the listing cache over all directories
    * (about 100 bytes each). When full, a cache starts again empty.
    */
   lowerLookups: 60_000,

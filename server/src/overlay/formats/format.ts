@@ -4,21 +4,22 @@
  * one module exporting a FormatModule, registered in formats/index.ts.
  */
 import type * as fs from 'node:fs';
+import type { LayerStat } from '../lstat';
 
 /** A directory of one layer: its real path and its lstat. (A lookup Hit is one.) */
 export interface LayerDir {
   real: string;
-  st: fs.Stats;
+  st: LayerStat;
 }
 
 /**
  * What one raw entry of a layer directory is in a merged listing:
  * - undefined: an entry to list (its type from the dirent);
- * - fs.Stats: an entry to list, whose lstat the format already took;
+ * - LayerStat: an entry to list, whose lstat the format already took;
  * - a string: a whiteout, not listed, that hides this name in the layers below;
  * - null: the format's own bookkeeping (or gone meanwhile), neither listed nor hiding.
  */
-export type EntryVerdict = undefined | fs.Stats | string | null;
+export type EntryVerdict = undefined | LayerStat | string | null;
 
 /** A raw change seen in a layer, by the watcher. */
 export type RawEventKind = 'add' | 'change' | 'unlink' | 'whiteout' | 'opaque';
@@ -43,7 +44,7 @@ export interface Format {
   // ---------------------------------------------------------------- reading a layer (lookup, readdir, diff, export)
 
   /** Is `name` in layer directory `dir` whited out? `st` is the lstat of `real` (dir/name), undefined when absent. */
-  whitesOut(dir: LayerDir, name: string, st: fs.Stats | undefined, real: string): boolean;
+  whitesOut(dir: LayerDir, name: string, st: LayerStat | undefined, real: string): boolean;
   /** Does directory `child` (named `name` in `dir`) end the merge with same-named directories below (opaque)? */
   stopsMerge(dir: LayerDir, child: LayerDir, name: string): boolean;
   /** Is the directory at `dirReal` marked opaque? */

@@ -5,7 +5,7 @@
  * trusted.overlay.*, or user.overlay.* with userxattr (a property of the instance).
  */
 import * as fs from 'node:fs';
-import { lstatOrUndefined } from '../lstat';
+import { lstatOrUndefined, type LayerStat } from '../lstat';
 import { mknod } from '../mknod';
 import { encodePath, readdirEntries } from '../names';
 import { lookupTuning } from '../tuning';
@@ -13,7 +13,7 @@ import { getXattr, setXattr } from '../xattr';
 import type { EntryVerdict, FormatOptions, LayerDir, RawEvent, Scratch, Format, FormatModule } from './format';
 
 /** The kernel's whiteout: a character device 0/0. */
-export function isWhiteoutDevice(st: fs.Stats): boolean {
+export function isWhiteoutDevice(st: LayerStat): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
@@ -67,13 +67,13 @@ class KernelFormat implements Format {
   }
 
   /** A whiteout by stat: the device, or (in a directory with xattr whiteouts) a zero-size file marked so. */
-  private isWhiteoutStat(st: fs.Stats, real: string, xattrWhiteouts: boolean): boolean {
+  private isWhiteoutStat(st: LayerStat, real: string, xattrWhiteouts: boolean): boolean {
     if (isWhiteoutDevice(st)) return true;
     if (xattrWhiteouts && st.isFile() && st.size === 0) return getXattr(real, this.prefix + 'whiteout') !== undefined;
     return false;
   }
 
-  whitesOut(dir: LayerDir, _name: string, st: fs.Stats | undefined, real: string): boolean {
+  whitesOut(dir: LayerDir, _name: string, st: LayerStat | undefined, real: string): boolean {
     if (st === undefined) return false;
     return this.isWhiteoutStat(st, real, st.isFile() && st.size === 0 && this.opaqueOf(dir) === 'x');
   }

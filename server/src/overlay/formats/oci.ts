@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { lstatOrUndefined } from '../lstat';
+import { lstatOrUndefined, type LayerStat } from '../lstat';
 import { encodePath, readdirEntries } from '../names';
 import type { EntryVerdict, LayerDir, RawEvent, Format, FormatModule } from './format';
 import { isWhiteoutDevice, whiteoutDeviceAt } from './kernel';
@@ -37,7 +37,7 @@ function unlinkIfThere(p: string): void {
 class OciFormat implements Format {
   readonly name = 'oci';
 
-  whitesOut(dir: LayerDir, name: string, st: fs.Stats | undefined): boolean {
+  whitesOut(dir: LayerDir, name: string, st: LayerStat | undefined): boolean {
     return st === undefined ? exists(dir.real + '/' + WH + name) : isWhiteoutDevice(st);
   }
 

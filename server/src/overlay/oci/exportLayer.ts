@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { createError } from '../errors';
 import { whiteoutFormat } from '../formats';
 import { OPAQUE, WH } from '../formats/oci';
-import { lstatOrUndefined } from '../lstat';
+import { lstatOrUndefined, type LayerStat } from '../lstat';
 import { compareNames, encodePath, fromPlainPath, readdirEntries, readlinkName } from '../names';
 import type { Overlay } from '../overlay';
 import { getXattr, listXattrs } from '../xattr';
@@ -75,7 +75,7 @@ export async function writeLayer(layerDir: string, out: Writable, format: LayerF
     const dirSt = fs.lstatSync(encodePath(real));
     const verdict = layerFormat.entries({ real, st: dirSt });
     const whiteouts: string[] = [];
-    const others: { name: string; st: fs.Stats }[] = [];
+    const others: { name: string; st: LayerStat }[] = [];
     for (const d of readdirEntries(real).sort((a, b) => compareNames(a.name, b.name))) {
       const v = verdict(d);
       if (v === null) continue; // the format's own markers (an opaque marker is written below)
