@@ -179,6 +179,36 @@ describe('mounted overlays (overlay/mount)', function () {
     await until(() => mountedType(r.mount!.path) === undefined && !fs.existsSync(r.mount!.path), 15_000, 'the reaper to unmount what nobody adopted');
   });
 
+  it("a window's restarted server adopts its mount, and the old server letting go afterwards does not take the new one's holding with it", async function () {
+    if (NO_KERNEL && NO_FUSE) skipBecause(this, `${NO_KERNEL}; ${NO_FUSE}`);
+    const host = spawn('sleep', ['600']);
+    others.push(host);
+    const a = await server({ k: st.spec }, host.pid);
+    const r = await a.conn.sendRequest(P.Mount.type, { name: 'k' });
+    assert.ok(r.mount, r.failure);
+    // Restart Server: the window's new server adopts the mount before the old one has let go.
+    const b = await server({ k: st.spec }, host.pid);
+    const again = await b.conn.sendRequest(P.Mount.type, { name: 'k' });
+    assert.equal(again.mount?.adopted, true, 'adopted, not mounted again');
+    await a.stop();
+    // Once nothing lingers and no reaper is at work (a wrong let-go lingers it, and its reaper
+    // unmounts it 1.5 s later): still mounted, held by b for the window.
+    const dir = path.join(runtime, 'overlayws');
+    const reaping = (): boolean => spawnSync('pgrep', ['-f', `reaper.js ${dir}`]).status === 0;
+    const lingering = (): boolean =>
+      (JSON.parse(fs.readFileSync(path.join(dir, 'mounts.json'), 'utf8')) as { mounts: { lingerUntil?: number }[] }).mounts.some(
+        (m) => m.lingerUntil !== undefined,
+      );
+    await until(() => !reaping() && !lingering(), 15_000, 'no mount lingering and no reaper at work');
+    assert.ok(
+      mountedType(r.mount.path),
+      `the old server's let-go unmounted the mount its window holds through the new server; state: ${fs.readFileSync(path.join(dir, 'mounts.json'), 'utf8')}`,
+    );
+    // And the window's last server letting go unmounts it: no stale holding of the old server keeps it.
+    await b.conn.sendRequest(P.Unmount.type, { name: 'k' });
+    await until(() => mountedType(r.mount!.path) === undefined, 10_000, 'unmounted when the last holder let go');
+  });
+
   it('after SIGKILL of the server and of the process that started it, the next start removes the stale mount', async function () {
     if (NO_KERNEL && NO_FUSE) skipBecause(this, `${NO_KERNEL}; ${NO_FUSE}`);
     const host = spawn('sleep', ['600']);

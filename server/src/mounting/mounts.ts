@@ -18,7 +18,19 @@ import * as path from 'node:path';
 import { createError, readMountinfo } from '../overlay/index';
 import { mountedAt, mountFuse, mountKernel, mountStack, unmount, type Stack } from './mounters';
 import { ensureRuntimeDir, mountPointOf, runtimeDirPath, stackHash } from './runtimeDir';
-import { holds, isAlive, isLeaving, sameHolder, withState, withStateSync, type Holder, type MountedBy, type MountRecord, type State } from './state';
+import {
+  holds,
+  isAlive,
+  isLeaving,
+  sameHolder,
+  sameWindow,
+  withState,
+  withStateSync,
+  type Holder,
+  type MountedBy,
+  type MountRecord,
+  type State,
+} from './state';
 
 /** How long a cleanly released mount waits to be adopted (OVERLAYWS_MOUNT_LINGER_MS overrides). */
 export const LINGER_MS = Number(process.env.OVERLAYWS_MOUNT_LINGER_MS ?? 30_000);
@@ -204,7 +216,9 @@ export class MountManager extends EventEmitter<MountEvents> {
       for (const line of await reapStale(s, dir)) this.emit('log', `[mount] ${line}`);
       const same = s.mounts.find((r) => r.hash === hash);
       if (same) {
-        if (!same.holders.some((h) => sameHolder(h, this.holder))) same.holders.push(this.holder);
+        // This window now holds it through this server (an earlier server of the same window,
+        // killed or restarted, no longer does: its late let-go leaves this holding alone).
+        same.holders = [...same.holders.filter((h) => !sameWindow(h, this.holder)), this.holder];
         delete same.lingerUntil;
         return { mount: { path: same.path, by: same.by, reason: same.reason, adopted: true } };
       }

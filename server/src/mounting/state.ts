@@ -80,7 +80,17 @@ export function isLeaving(h: Holder): boolean {
   return !isAlive(h) && h.serverStart !== undefined && h.server !== process.pid && startTimeOf(h.server) === h.serverStart;
 }
 
+/**
+ * The same holding: the same window through the same server. A window whose server was
+ * restarted (a crash, Restart Server) holds its mounts through the new server; the old one,
+ * letting go late, must not take the new one's holding with it.
+ */
 export function sameHolder(a: Holder, b: Holder): boolean {
+  return sameWindow(a, b) && a.server === b.server;
+}
+
+/** The same window (extension host), whichever server held for it. */
+export function sameWindow(a: Holder, b: Holder): boolean {
   return a.pid === b.pid && a.start === b.start;
 }
 
