@@ -160,12 +160,6 @@ class MountedSide implements Side {
 
   unavailable(): string | undefined {
     if (this.by === 'kernel') return undefined; // the suite's own check (a kernel mount) holds for it
-    // Its two server restarts (OVERLAYWS_MOUNT_WITH on, then off) were followed, in 2 runs of 3,
-    // by a failure of workspaceMounted's "the server killed, the restarted server adopts the
-    // mount" (the demo's mount gone or mounted again); without this side it passed. Until that
-    // is understood it runs only when asked for.
-    if (process.env.OVERLAY_FSDIFF_FUSE !== '1')
-      return 'the fuse-overlayfs side restarts the overlay server twice, after which the mounted lifecycle test (server killed, mount adopted) failed in 2 of 3 runs; OVERLAY_FSDIFF_FUSE=1 runs it';
     const found = (process.env.PATH ?? '').split(':').some((d) => d && fs.existsSync(path.join(d, 'fuse-overlayfs')));
     if (!found) return 'fuse-overlayfs is not installed';
     try {
